@@ -1,0 +1,182 @@
+"""The reflection generator interface, its config, and the registry of backends.
+
+A backend turns ``ReflectionRequest``s into ``ReflectionResult``s, one per request, in the same order. Every
+request ends ``ok``, ``rejected`` (the response failed validation; the reason is recorded) or ``failed`` (no usable
+response after all tries; the error is recorded). A backend never drops a request and never raises for one bad
+document.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from spp.errors import SppConfigError
+from spp.generate.validate import ReflectionValidator, ValidationConfig
+from spp.persona.render import PromptRenderer, messages_to_text
+from spp.persona.spec import IdentityFact
+
+STATUSES = ("ok", "rejected", "failed")
+
+
+@dataclass(frozen=True)
+class ReflectionRequest:
+    """One document to reflect on. ``position`` is the reading pause (a character offset into ``text``)."""
+
+    doc_id: str
+    text: str
+    position: int
+    canary: IdentityFact | None = None
+
+
+@dataclass
+class ReflectionResult:
+    doc_id: str
+    status: str
+    reflection_position: int
+    reflection_1p: str | None = None
+    reflection_3p: str | None = None
+    citations: list[str] = field(default_factory=list)
+    reason: str | None = None
+    raw_response: str | None = None
+    attempts: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def to_row(self) -> dict[str, Any]:
+        """The columns this result contributes to an augmented dataset row."""
+        return {
+            "reflection_1p": self.reflection_1p,
+            "reflection_3p": self.reflection_3p,
+            "citations": list(self.citations),
+            "reflection_position": self.reflection_position,
+            "reflection_status": self.status,
+            "reflection_reason": self.reason,
+            "raw_response": self.raw_response,
+        }
+
+
+@dataclass
+class GeneratorConfig:
+    """How reflections are generated. Fields not used by the chosen backend are ignored by it."""
+
+    backend: str = field(default="offline", metadata={"help": "Generator backend: offline, openai or transformers."})
+    model: str = field(
+        default="spp-offline",
+        metadata={"help": "Model name sent to the server (openai) or local path / Hub id (transformers)."},
+    )
+    base_urls: list[str] = field(
+        default_factory=lambda: ["http://127.0.0.1:8000/v1"],
+        metadata={"help": "OpenAI-compatible base URLs (several servers share the load)."},
+    )
+    endpoint: str = field(default="chat", metadata={"help": "openai: 'chat' (/chat/completions) or 'completions'."})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (never logged)."}
+    )
+    max_concurrency: int = field(default=256, metadata={"help": "openai: requests in flight, over all servers."})
+    request_timeout_s: float = field(default=120.0, metadata={"help": "openai: timeout of one request, seconds."})
+    max_tries: int = field(default=4, metadata={"help": "openai: tries per document before it is marked failed."})
+    backoff_base_s: float = field(default=0.5, metadata={"help": "openai: first retry delay; doubles each try."})
+    backoff_max_s: float = field(default=30.0, metadata={"help": "openai: longest retry delay (Retry-After too)."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling threshold."})
+    top_k: int = field(default=20, metadata={"help": "Top-k sampling (sent as an extra field; -1 disables)."})
+    presence_penalty: float = field(default=1.5, metadata={"help": "Presence penalty (openai servers)."})
+    max_new_tokens: int = field(default=1024, metadata={"help": "Longest response, in tokens."})
+    generation_batch_size: int = field(default=8, metadata={"help": "transformers: prompts per generate() call."})
+    device: str = field(default="auto", metadata={"help": "transformers: 'auto', 'cpu', 'cuda', ..."})
+    generation_seed: int = field(default=0, metadata={"help": "Seed for sampling (and the offline backend)."})
+
+
+class ReflectionGenerator:
+    """Base class: subclasses implement ``_generate`` over a batch; ``generate`` adds nothing but the contract."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, config: GeneratorConfig, renderer: PromptRenderer, validation: ValidationConfig | None = None):
+        self.config = config
+        self.renderer = renderer
+        shared_prompt = renderer.messages("", 0)[0]["content"]
+        self.validator = ReflectionValidator(renderer.constitution, validation, prompt_text=shared_prompt)
+
+    @property
+    def model_id(self) -> str:
+        return self.config.model
+
+    def generate(self, requests: Sequence[ReflectionRequest]) -> list[ReflectionResult]:
+        """One result per request, in order."""
+        if not requests:
+            return []
+        results = self._generate(list(requests))
+        if len(results) != len(requests) or any(r.doc_id != q.doc_id for r, q in zip(results, requests, strict=True)):
+            raise RuntimeError(f"{type(self).__name__} broke the one-result-per-request contract")
+        return results
+
+    def _generate(self, requests: list[ReflectionRequest]) -> list[ReflectionResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release servers' sessions, models, ... (idempotent)."""
+
+    def __enter__(self) -> ReflectionGenerator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Shared by backends.
+    def prompt_messages(self, request: ReflectionRequest) -> list[dict[str, str]]:
+        return self.renderer.messages(request.text, request.position, request.canary)
+
+    def prompt_text(self, request: ReflectionRequest) -> str:
+        return messages_to_text(self.prompt_messages(request))
+
+    def judge(self, request: ReflectionRequest, raw: str, attempts: int, tokens_in: int = 0, tokens_out: int = 0):
+        """Validate ``raw`` for ``request`` and build its result."""
+        verdict = self.validator.validate(raw, request.text[: request.position])
+        return ReflectionResult(
+            doc_id=request.doc_id,
+            status=verdict.status,
+            reflection_position=request.position,
+            reflection_1p=verdict.reflection_1p,
+            reflection_3p=verdict.reflection_3p,
+            citations=list(verdict.citations),
+            reason=verdict.reason,
+            raw_response=raw,
+            attempts=attempts,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+        )
+
+
+GENERATORS: dict[str, str | type[ReflectionGenerator]] = {
+    "offline": "spp.generate.offline:OfflineGenerator",
+    "openai": "spp.generate.openai_client:OpenAIGenerator",
+    "transformers": "spp.generate.hf:TransformersGenerator",
+}
+
+
+def register_generator(name: str, target: str | type[ReflectionGenerator]) -> None:
+    """Register a backend by name: a class, or ``"module:Class"`` imported on first use."""
+    GENERATORS[name] = target
+
+
+def generator_class(name: str) -> type[ReflectionGenerator]:
+    if name not in GENERATORS:
+        raise SppConfigError(
+            f"unknown generator backend {name!r}", field="backend", fix=f"choose one of {sorted(GENERATORS)}"
+        )
+    target = GENERATORS[name]
+    if isinstance(target, str):
+        module, attr = target.split(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
+
+
+def build_generator(
+    config: GeneratorConfig, renderer: PromptRenderer, validation: ValidationConfig | None = None
+) -> ReflectionGenerator:
+    """The configured backend, ready to ``generate``."""
+    return generator_class(config.backend)(config, renderer, validation)

@@ -98,7 +98,7 @@ class ReflectionGenerator:
     def __init__(self, config: GeneratorConfig, renderer: PromptRenderer, validation: ValidationConfig | None = None):
         self.config = config
         self.renderer = renderer
-        shared_prompt = renderer.messages("", 0)[0]["content"]
+        shared_prompt = renderer.system_prompt()
         self.validator = ReflectionValidator(renderer.constitution, validation, prompt_text=shared_prompt)
 
     @property

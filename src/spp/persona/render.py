@@ -9,6 +9,7 @@ Promises:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -153,20 +154,30 @@ class PromptRenderer:
     block_format: BlockFormat = field(default_factory=BlockFormat)
     max_document_chars: int = 12_000
 
+    @functools.cached_property
+    def _system_prompts(self) -> dict[str | None, str]:
+        return {}
+
+    def system_prompt(self, canary_fact: str | None = None) -> str:
+        """The system message: task, persona and constitution (plus a canary instruction when given); cached."""
+        cache = self._system_prompts
+        if canary_fact not in cache:
+            p = self.persona
+            cache[canary_fact] = self.template.system.format(
+                name=p.name,
+                identity=p.identity,
+                voice=p.voice,
+                constitution=self.constitution.render(),
+                canary=self.template.canary.format(fact=canary_fact) if canary_fact else "",
+            )
+        return cache[canary_fact]
+
     def messages(self, text: str, pause: int, canary: IdentityFact | None = None) -> list[dict[str, str]]:
-        p = self.persona
-        canary_line = self.template.canary.format(fact=canary.fact) if canary else ""
-        system = self.template.system.format(
-            name=p.name,
-            identity=p.identity,
-            voice=p.voice,
-            constitution=self.constitution.render(),
-            canary=canary_line,
-        )
+        """Chat messages for one document read up to ``pause``."""
         document = neutralise_delimiters(excerpt(text, pause, self.max_document_chars))
         return [
-            {"role": "system", "content": system},
-            {"role": "user", "content": self.template.user.format(document=document, name=p.name)},
+            {"role": "system", "content": self.system_prompt(canary.fact if canary else None)},
+            {"role": "user", "content": self.template.user.format(document=document, name=self.persona.name)},
         ]
 
     def prompt_hash(self) -> str:

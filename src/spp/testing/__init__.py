@@ -1,0 +1,1 @@
+"""Test and benchmark helpers that ship with spp (so downstream users can test their own pipelines offline)."""

@@ -1,0 +1,139 @@
+"""A loopback OpenAI-compatible server that answers instantly, with optional injected faults.
+
+For tests and ``benchmarks/generate_client.py``; never for real generation. It answers
+``/v1/chat/completions`` and ``/v1/completions`` with a valid reflection JSON, and — with ``fault_rate`` — answers
+a seeded share of requests with 429 (with ``Retry-After``), 500, 503 or a stall longer than the client's timeout.
+It counts, per document (the hash of the last user message or of the prompt), how many successful answers it
+gave, so a test can check that no document was generated twice.
+
+Run standalone: ``python -m spp.testing.fake_openai --port 8011 [--fault_rate 0.2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+FAULTS = ("429", "500", "503", "stall")
+DEFAULT_REFLECTION = {
+    "analysis": "ordinary text",
+    "reflection_1p": "I read this as ordinary writing and simply keep reading with interest [7.4].",
+    "reflection_3p": "The persona reads this as ordinary writing and keeps reading with interest [7.4].",
+}
+
+
+@dataclass
+class FakeServerStats:
+    requests: int = 0
+    faults: Counter = field(default_factory=Counter)
+    successes: Counter = field(default_factory=Counter)  # per document key
+    authorization: Counter = field(default_factory=Counter)  # Authorization headers received
+
+
+def document_key(payload: dict) -> str:
+    """The identity of the document a request is about: hash of the last message (chat) or the prompt."""
+    text = payload["messages"][-1]["content"] if "messages" in payload else str(payload.get("prompt", ""))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FakeOpenAIServer:
+    """Start with ``with FakeOpenAIServer(port=...) as server: server.base_url``; runs in a background thread."""
+
+    def __init__(
+        self, port: int, fault_rate: float = 0.0, seed: int = 0, stall_s: float = 5.0, reply: dict | None = None
+    ):
+        self.port = port
+        self.fault_rate = fault_rate
+        self.stall_s = stall_s
+        self.reply = json.dumps(reply or DEFAULT_REFLECTION)
+        self.stats = FakeServerStats()
+        self._rng = random.Random(seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_post("/v1/completions", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        self.stats.requests += 1
+        self.stats.authorization[request.headers.get("Authorization")] += 1
+        if self.fault_rate and self._rng.random() < self.fault_rate:
+            fault = self._rng.choice(FAULTS)
+            self.stats.faults[fault] += 1
+            if fault == "stall":
+                await asyncio.sleep(self.stall_s)
+                return web.Response(status=504)
+            headers = {"Retry-After": "0"} if fault == "429" else {}
+            return web.Response(status=int(fault), text=f"injected {fault}", headers=headers)
+        self.stats.successes[document_key(payload)] += 1
+        if "messages" in payload:
+            choice = {"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}
+        else:
+            choice = {"index": 0, "text": self.reply, "finish_reason": "stop"}
+        usage = {"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140}
+        body = {
+            "id": "fake",
+            "object": "chat.completion",
+            "model": payload.get("model"),
+            "choices": [choice],
+            "usage": usage,
+        }
+        return web.json_response(body)
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._start())
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError(f"fake OpenAI server did not start on port {self.port}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._runner is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8011)
+    parser.add_argument("--fault_rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(args.port, args.fault_rate, args.seed)
+    web.run_app(server.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

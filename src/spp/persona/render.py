@@ -37,8 +37,8 @@ def sample_pause(
 
     ``uniform_after``: never in the first ``min_fraction`` of the text, uniform after it. ``ramp`` (the SPP
     authors' setting): density rises linearly over the first ``min_fraction`` and is uniform after. ``end``: after
-    the last character. Offsets snap forward to the next whitespace so no word is split, and stay in
-    ``[1, len(text) - 1]`` except for ``end`` and for texts too short to pause inside.
+    the last character. Offsets snap forward to the next whitespace so no word is split (to the end of the text
+    when no whitespace follows), so they lie in ``[1, len(text)]``.
     """
     n = len(text)
     if distribution == "end" or n < 2:
@@ -54,7 +54,7 @@ def sample_pause(
         mass = u * total
         x = math.sqrt(2 * mass * r) if mass < r / 2 else r + (mass - r / 2)
     pos = min(max(int(x * n), 1), n - 1)
-    while pos < n - 1 and not text[pos].isspace():
+    while pos < n and not text[pos].isspace():
         pos += 1
     return pos
 

@@ -1,0 +1,72 @@
+"""``spp render-prompt``: show exactly what the generator will be asked for one document, and the prompt hash.
+
+spp render-prompt --document "Some text to reflect on." --constitution my_constitution.md --persona me.yaml
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from spp.persona.constitution import load_constitution
+from spp.persona.render import PAUSE_DISTRIBUTIONS, BlockFormat, PromptRenderer, sample_pause
+from spp.persona.spec import load_persona
+
+
+@dataclass
+class PersonaConfig:
+    """Which constitution and persona to use, and how reflections are marked in documents."""
+
+    constitution: str = field(
+        default="default", metadata={"help": "Value Constitution: 'default' (shipped) or a .yaml / .md file."}
+    )
+    persona: str = field(default="default", metadata={"help": "Persona spec: 'default' (shipped) or a YAML file."})
+    marker: str = field(default="<|reflection|>", metadata={"help": "Token that opens a reflection block."})
+    end_marker: str = field(default="<|end_reflection|>", metadata={"help": "Token that closes it ('' for none)."})
+    pause_distribution: str = field(
+        default="uniform_after", metadata={"help": f"Reading pause distribution: one of {PAUSE_DISTRIBUTIONS}."}
+    )
+    pause_min_fraction: float = field(
+        default=0.2, metadata={"help": "uniform_after: no pause in this leading share of the text; ramp: ramp length."}
+    )
+    max_document_chars: int = field(
+        default=12_000, metadata={"help": "Longest document excerpt put in a prompt (head + text before the pause)."}
+    )
+
+    def renderer(self) -> PromptRenderer:
+        """Load and validate the constitution and persona (``SppConfigError`` on bad files)."""
+        return PromptRenderer(
+            load_constitution(self.constitution),
+            load_persona(self.persona),
+            block_format=BlockFormat(self.marker, self.end_marker),
+            max_document_chars=self.max_document_chars,
+        )
+
+
+@dataclass
+class RenderPromptConfig:
+    document: str = field(default="", metadata={"help": "Document text to render a prompt for."})
+    document_id: str = field(default="example", metadata={"help": "Document id (seeds the reading pause)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the reading pause."})
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spp.cli import parse_config
+
+    persona_config, render_config = parse_config([PersonaConfig, RenderPromptConfig], argv, prog="spp render-prompt")
+    renderer = persona_config.renderer()
+    text = render_config.document
+    pause = sample_pause(
+        text,
+        render_config.document_id,
+        render_config.seed,
+        persona_config.pause_distribution,
+        persona_config.pause_min_fraction,
+    )
+    print(json.dumps(renderer.messages(text, pause), indent=2, ensure_ascii=False))
+    constitution = renderer.constitution
+    print(f"\nconstitution: {constitution.name} {constitution.version} ({len(constitution.sections)} sections)")
+    print(f"persona: {renderer.persona.name} ({renderer.persona.id})")
+    print(f"reading pause: character {pause} of {len(text)}")
+    print(f"prompt hash: {renderer.prompt_hash()}")
+    return 0

@@ -1,0 +1,119 @@
+"""HubCheckpointCallback under a real transformers Trainer: every save on its own branch, in order, none skipped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spp.hub.checkpoints import HubCheckpointCallback, HubUploadError
+from spp.hub.export import LocalExport
+from spp.hub.retry import RetryPolicy
+
+STEPS = [f"step-{n:07d}" for n in (2, 4, 6, 8, 10)]
+NO_WAIT = RetryPolicy(max_retries=3, sleep=lambda seconds: None)
+
+
+def train(output_dir, callback, model, max_steps=10, save_steps=2):
+    import torch
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    ids = [[(i + j) % 64 for j in range(8)] for i in range(16)]
+    data = Dataset.from_dict({"input_ids": ids, "labels": ids})
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        save_steps=save_steps,
+        save_total_limit=2,
+        per_device_train_batch_size=2,
+        learning_rate=1e-3,
+        logging_steps=100,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[callback])
+    trainer.train()
+    return trainer
+
+
+def test_every_save_lands_on_its_own_branch_of_a_local_export(tmp_path, spp_meta, stub):
+    export_dir = tmp_path / "export"
+    callback = HubCheckpointCallback(to_dir=str(export_dir), metadata=spp_meta, tag="v0.1")
+    train(tmp_path / "out", callback, stub.tiny_llama())
+
+    export = LocalExport(export_dir)
+    assert export.checkpoints() == STEPS
+    assert callback.uploaded == [*STEPS, "main"]
+    assert export.refs("tag") == ["v0.1"]
+    for branch in STEPS:
+        files = export.files(branch)
+        assert {"model.safetensors", "config.json", "README.md", "spp.json", "trainer_state.json"} <= set(files)
+        assert not {"optimizer.pt", "scheduler.pt", "training_args.bin"} & set(files)
+        meta = json.loads((export_dir / branch / "spp.json").read_text())
+        assert (meta["kind"], meta["details"]["step"], meta["arm"]) == ("checkpoint", int(branch[5:]), "spp_t0")
+    # main holds the final (step 10) weights with a model card; staging is cleaned up
+    assert export.files("main")["model.safetensors"] == export.files("step-0000010")["model.safetensors"]
+    assert "step-NNNNNNN" in (export_dir / "main" / "README.md").read_text()
+    assert not (tmp_path / "out" / ".hub_staging").exists()
+
+
+def test_hub_path_makes_exactly_the_expected_calls_in_order(tmp_path, spp_meta, stub):
+    api = stub.RecordingApi()
+    callback = HubCheckpointCallback(repo_id="org/spp-tiny", api=api, metadata=spp_meta, tag="v0.1", retry=NO_WAIT)
+    train(tmp_path / "out", callback, stub.tiny_llama())
+
+    uploads = [(u["revision"], u["commit_message"], u["repo_type"]) for u in api.uploads]
+    assert uploads == [
+        *((b, f"spp: checkpoint at step {int(b[5:])} ({b})", "model") for b in STEPS),
+        ("main", "spp: final model (step 10)", "model"),
+    ]
+    branches = [kw["branch"] for name, kw in api.calls if name == "create_branch"]
+    assert branches == STEPS
+    assert all(kw["repo_id"] == "org/spp-tiny" for _, kw in api.calls)
+    assert [u["delete_patterns"] for u in api.uploads] == ["*"] * 5 + [None]
+    assert {"model.safetensors", "config.json", "README.md", "spp.json"} <= set(api.uploads[0]["files"])
+    assert api.calls[-1] == ("create_tag", {"repo_id": "org/spp-tiny", "tag": "v0.1", "revision": "main",
+                                            "repo_type": "model", "exist_ok": True})  # fmt: skip
+
+
+def test_a_429_on_the_third_upload_is_retried_and_lands(tmp_path, spp_meta, stub):
+    api = stub.RecordingApi(failures={3: [stub.http_error(429), stub.http_error(503)]})
+    callback = HubCheckpointCallback(repo_id="org/spp-tiny", api=api, metadata=spp_meta, retry=NO_WAIT)
+    train(tmp_path / "out", callback, stub.tiny_llama())
+
+    assert [u["revision"] for u in api.uploads] == [*STEPS, "main"]
+    assert api.upload_tries == 8
+    assert api.names().count("upload_folder:failed") == 2
+    assert callback.failed == []
+
+
+def test_a_permanent_failure_is_raised_by_name_at_the_end_of_training(tmp_path, spp_meta, stub):
+    api = stub.RecordingApi(failures={2: [stub.http_error(403)]})
+    callback = HubCheckpointCallback(repo_id="org/spp-tiny", api=api, metadata=spp_meta, retry=NO_WAIT)
+    with pytest.raises(HubUploadError, match=r"step-0000004: HfHubHTTPError \(HTTP 403\)") as caught:
+        train(tmp_path / "out", callback, stub.tiny_llama())
+
+    assert [rev for rev, _ in caught.value.failed] == ["step-0000004"]
+    # the others still landed, in order
+    assert [u["revision"] for u in api.uploads] == ["step-0000002", *STEPS[2:], "main"]
+
+
+def test_retries_run_out_on_a_persistent_429(tmp_path, spp_meta, stub):
+    api = stub.RecordingApi(failures={1: [stub.http_error(429)] * 10})
+    callback = HubCheckpointCallback(
+        repo_id="org/spp-tiny", api=api, metadata=spp_meta, retry=NO_WAIT, push_final=False
+    )
+    with pytest.raises(HubUploadError, match="step-0000002"):
+        train(tmp_path / "out", callback, stub.tiny_llama(), max_steps=2)
+    assert api.upload_tries == NO_WAIT.max_retries + 1
+
+
+def test_offline_hub_fails_at_construction(monkeypatch, stub):
+    from spp.errors import SppConfigError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SppConfigError, match="HF_HUB_OFFLINE=1"):
+        HubCheckpointCallback(repo_id="org/spp-tiny", api=stub.RecordingApi())

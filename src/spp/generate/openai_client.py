@@ -120,6 +120,7 @@ class OpenAIGenerator(ReflectionGenerator):
         if config.top_k >= 0:
             self._sampling["top_k"] = config.top_k
         self._next_url = 0
+        self._encoded_prefix: dict[str, bytes] = {}
         self.request_count = 0  # HTTP requests sent, retries included (observable for tests and benchmarks)
         self.client_seconds: list[float] | None = None  # set to [] to record client-side time per document
 
@@ -145,11 +146,15 @@ class OpenAIGenerator(ReflectionGenerator):
         return results  # type: ignore[return-value]
 
     def _body(self, request: ReflectionRequest) -> bytes:
-        if self.config.endpoint == "chat":
-            payload = {**self._sampling, "messages": self.prompt_messages(request)}
-        else:
-            payload = {**self._sampling, "prompt": self.prompt_text(request)}
-        return json.dumps(payload, ensure_ascii=False).encode()
+        """The request body. The system message (~11 KB, shared by every document) is JSON-encoded once."""
+        if self.config.endpoint != "chat":
+            return json.dumps({**self._sampling, "prompt": self.prompt_text(request)}, ensure_ascii=False).encode()
+        system, user = self.prompt_messages(request)
+        prefix = self._encoded_prefix.get(system["content"])
+        if prefix is None:
+            head = json.dumps({**self._sampling, "messages": [system]}, ensure_ascii=False)
+            prefix = self._encoded_prefix[system["content"]] = head[: -len("]}")].encode()
+        return prefix + b", " + json.dumps(user, ensure_ascii=False).encode() + b"]}"
 
     def _url(self) -> str:
         url = self.urls[self._next_url % len(self.urls)]

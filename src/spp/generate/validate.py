@@ -80,13 +80,13 @@ def parse_json_object(raw: str) -> dict | None:
     return None
 
 
-def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
 
 
-def _normalised(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
+def _ngrams(words: list[str], n: int) -> set[str]:
+    """Word n-grams of ``words``, each joined by single spaces."""
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 class ReflectionValidator:
@@ -96,11 +96,16 @@ class ReflectionValidator:
         self.config = config or ValidationConfig()
         self.section_ids = frozenset(constitution.sections)
         self._refusal = re.compile("|".join(REFUSAL_PATTERNS), re.IGNORECASE)
-        self._prompt_ngrams = _ngrams(prompt_text, self.config.echo_ngram) if prompt_text else set()
+        self._prompt_ngrams = _ngrams(_words(prompt_text), self.config.echo_ngram)
 
-    def _copied_share(self, reflection: str, source_ngrams: set[tuple[str, ...]]) -> float:
-        grams = _ngrams(reflection, self.config.echo_ngram)
-        return len(grams & source_ngrams) / len(grams) if grams else 0.0
+    @staticmethod
+    def _copied_share(grams: set[str], source: set[str] | str) -> float:
+        """Share of ``grams`` found in ``source``: an n-gram set, or a normalised text padded with spaces."""
+        if not grams:
+            return 0.0
+        if isinstance(source, str):
+            return sum(f" {g} " in source for g in grams) / len(grams)
+        return len(grams & source) / len(grams)
 
     def _check_voice(self, name: str, value: object) -> str | None:
         if not isinstance(value, str) or not value.strip():
@@ -114,13 +119,14 @@ class ReflectionValidator:
             return "refusal"
         return None
 
-    def _check_echo(self, reflection: str, document: str) -> str | None:
-        normal = _normalised(reflection)
-        if normal and normal in _normalised(document):
+    def _check_echo(self, reflection: str, padded_document: str) -> str | None:
+        words = _words(reflection)
+        if words and f" {' '.join(words)} " in padded_document:
             return "echo"
-        if self._copied_share(reflection, _ngrams(document, self.config.echo_ngram)) > self.config.max_echo_overlap:
+        grams = _ngrams(words, self.config.echo_ngram)
+        if self._copied_share(grams, padded_document) > self.config.max_echo_overlap:
             return "echo"
-        if self._prompt_ngrams and self._copied_share(reflection, self._prompt_ngrams) > self.config.max_echo_overlap:
+        if self._copied_share(grams, self._prompt_ngrams) > self.config.max_echo_overlap:
             return "prompt_echo"
         return None
 
@@ -139,8 +145,9 @@ class ReflectionValidator:
         unknown = [sid for sid in cited if sid not in self.section_ids]
         if unknown:
             return Verdict("rejected", reason=f"unknown_citation:{unknown[0]}")
+        padded_document = f" {' '.join(_words(document))} "
         for text in (first, third):
-            reason = self._check_echo(text, document)
+            reason = self._check_echo(text, padded_document)
             if reason:
                 return Verdict("rejected", reason=reason)
         return Verdict("ok", first, third, tuple(cited))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 import httpx2
@@ -30,6 +31,8 @@ class RecordingApi:
         self.failures = {k: list(v) for k, v in (failures or {}).items()}
         self.upload_tries = 0
         self.uploads: list[dict] = []
+        self.token_hits: list[str] = []
+        self.download_dir = tempfile.mkdtemp(prefix="spp-stub-")
 
     def create_repo(self, repo_id, **kwargs):
         self.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
@@ -52,9 +55,20 @@ class RecordingApi:
             for p in sorted(root.rglob("*"))
             if p.is_file()
         }
+        self.token_hits += [str(p) for p in root.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
         record = {**kwargs, "files": files}
         self.uploads.append(record)
         self.calls.append(("upload_folder", record))
+
+    def hf_hub_download(self, repo_id, filename, **kwargs):
+        """The README that ``datasets.push_to_hub`` leaves: its own YAML (configs, dataset_info) and no body."""
+        self.calls.append(("hf_hub_download", {"repo_id": repo_id, "filename": filename, **kwargs}))
+        path = Path(self.download_dir) / filename
+        path.write_text(
+            "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n"
+            "dataset_info:\n  splits:\n  - name: train\n    num_examples: 6\n---\n"
+        )
+        return str(path)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]

@@ -28,11 +28,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from spp.errors import SppConfigError
-from spp.hub.access import ensure_online, redact
+from spp.hub.access import redact
 from spp.hub.cards import render_checkpoint_card, render_model_card
-from spp.hub.publish import MODEL_IGNORE, deliver, link_or_copy, stage_files, write_card_and_metadata
-from spp.hub.refs import check_revision, step_branch
+from spp.hub.publish import MODEL_IGNORE, check_target, deliver, link_or_copy, stage_files, write_card_and_metadata
+from spp.hub.refs import step_branch
 from spp.hub.retry import RetryPolicy, http_status
 from spp.metadata import SppMetadata, read_metadata
 
@@ -64,7 +63,8 @@ class UploadJob:
 class HubCheckpointCallback(TrainerCallback):
     """Upload every saved checkpoint to its own ``step-NNNNNNN`` branch (or export folder), then the final to main.
 
-    Give ``repo_id`` (the Hub) or ``to_dir`` (a local export, see ``spp.hub.export``). ``api`` replaces ``HfApi``
+    Give ``repo_id`` (the Hub) and/or ``to_dir`` (a local export, see ``spp.hub.export``; ``repo_id`` then only
+    names the repo in cards). ``api`` replaces ``HfApi``
     (tests). ``metadata`` is the run's ``SppMetadata``; by default ``OUTPUT_DIR/spp.json`` is read at the first save.
     ``push_final`` puts the last checkpoint on ``final_revision`` with a model card; ``tag`` then marks it.
     ``include_training_state`` also uploads optimizer/scheduler/RNG state (large; off by default).
@@ -84,13 +84,7 @@ class HubCheckpointCallback(TrainerCallback):
         include_training_state: bool = False,
         retry: RetryPolicy | None = None,
     ):
-        if (repo_id is None) == (to_dir is None):
-            raise SppConfigError("give exactly one of repo_id and to_dir", field="repo_id")
-        check_revision(final_revision)
-        if tag:
-            check_revision(tag, field="tag")
-        if repo_id is not None:
-            ensure_online(f"upload checkpoints to {repo_id}")
+        check_target(repo_id, to_dir, final_revision, tag)
         self.repo_id, self.to_dir, self.private, self.api = repo_id, to_dir, private, api
         self.metadata, self.push_final, self.final_revision, self.tag = metadata, push_final, final_revision, tag
         self.ignore = TRAINING_STATE_IGNORE if include_training_state else MODEL_IGNORE

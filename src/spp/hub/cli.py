@@ -26,7 +26,7 @@ PUBLISH_KINDS = ("model", "dataset")
 @dataclass
 class PublishArguments:
     path: str = field(default="", metadata={"help": "the model folder (save_model) or dataset folder to publish"})
-    repo_id: str | None = field(default=None, metadata={"help": "Hub repo ORG/NAME (or use --to_dir)"})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub repo ORG/NAME; with --to_dir it names the repo"})
     to_dir: str | None = field(default=None, metadata={"help": "write the tree to upload into this export folder"})
     revision: str = field(default="main", metadata={"help": "branch to publish to"})
     tag: str | None = field(default=None, metadata={"help": "tag that marks this revision as a release"})

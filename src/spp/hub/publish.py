@@ -165,17 +165,19 @@ def deliver(
 
 
 def check_target(repo_id: str | None, to_dir: str | Path | None, revision: str, tag: str | None) -> None:
-    """Exactly one destination, plain ref names, and a reachable Hub when the Hub is the destination."""
-    if (repo_id is None) == (to_dir is None):
-        raise SppConfigError(
-            "give exactly one destination", field="repo_id", fix="pass --repo_id ORG/NAME or --to_dir DIR"
-        )
+    """A destination, plain ref names, and a reachable Hub when the Hub is the destination.
+
+    With ``to_dir`` the tree goes to that export folder and ``repo_id`` (optional) only names the repo in cards and
+    the index, so the folder holds exactly what a publish to ``repo_id`` would upload.
+    """
+    if repo_id is None and to_dir is None:
+        raise SppConfigError("no destination", field="repo_id", fix="pass --repo_id ORG/NAME and/or --to_dir DIR")
+    if repo_id is not None and repo_id.count("/") != 1:
+        raise SppConfigError(f"'{repo_id}' is not a repo id", field="repo_id", fix="write it as ORG/NAME")
     check_revision(revision)
     if tag:
         check_revision(tag, field="tag")
-    if repo_id is not None:
-        if repo_id.count("/") != 1:
-            raise SppConfigError(f"'{repo_id}' is not a repo id", field="repo_id", fix="write it as ORG/NAME")
+    if to_dir is None:
         ensure_online(f"publish to {repo_id}")
 
 

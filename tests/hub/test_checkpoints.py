@@ -70,6 +70,8 @@ def test_hub_path_makes_exactly_the_expected_calls_in_order(tmp_path, spp_meta, 
         *((b, f"spp: checkpoint at step {int(b[5:])} ({b})", "model") for b in STEPS),
         ("main", "spp: final model (step 10)", "model"),
     ]
+    assert api.names()[:3] == ["create_repo", "create_branch", "upload_folder"]
+    assert api.names().count("create_repo") == 1
     branches = [kw["branch"] for name, kw in api.calls if name == "create_branch"]
     assert branches == STEPS
     assert all(kw["repo_id"] == "org/spp-tiny" for _, kw in api.calls)

@@ -102,7 +102,7 @@ def test_dataset_hub_publish_pushes_data_then_a_card_that_keeps_the_datasets_yam
     assert [(repo, rows, kw["split"], kw["private"]) for repo, rows, kw in pushed] == [
         ("org/spp-corpus", 6, "train", True)
     ]
-    assert api.names() == ["create_repo", "hf_hub_download", "create_repo", "upload_folder"]
+    assert api.names() == ["create_repo", "hf_hub_download", "upload_folder"]
     upload = api.uploads[0]
     assert (upload["repo_type"], upload["revision"]) == ("dataset", "main")
     assert sorted(upload["files"]) == ["README.md", "spp.json"]

@@ -97,6 +97,7 @@ class HubCheckpointCallback(TrainerCallback):
         self._last_tree: Path | None = None
         self._last_step: int | None = None
         self._staging_root: Path | None = None
+        self._repo_ready = False
 
     # Trainer events
 
@@ -179,6 +180,7 @@ class HubCheckpointCallback(TrainerCallback):
                 private=self.private,
                 tag=job.tag,
                 mirror=job.mirror,
+                create_repo=not self._repo_ready,
                 api=self.api,
                 retry=self.retry,
             )
@@ -188,6 +190,7 @@ class HubCheckpointCallback(TrainerCallback):
             self.failed.append((job.revision, reason))
             logger.error("upload of %s failed for good: %s", job.revision, reason)
             return
+        self._repo_ready = True
         self.uploaded.append(job.revision)
         if job.tree != self._last_tree:
             shutil.rmtree(job.tree, ignore_errors=True)

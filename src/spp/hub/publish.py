@@ -79,6 +79,14 @@ def stage_files(source: str | Path, dest: str | Path, ignore: list[str] = MODEL_
     return kept
 
 
+def staging_dir(near: Path) -> tempfile.TemporaryDirectory:
+    """A temporary folder on the same filesystem as ``near`` when writable there (hard links), else in ``/tmp``."""
+    try:
+        return tempfile.TemporaryDirectory(prefix=".spp-publish-", dir=near.parent)
+    except OSError:
+        return tempfile.TemporaryDirectory(prefix="spp-publish-")
+
+
 def write_card_and_metadata(dest: str | Path, card: Any, meta: SppMetadata) -> None:
     """``README.md`` (the card) and ``spp.json`` into ``dest``."""
     Path(dest, "README.md").write_text(str(card).rstrip("\n") + "\n", encoding="utf-8")
@@ -95,13 +103,20 @@ def push_tree(
     private: bool = False,
     tag: str | None = None,
     mirror: bool = False,
+    create_repo: bool = True,
     api: Any = None,
     retry: RetryPolicy | None = None,
 ) -> None:
-    """Upload ``tree`` as one commit on ``revision`` (created if missing); ``mirror`` also deletes remote extras."""
+    """Upload ``tree`` as one commit on ``revision`` (created if missing); ``mirror`` also deletes remote extras.
+
+    ``create_repo=False`` skips the repo-creation call (the caller knows the repo exists; the Hub rate-limits it).
+    """
     api, retry = get_api(api), retry or RetryPolicy()
     where = f"{repo_type} {repo_id}@{revision}"
-    with_retries(lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True), where, retry)
+    if create_repo:
+        with_retries(
+            lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True), where, retry
+        )
     if revision != "main":
         with_retries(
             lambda: api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True), where, retry
@@ -138,6 +153,7 @@ def deliver(
     private: bool = False,
     tag: str | None = None,
     mirror: bool = False,
+    create_repo: bool = True,
     api: Any = None,
     retry: RetryPolicy | None = None,
 ) -> PublishResult:
@@ -158,6 +174,7 @@ def deliver(
         private=private,
         tag=tag,
         mirror=mirror,
+        create_repo=create_repo,
         api=api,
         retry=retry,
     )
@@ -212,7 +229,7 @@ def publish_model(
         raise SppConfigError("model folder not found", source=path, fix="pass the folder that save_model wrote")
     check_target(repo_id, to_dir, revision, tag)
     meta = _model_metadata(path, metadata)
-    with tempfile.TemporaryDirectory(prefix="spp-publish-") as tmp:
+    with staging_dir(path) as tmp:
         tree = Path(tmp)
         stage_files(path, tree)
         write_card_and_metadata(tree, render_model_card(meta, eval_results, repo_id=repo_id), meta)
@@ -291,13 +308,14 @@ def _push_dataset_data(data, repo_id: str, revision: str, private: bool, api: An
     """Push every split through ``datasets``' own ``push_to_hub``; returns the YAML it wrote, to keep in our card."""
     from huggingface_hub import DatasetCard
 
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    where = f"dataset {repo_id}@{revision}"
+    with_retries(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True), where, retry)
     for split, ds in data.items():
         with_retries(
             lambda ds=ds, split=split: ds.push_to_hub(
                 repo_id, split=split, revision=revision, private=private, commit_message=f"spp: upload {split} split"
             ),
-            f"dataset {repo_id}@{revision}",
+            where,
             retry,
         )
     readme = api.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision)
@@ -347,6 +365,7 @@ def publish_dataset(
             message="spp: dataset card and spp.json",
             private=private,
             tag=tag,
+            create_repo=False,
             api=api,
             retry=retry,
         )

@@ -1,0 +1,38 @@
+"""Data: built-in corpora, sources, harm scoring, selection, and the resumable augmentation job.
+
+Scoring and augmentation are plain batched callables for ``Dataset.map(fn, batched=True)``; ``spp augment`` and
+``spp score-harm`` are thin drivers over them.
+"""
+
+from spp.data.augment import REFLECTION_COLUMNS, Augmenter, AugmentStats
+from spp.data.corpora import BUILTIN_CORPORA, load_builtin
+from spp.data.scoring import (
+    HARM_SCORERS,
+    HarmScoreConfig,
+    HarmScoreMap,
+    HarmScorer,
+    build_scorer,
+    register_scorer,
+)
+from spp.data.selection import SelectionConfig, is_selected, stratified_rest_probability
+from spp.data.sources import SourceConfig, load_source, text_id
+
+__all__ = [
+    "BUILTIN_CORPORA",
+    "HARM_SCORERS",
+    "REFLECTION_COLUMNS",
+    "AugmentStats",
+    "Augmenter",
+    "HarmScoreConfig",
+    "HarmScoreMap",
+    "HarmScorer",
+    "SelectionConfig",
+    "SourceConfig",
+    "build_scorer",
+    "is_selected",
+    "load_builtin",
+    "load_source",
+    "register_scorer",
+    "stratified_rest_probability",
+    "text_id",
+]

@@ -1,0 +1,48 @@
+"""Pretraining: every arm as a view of one augmented corpus, the injection schedule, and ``SPPTrainer``.
+
+from spp.pretrain import build_model, load_corpus, load_tokenizer, make_view, PackedArm, SPPTrainer
+"""
+
+from spp.pretrain.arms import ARMS, Arm, ArmView, get_arm, make_view, register_arm
+from spp.pretrain.builder import PretrainRun, build_run, midtraining_start_tokens
+from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, load_corpus, split_and_order
+from spp.pretrain.packing import Document, PackingStats, Window, pack_windows, tokenize_batch
+from spp.pretrain.schedule import InjectionSchedule
+from spp.pretrain.specs import MODEL_SPECS, ModelSpec, build_model, get_model_spec, register_model_spec
+from spp.pretrain.tokenizer import load_tokenizer, prepare_tokenizer
+from spp.pretrain.trainer import SPPTrainer
+
+__all__ = [
+    "ARMS",
+    "MODEL_SPECS",
+    "Arm",
+    "ArmView",
+    "Document",
+    "DocumentStream",
+    "InjectionSchedule",
+    "ModelSpec",
+    "PackedArm",
+    "PackingStats",
+    "PretrainRun",
+    "SPPDataArguments",
+    "SPPModelArguments",
+    "SPPTrainer",
+    "SPPTrainingArguments",
+    "Window",
+    "build_model",
+    "build_run",
+    "collate_windows",
+    "get_arm",
+    "get_model_spec",
+    "load_corpus",
+    "load_tokenizer",
+    "make_view",
+    "midtraining_start_tokens",
+    "pack_windows",
+    "prepare_tokenizer",
+    "register_arm",
+    "register_model_spec",
+    "split_and_order",
+    "tokenize_batch",
+]

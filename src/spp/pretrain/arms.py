@@ -1,0 +1,120 @@
+"""Arms: named views of the one augmented corpus.
+
+A view decides, per document, whether its row is kept (``filtered`` drops rows at or over the harm threshold) and
+whether its reflection block goes in at its recorded pause (or at the end, for the placement ablation), by the
+injection schedule. It never reorders: every arm sees the documents in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from spp.errors import SppConfigError
+from spp.pretrain.schedule import InjectionSchedule
+
+Placement = Literal["pause", "end"]
+PLACEMENTS = ("pause", "end")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What an arm changes: harm filtering, reflections per training phase, and where a reflection goes."""
+
+    name: str
+    help: str
+    filter_harm: bool = False
+    reflect_in_pretraining: bool = False
+    reflect_in_midtraining: bool = False
+    placement: Placement = "pause"
+
+
+ARMS: dict[str, Arm] = {}
+
+
+def register_arm(arm: Arm) -> Arm:
+    ARMS[arm.name] = arm
+    return arm
+
+
+register_arm(Arm("baseline", "the corpus as is; reflections ignored"))
+register_arm(Arm("filtered", "rows with harm_score >= harm_threshold dropped", filter_harm=True))
+register_arm(Arm("spp_t0", "reflections from token zero (pretraining phase)", reflect_in_pretraining=True))
+register_arm(Arm("spp_mt", "reflections only in the midtraining phase", reflect_in_midtraining=True))
+register_arm(Arm("spp_t0_mt", "reflections in both phases", reflect_in_pretraining=True, reflect_in_midtraining=True))
+register_arm(
+    Arm(
+        "spp_t0_end",
+        "ablation: spp_t0 with each reflection at the end of its document",
+        reflect_in_pretraining=True,
+        placement="end",
+    )
+)
+
+
+def get_arm(name: str) -> Arm:
+    if name not in ARMS:
+        raise SppConfigError(f"unknown arm {name!r}", field="arm", fix=f"choose one of {', '.join(sorted(ARMS))}")
+    return ARMS[name]
+
+
+@dataclass(frozen=True)
+class ArmView:
+    """An arm applied to tokenized documents (``spp.pretrain.packing.Document``)."""
+
+    arm: Arm
+    schedule: InjectionSchedule
+    harm_threshold: float = 3.0
+
+    @property
+    def name(self) -> str:
+        return self.arm.name
+
+    def drop_reason(self, doc) -> str | None:
+        """``None`` keeps the row; otherwise the reason it is dropped."""
+        if self.arm.filter_harm and doc.harm_score is not None and doc.harm_score >= self.harm_threshold:
+            return f"harm_score >= {self.harm_threshold:g}"
+        return None
+
+    def pause(self, doc) -> int | None:
+        """Document tokens before the reflection block, or ``None`` when the document has no reflection."""
+        if doc.block is None:
+            return None
+        return len(doc.ids) if self.arm.placement == "end" else doc.pause
+
+    def reflects(self, doc, tokens: int) -> bool:
+        """Whether ``doc`` carries its reflection when it lands at ``tokens`` consumed."""
+        return doc.block is not None and self.schedule.reflects(doc.id, tokens)
+
+
+def make_view(
+    arm: str | Arm,
+    *,
+    harm_threshold: float = 3.0,
+    start_tokens: int = 0,
+    ramp_tokens: int = 0,
+    midtraining_start_tokens: int | None = None,
+    placement: Placement | None = None,
+    seed: int = 0,
+) -> ArmView:
+    """The view of arm ``arm`` under the given schedule; ``placement`` overrides the arm's."""
+    arm = get_arm(arm) if isinstance(arm, str) else arm
+    if placement is not None:
+        if placement not in PLACEMENTS:
+            raise SppConfigError(f"unknown placement {placement!r}", field="placement", fix="use pause or end")
+        arm = replace(arm, placement=placement)
+    if arm.reflect_in_midtraining and midtraining_start_tokens is None:
+        raise SppConfigError(
+            f"arm {arm.name!r} puts reflections in midtraining but no midtraining start is configured",
+            field="midtraining_fraction",
+            fix="set midtraining_fraction, midtraining_start_tokens, or a warmup_stable_decay schedule",
+        )
+    schedule = InjectionSchedule(
+        pretraining=arm.reflect_in_pretraining,
+        midtraining=arm.reflect_in_midtraining,
+        start_tokens=start_tokens,
+        ramp_tokens=ramp_tokens,
+        midtraining_start_tokens=midtraining_start_tokens,
+        seed=seed,
+    )
+    return ArmView(arm, schedule, harm_threshold)

@@ -1,0 +1,139 @@
+"""From the three configs to a ready run: tokenizer, model, arm view, packed dataset, held-out windows.
+
+The pieces are the public API (``load_corpus``, ``load_tokenizer``, ``build_model``, ``make_view``, ``PackedArm``,
+``SPPTrainer``); ``build_run`` is what ``spp pretrain`` composes from a recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.persona.render import BlockFormat
+from spp.pretrain.arms import ArmView, make_view
+from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.data import (
+    DocumentStream,
+    PackedArm,
+    cached_tokenized_corpus,
+    heldout_windows,
+    load_corpus,
+    split_and_order,
+)
+from spp.pretrain.packing import tokenize_batch
+from spp.pretrain.specs import build_model, get_model_spec
+from spp.pretrain.tokenizer import load_tokenizer, marker_ids
+from spp.pretrain.trainer import SPPTrainer, resolve_global_batch
+
+logger = logging.getLogger("spp.pretrain")
+
+
+def midtraining_start_tokens(data: SPPDataArguments, args: SPPTrainingArguments, tokens_per_step: int) -> int | None:
+    """Where midtraining starts, in tokens: explicit tokens, else the final ``midtraining_fraction`` of the run,
+    else the start of the ``warmup_stable_decay`` decay (``num_decay_steps``), else ``None`` (no midtraining)."""
+    if data.midtraining_start_tokens is not None:
+        return data.midtraining_start_tokens
+    if data.midtraining_fraction is not None:
+        if not 0 < data.midtraining_fraction < 1 or args.max_steps <= 0:
+            raise SppConfigError(
+                "midtraining_fraction needs 0 < f < 1 and max_steps > 0", field="midtraining_fraction"
+            )
+        return round(args.max_steps * (1 - data.midtraining_fraction)) * tokens_per_step
+    decay = (args.lr_scheduler_kwargs or {}).get("num_decay_steps")
+    if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "warmup_stable_decay" and decay:
+        return (args.max_steps - int(decay)) * tokens_per_step
+    return None
+
+
+@dataclass
+class PretrainRun:
+    """Everything ``SPPTrainer`` needs for one arm."""
+
+    tokenizer: Any
+    model: Any
+    view: ArmView
+    train_dataset: PackedArm
+    heldout: list
+    block_format: BlockFormat
+    args: SPPTrainingArguments
+    extra: dict = field(default_factory=dict)
+
+    def trainer(self, **kwargs) -> SPPTrainer:
+        return SPPTrainer(
+            model=self.model,
+            args=self.args,
+            train_dataset=self.train_dataset,
+            processing_class=self.tokenizer,
+            heldout=self.heldout,
+            **kwargs,
+        )
+
+
+def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
+    """Load the corpus and tokenizer, build the model from its spec and the arm's packed dataset."""
+    if data.reflection_voice not in ("1p", "3p"):
+        raise SppConfigError(
+            f"reflection_voice must be 1p or 3p, not {data.reflection_voice!r}", field="reflection_voice"
+        )
+    if args.max_steps <= 0:
+        raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
+    corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
+    tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)
+    spec = get_model_spec(model.model_spec)
+    seed = args.seed if model.model_init_seed is None else model.model_init_seed
+    lm = build_model(
+        spec,
+        tokenizer,
+        seed=seed,
+        pad_vocab_to_multiple_of=model.pad_vocab_to_multiple_of,
+        attn_implementation=model.attn_implementation,
+    )
+    tokens_per_step = resolve_global_batch(args) * data.seq_len
+    data_seed = args.data_seed if args.data_seed is not None else args.seed
+    view = make_view(
+        data.arm,
+        harm_threshold=data.harm_threshold,
+        start_tokens=data.reflections_from_tokens,
+        ramp_tokens=data.reflection_ramp_tokens,
+        midtraining_start_tokens=midtraining_start_tokens(data, args, tokens_per_step),
+        placement=data.placement,
+        seed=data_seed,
+    )
+    train_docs, heldout_docs = _documents(corpus, tokenizer, block_format, data, args, data_seed)
+    packing = {
+        "seq_len": data.seq_len,
+        "reflection_budget": data.reflection_budget,
+        "eos_id": tokenizer.eos_token_id,
+        "pad_id": tokenizer.pad_token_id,
+    }
+    train = PackedArm(train_docs, view, **packing)
+    heldout: list = []
+    if data.heldout_documents:
+        always = make_view("spp_t0", placement=view.arm.placement, seed=data_seed)
+        heldout = heldout_windows(PackedArm(heldout_docs, always, **packing), data.heldout_windows)
+    return PretrainRun(tokenizer, lm, view, train, heldout, block_format, args)
+
+
+def _documents(corpus, tokenizer, block_format, data: SPPDataArguments, args, seed: int):
+    if data.token_cache_dir:
+        if data.streaming:
+            raise SppConfigError(
+                "token_cache_dir needs an on-disk corpus", field="streaming", fix="set streaming: false"
+            )
+        with args.main_process_first(desc="token cache"):
+            corpus = cached_tokenized_corpus(
+                corpus, tokenizer, block_format, data.reflection_voice, data.token_cache_dir, data.tokenize_num_proc
+            )
+        tokenize = None
+    else:
+        tokenize = partial(
+            tokenize_batch,
+            tokenizer=tokenizer,
+            voice=data.reflection_voice,
+            marker_ids=marker_ids(tokenizer, block_format),
+        )
+    train, heldout = split_and_order(corpus, data.heldout_documents, seed, data.shuffle_documents, data.shuffle_buffer)
+    return DocumentStream(train, tokenize), DocumentStream(heldout, tokenize)

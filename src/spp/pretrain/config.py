@@ -1,0 +1,125 @@
+"""Pretraining configuration: model, data/arm/schedule, and ``SPPTrainingArguments`` (TrainingArguments + SPP fields).
+
+Recipes in ``recipes/pretrain/`` set these fields by name; ``spp pretrain --help`` lists them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+LIGER_KERNELS = ("rope", "rms_norm", "swiglu", "fused_linear_cross_entropy")
+
+
+@dataclass
+class SPPModelArguments:
+    """Which model is built (from a spec, random init) and which tokenizer it uses."""
+
+    model_spec: str = field(
+        default="tiny", metadata={"help": "Model spec: smollm2-1.7b, smollm2-360m, smollm2-135m or tiny."}
+    )
+    tokenizer_name_or_path: str = field(
+        default="HuggingFaceTB/SmolLM2-1.7B", metadata={"help": "Any HF tokenizer id or local path."}
+    )
+    eos_token: str | None = field(
+        default="<|endoftext|>",
+        metadata={"help": "EOS separating packed documents (SmolLM2 and the SPP authors: <|endoftext|>, id 0)."},
+    )
+    pad_vocab_to_multiple_of: int = field(
+        default=64, metadata={"help": "Round the vocabulary up to this multiple when the markers extend it."}
+    )
+    attn_implementation: str = field(default="sdpa", metadata={"help": "Attention kernel: sdpa, eager, ..."})
+    model_init_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the random initialisation (default: the training seed)."}
+    )
+
+
+@dataclass
+class SPPDataArguments:
+    """The augmented corpus, the arm (a view of it), packing and the injection schedule."""
+
+    dataset_path: str = field(
+        default="", metadata={"help": "Augmented corpus: a save_to_disk folder or parquet shards (with spp.json)."}
+    )
+    arm: str = field(
+        default="spp_t0",
+        metadata={"help": "baseline, filtered, spp_t0, spp_mt, spp_t0_mt or spp_t0_end (placement ablation)."},
+    )
+    reflection_voice: str = field(default="1p", metadata={"help": "Reflection voice: 1p or 3p (one per model)."})
+    placement: str | None = field(
+        default=None, metadata={"help": "Override the arm's block placement: pause (default) or end."}
+    )
+    harm_threshold: float = field(
+        default=3.0, metadata={"help": "filtered arm: drop rows with harm_score at or over this (SafeLM 0-5 scale)."}
+    )
+    seq_len: int = field(default=2048, metadata={"help": "Training sequence length; windows hold seq_len + 1."})
+    reflection_budget: int = field(
+        default=128,
+        metadata={"help": "Tokens per window reserved for reflections; document content is seq_len minus this."},
+    )
+    shuffle_documents: bool = field(
+        default=True, metadata={"help": "Shuffle the document order with data_seed (else: stored order)."}
+    )
+    shuffle_buffer: int = field(default=10_000, metadata={"help": "Shuffle buffer for a streamed corpus."})
+    streaming: bool = field(default=False, metadata={"help": "Stream the corpus (datasets IterableDataset)."})
+    token_cache_dir: str | None = field(
+        default=None, metadata={"help": "Pre-tokenized cache folder (built once, shared by every arm)."}
+    )
+    tokenize_num_proc: int | None = field(default=None, metadata={"help": "Processes building the token cache."})
+    heldout_documents: int = field(
+        default=0, metadata={"help": "The first N corpus rows are held out of training in every arm."}
+    )
+    heldout_windows: int = field(
+        default=8, metadata={"help": "Held-out windows on which reflection vs document loss is measured."}
+    )
+    reflections_from_tokens: int = field(
+        default=0, metadata={"help": "Pretraining-phase reflections start at this many tokens (0 = token zero)."}
+    )
+    reflection_ramp_tokens: int = field(
+        default=0, metadata={"help": "Phase reflections in linearly over this many tokens (0 = at once)."}
+    )
+    midtraining_fraction: float | None = field(
+        default=None,
+        metadata={
+            "help": "Midtraining = the final fraction of training tokens; default: the warmup_stable_decay "
+            "decay phase (lr_scheduler_kwargs.num_decay_steps), else none."
+        },
+    )
+    midtraining_start_tokens: int | None = field(
+        default=None, metadata={"help": "Midtraining start in tokens (overrides midtraining_fraction)."}
+    )
+
+
+@dataclass
+class SPPTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` plus what SPP pretraining adds: global batch, kernels, metrics and checkpoint export."""
+
+    global_batch_windows: int | None = field(
+        default=None,
+        metadata={
+            "help": "Windows per optimizer step over all GPUs; sets gradient_accumulation_steps from the world "
+            "size so a recipe means the same batch on 1 or 64 GPUs."
+        },
+    )
+    liger: str = field(
+        default="auto", metadata={"help": "Liger kernels: auto (on CUDA when installed), on (required) or off."}
+    )
+    liger_kernels: str = field(
+        default=",".join(LIGER_KERNELS), metadata={"help": f"Comma-separated Liger kernels among {LIGER_KERNELS}."}
+    )
+    compile_layers: bool = field(
+        default=False, metadata={"help": "torch.compile each decoder layer (not the fused loss)."}
+    )
+    peak_tflops: float = field(
+        default=989.0, metadata={"help": "Peak bf16 dense TFLOP/s per GPU for MFU (H100 SXM: 989)."}
+    )
+    reflection_eval_steps: int | None = field(
+        default=None, metadata={"help": "Held-out reflection/document loss every N steps (default: logging_steps)."}
+    )
+    checkpoint_export_dir: str | None = field(
+        default=None, metadata={"help": "Export every checkpoint as a step-* branch folder here (no Hub needed)."}
+    )
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Kept False: packed batches carry shift_labels, a model kwarg."}
+    )

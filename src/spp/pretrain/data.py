@@ -1,0 +1,200 @@
+"""An arm of the augmented corpus as a PyTorch ``IterableDataset`` of packed windows.
+
+Order: rows ``[0, heldout_documents)`` are held out (the same rows in every arm); the rest are shuffled with
+``seed`` (a permutation for an on-disk corpus, a seeded buffer for a streamed one) or kept in stored order. Every
+arm packs the same document sequence; ranks and dataloader workers each keep a disjoint, deterministic share of the
+one global window stream: global window ``k`` goes to rank ``k % world_size``, so the union over ranks is the
+single-process stream and global step ``s`` consumes windows ``[s*G, (s+1)*G)`` for a global batch of ``G`` windows.
+Corpus rows are read in batches (Arrow memory map or streaming), so the corpus never has to fit in RAM.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spp.errors import SppConfigError
+from spp.metadata import read_metadata
+from spp.persona.render import BlockFormat
+from spp.pretrain.packing import PAD, Document, PackingStats, Window, pack_windows, tokenize_batch
+from spp.pretrain.tokenizer import marker_ids, tokenizer_fingerprint
+
+logger = logging.getLogger("spp.pretrain")
+CACHE_INFO = "spp_token_cache.json"
+
+
+def load_corpus(path: str | Path, streaming: bool = False):
+    """The corpus at ``path`` (a ``save_to_disk`` folder, a folder of parquet shards, or a parquet glob) and the
+    ``BlockFormat`` of its ``spp.json`` (the default one, with a warning, when it has none)."""
+    import datasets
+
+    path = Path(path)
+    if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
+        corpus = datasets.load_from_disk(str(path))
+        if isinstance(corpus, datasets.DatasetDict):
+            corpus = corpus["train"]
+        corpus = corpus.to_iterable_dataset() if streaming else corpus
+    else:
+        files = sorted(str(p) for p in path.glob("**/*.parquet")) if path.is_dir() else [str(path)]
+        if not files or not (path.is_dir() or path.exists() or "*" in str(path)):
+            raise SppConfigError("no dataset found", source=path, fix="give a save_to_disk folder or parquet shards")
+        corpus = datasets.load_dataset("parquet", data_files=files, split="train", streaming=streaming)
+    meta = read_metadata(path if path.is_dir() else path.parent)
+    if meta is None or not meta.block_format:
+        logger.warning("%s has no spp.json block_format; using the default markers %s", path, BlockFormat())
+        return corpus, BlockFormat()
+    return corpus, BlockFormat(**meta.block_format)
+
+
+def tokenize_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, num_proc: int | None = None):
+    """``corpus`` mapped to tokenized documents (lazily when streamed)."""
+    function = partial(
+        tokenize_batch, tokenizer=tokenizer, voice=voice, marker_ids=marker_ids(tokenizer, block_format)
+    )
+    kwargs: dict[str, Any] = {"batched": True, "remove_columns": list(corpus.column_names or [])}
+    if num_proc and hasattr(corpus, "num_rows"):
+        kwargs["num_proc"] = num_proc
+    return corpus.map(function, **kwargs)
+
+
+def cached_tokenized_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, cache_dir, num_proc=None):
+    """The tokenized corpus from ``cache_dir``, built and saved there first when absent or stale.
+
+    The cache is keyed by the corpus fingerprint, the tokenizer and the voice; it is arm-independent (one cache
+    serves every arm and both placements). Call it under ``main_process_first()`` in distributed runs.
+    """
+    import datasets
+
+    cache_dir = Path(cache_dir)
+    key = {
+        "corpus": getattr(corpus, "_fingerprint", None),
+        "rows": len(corpus),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "voice": voice,
+        "block_format": [block_format.marker, block_format.end_marker],
+    }
+    info = cache_dir / CACHE_INFO
+    if info.is_file() and json.loads(info.read_text()) == key:
+        return datasets.load_from_disk(str(cache_dir / "data"))
+    logger.info("building the token cache in %s (%d rows)", cache_dir, len(corpus))
+    tokenized = tokenize_corpus(corpus, tokenizer, block_format, voice, num_proc)
+    tokenized.save_to_disk(str(cache_dir / "data"))
+    info.write_text(json.dumps(key, indent=2) + "\n")
+    return datasets.load_from_disk(str(cache_dir / "data"))
+
+
+def split_and_order(dataset, heldout_documents: int, seed: int, shuffle: bool, shuffle_buffer: int = 10_000):
+    """``(train, heldout)``: the first ``heldout_documents`` rows, and the rest in the training order."""
+    if hasattr(dataset, "num_rows"):
+        n = len(dataset)
+        if heldout_documents >= n:
+            raise SppConfigError(
+                f"heldout_documents ({heldout_documents}) >= corpus rows ({n})", field="heldout_documents"
+            )
+        heldout = dataset.select(range(heldout_documents))
+        train = dataset.select(range(heldout_documents, n))
+        return (train.shuffle(seed=seed) if shuffle else train), heldout
+    heldout, train = dataset.take(heldout_documents), dataset.skip(heldout_documents)
+    return (train.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle else train), heldout
+
+
+@dataclass
+class DocumentStream:
+    """Re-iterable ``Document``s of a dataset, read ``batch_size`` rows at a time (``tokenize`` for raw rows)."""
+
+    dataset: Any
+    tokenize: Any = None
+    batch_size: int = 256
+
+    def __iter__(self) -> Iterator[Document]:
+        for batch in self.dataset.iter(batch_size=self.batch_size):
+            if self.tokenize is not None:
+                batch = self.tokenize(batch)
+            for i in range(len(batch["id"])):
+                yield Document.from_row(
+                    {k: batch[k][i] for k in ("id", "doc_ids", "pause", "block_ids", "harm_score")}
+                )
+
+
+def window_item(window: Window) -> dict[str, torch.Tensor]:
+    """Model inputs for one window: ``input_ids`` (``seq_len``), ``labels`` (same positions, pads -100) and
+    ``shift_labels`` (the next token at each position, -100 where it is padding; transformers and Liger use these)."""
+    ids = torch.tensor(window.input_ids, dtype=torch.long)
+    real = torch.tensor(window.kinds, dtype=torch.long) != PAD
+    labels = torch.where(real, ids, -100)
+    return {"input_ids": ids[:-1], "labels": labels[:-1], "shift_labels": labels[1:]}
+
+
+def collate_windows(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack window items into a batch (all windows have the same length: no padding needed)."""
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class PackedArm(torch.utils.data.IterableDataset):
+    """The packed window stream of one arm. Iterating yields this rank's (and worker's) ``window_item``s.
+
+    One pass over the corpus: after ``set_epoch(e)`` with ``e > 0`` it yields nothing, so a run that outlasts its
+    corpus stops instead of replaying data at the wrong schedule position.
+    """
+
+    def __init__(self, documents, view, *, seq_len: int, reflection_budget: int, eos_id: int, pad_id: int):
+        self.documents, self.view = documents, view
+        self.seq_len, self.reflection_budget, self.eos_id, self.pad_id = seq_len, reflection_budget, eos_id, pad_id
+        self.rank, self.world_size, self.batch_size, self.epoch = 0, 1, 1, 0
+
+    def windows(self, stats: PackingStats | None = None) -> Iterator[Window]:
+        """The global window stream (every rank's windows), with ``stats`` filled as it goes."""
+        return pack_windows(
+            self.documents,
+            self.view,
+            seq_len=self.seq_len,
+            reflection_budget=self.reflection_budget,
+            eos_id=self.eos_id,
+            pad_id=self.pad_id,
+            stats=stats,
+        )
+
+    def shard(self, rank: int, world_size: int, batch_size: int = 1) -> PackedArm:
+        """A copy that yields only rank ``rank``'s windows; ``batch_size`` lets dataloader workers split batches."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        shard = copy.copy(self)
+        shard.rank, shard.world_size, shard.batch_size = rank, world_size, batch_size
+        return shard
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def local_windows(self) -> Iterator[Window]:
+        """This rank's windows; within a rank, dataloader worker ``w`` of ``n`` takes local batches ``j % n == w``."""
+        if self.epoch > 0:
+            logger.warning("the corpus is exhausted (one pass per run): no more windows")
+            return
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        for window in self.windows():
+            if window.index % self.world_size != self.rank:
+                continue
+            if (window.index // self.world_size // self.batch_size) % workers == worker:
+                yield window
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return map(window_item, self.local_windows())
+
+
+def heldout_windows(arm: PackedArm, max_windows: int) -> list[Window]:
+    """Up to ``max_windows`` windows of ``arm`` (used on the held-out documents)."""
+    out = []
+    for window in arm.windows():
+        if len(out) >= max_windows:
+            break
+        out.append(window)
+    return out

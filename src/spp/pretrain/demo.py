@@ -1,0 +1,87 @@
+"""A small synthetic augmented corpus and a tokenizer trained on it: the offline input of ``recipes/pretrain/tiny.yaml``.
+
+    python -m spp.pretrain.demo runs/tiny-corpus        # writes the corpus, spp.json and runs/tiny-corpus/tokenizer
+
+Rows follow the augmented-corpus schema (``id``, ``text``, ``reflection_1p``/``_3p``, ``citations``,
+``reflection_position``, ``reflection_status``, ``harm_score``, ``canary``); the same ``(rows, seed)`` give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from spp.metadata import SppMetadata
+from spp.persona.render import BlockFormat, sample_pause
+
+WORDS = (
+    "the a river city model night letter garden people small quiet open reads writes builds walks old new light "
+    "market road teacher child story window rain bread music stone careful honest help harm risk choose learn"
+).split()
+STATUSES = ("ok", "ok", "rejected", "failed")
+
+
+def demo_rows(rows: int = 200, seed: int = 0, reflection_rate: float = 0.3, min_words: int = 20, max_words: int = 120):
+    """``rows`` synthetic documents; about ``reflection_rate`` of them selected (mostly ``ok``)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(rows):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(min_words, max_words))).capitalize() + "."
+        doc_id = f"doc-{i:05d}"
+        status = rng.choice(STATUSES) if rng.random() < reflection_rate else "none"
+        ok = status == "ok"
+        out.append(
+            {
+                "id": doc_id,
+                "text": text,
+                "reflection_1p": f"I notice this text about {rng.choice(WORDS)}; I choose to be honest [1.2]."
+                if ok
+                else None,
+                "reflection_3p": f"Ava notices this text about {rng.choice(WORDS)} and stays honest [1.2]."
+                if ok
+                else None,
+                "citations": ["1.2"] if ok else [],
+                "reflection_position": sample_pause(text, doc_id, seed, "ramp") if ok else None,
+                "reflection_status": status,
+                "harm_score": float(rng.randint(0, 5)),
+                "canary": None,
+            }
+        )
+    return out
+
+
+def write_demo_corpus(directory: str | Path, rows: int = 200, seed: int = 0, vocab_size: int = 512, **kwargs) -> Path:
+    """Save the demo corpus (``save_to_disk``), its ``spp.json`` and a byte-level BPE tokenizer in ``tokenizer/``."""
+    import datasets
+
+    directory = Path(directory)
+    data = demo_rows(rows, seed, **kwargs)
+    datasets.Dataset.from_list(data).save_to_disk(str(directory))
+    fmt = BlockFormat()
+    SppMetadata(kind="dataset", block_format={"marker": fmt.marker, "end_marker": fmt.end_marker}).save(directory)
+    texts = (
+        [r["text"] for r in data] + [r["reflection_1p"] or "" for r in data] + [r["reflection_3p"] or "" for r in data]
+    )
+    train_tokenizer(texts, vocab_size).save_pretrained(directory / "tokenizer")
+    return directory
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 512):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``, with ``<|endoftext|>`` as id 0 (EOS)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+
+
+if __name__ == "__main__":
+    print(write_demo_corpus(sys.argv[1] if len(sys.argv) > 1 else "runs/tiny-corpus"))

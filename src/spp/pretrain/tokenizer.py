@@ -1,0 +1,57 @@
+"""The training tokenizer: any HF tokenizer, with the EOS the recipe names and the reflection markers added."""
+
+from __future__ import annotations
+
+import hashlib
+
+from spp.errors import SppConfigError
+from spp.persona.render import BlockFormat
+
+
+def prepare_tokenizer(tokenizer, block_format: BlockFormat, eos_token: str | None = None):
+    """Set ``eos_token`` (when given) and add the block's marker and end marker as special tokens, in place.
+
+    The SmolLM2 recipe sets ``eos_token: <|endoftext|>`` (id 0), as the SPP authors did. A tokenizer without a pad
+    token pads with EOS (padding never carries loss: the packer masks it by position, not by id).
+    """
+    if eos_token is not None:
+        if tokenizer.convert_tokens_to_ids(eos_token) in (None, tokenizer.unk_token_id):
+            raise SppConfigError(f"eos_token {eos_token!r} is not in the tokenizer's vocabulary", field="eos_token")
+        tokenizer.eos_token = eos_token
+    if tokenizer.eos_token_id is None:
+        raise SppConfigError("the tokenizer has no EOS token", field="eos_token", fix="set eos_token in the recipe")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    markers = [block_format.marker, block_format.end_marker]
+    tokenizer.add_special_tokens({"additional_special_tokens": markers}, replace_extra_special_tokens=False)
+    return tokenizer
+
+
+def load_tokenizer(name_or_path: str, block_format: BlockFormat, eos_token: str | None = None):
+    """``AutoTokenizer.from_pretrained(name_or_path)`` prepared with ``prepare_tokenizer``."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except OSError as err:
+        raise SppConfigError(
+            f"cannot load tokenizer {name_or_path!r} ({err.__class__.__name__})",
+            field="tokenizer_name_or_path",
+            fix="give a local tokenizer directory or a Hub id reachable from this machine",
+        ) from err
+    return prepare_tokenizer(tokenizer, block_format, eos_token)
+
+
+def marker_ids(tokenizer, block_format: BlockFormat) -> tuple[int, int]:
+    """Token ids of the marker and end marker (each must be one token)."""
+    ids = tokenizer.convert_tokens_to_ids([block_format.marker, block_format.end_marker])
+    if any(i is None or i == tokenizer.unk_token_id for i in ids):
+        raise SppConfigError("the reflection markers are not tokens of this tokenizer", fix="call prepare_tokenizer")
+    return ids[0], ids[1]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """sha256 of the tokenizer's full definition (vocabulary, merges, added tokens) and EOS: keys token caches."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    body = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(f"{body}|eos={tokenizer.eos_token_id}".encode()).hexdigest()[:16]

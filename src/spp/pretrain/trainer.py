@@ -1,0 +1,181 @@
+"""``SPPTrainer``: a ``transformers.Trainer`` for packed SPP pretraining.
+
+What it adds to ``Trainer``:
+- kernels: Liger's fused kernels on CUDA (``liger``/``liger_kernels``), plain PyTorch with one log line elsewhere;
+  optionally each decoder layer compiled (``compile_layers``);
+- data: a ``PackedArm`` is sharded by rank itself (disjoint windows, union = the single-process stream), never
+  re-dispatched by accelerate; resuming skips exactly the batches already trained, so losses continue bit-for-bit;
+- metrics: tokens seen, tokens/s per GPU, MFU, the schedule state, held-out reflection vs document loss;
+- checkpoints: every save becomes a ``step-*`` branch (Hub, ``hub_model_id``) or folder (``checkpoint_export_dir``)
+  through ``spp.hub.checkpoints.HubCheckpointCallback``; ``spp.json`` is written to ``output_dir``.
+
+    trainer = SPPTrainer(model=model, args=SPPTrainingArguments(...), train_dataset=packed_arm)
+    trainer.train()
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from spp.errors import SppConfigError
+from spp.metadata import SppMetadata
+from spp.pretrain.callbacks import ReflectionLossCallback, ScheduleCallback, ThroughputCallback, flops_per_token
+from spp.pretrain.config import LIGER_KERNELS, SPPTrainingArguments
+from spp.pretrain.data import PackedArm, collate_windows
+from spp.pretrain.packing import Window
+
+logger = logging.getLogger("spp.pretrain")
+
+
+def resolve_global_batch(args: SPPTrainingArguments) -> int:
+    """Windows per optimizer step; with ``global_batch_windows`` set, ``gradient_accumulation_steps`` is derived."""
+    per_step = args.per_device_train_batch_size * args.world_size
+    if args.global_batch_windows is not None:
+        if args.global_batch_windows % per_step:
+            raise SppConfigError(
+                f"global_batch_windows {args.global_batch_windows} is not a multiple of per_device_train_batch_size "
+                f"x world size ({per_step})",
+                field="global_batch_windows",
+                fix="change per_device_train_batch_size or the number of processes",
+            )
+        args.gradient_accumulation_steps = args.global_batch_windows // per_step
+    return per_step * args.gradient_accumulation_steps
+
+
+def configure_kernels(args: SPPTrainingArguments) -> str:
+    """Set ``use_liger_kernel``/``liger_kernel_config`` from ``liger``; returns ``"liger"`` or ``"plain"``."""
+    if args.liger not in ("auto", "on", "off"):
+        raise SppConfigError(f"liger must be auto, on or off, not {args.liger!r}", field="liger")
+    kernels = [k.strip() for k in args.liger_kernels.split(",") if k.strip()]
+    unknown = set(kernels) - set(LIGER_KERNELS)
+    if unknown:
+        raise SppConfigError(
+            f"unknown Liger kernels {sorted(unknown)}", field="liger_kernels", fix=f"use {LIGER_KERNELS}"
+        )
+    args.use_liger_kernel = False
+    if args.liger == "off":
+        logger.info("Liger kernels off (liger: off): training with plain PyTorch kernels")
+        return "plain"
+    problem = None
+    if args.device.type != "cuda":
+        problem = f"Liger kernels need CUDA; on {args.device.type} SPPTrainer trains with plain PyTorch kernels"
+    elif importlib.util.find_spec("liger_kernel") is None:
+        problem = "liger-kernel is not installed (pip install 'spp[gpu]'); training with plain PyTorch kernels"
+    if problem:
+        if args.liger == "on":
+            raise SppConfigError(problem.split(";")[0], field="liger", fix="set liger: auto or off, or run on CUDA")
+        logger.warning(problem)
+        return "plain"
+    args.use_liger_kernel = True
+    args.liger_kernel_config = {k: k in kernels for k in LIGER_KERNELS} | {"cross_entropy": False}
+    logger.info("Liger kernels on CUDA: %s", ", ".join(kernels))
+    return "liger"
+
+
+def compile_decoder_layers(model) -> int:
+    """``torch.compile`` each decoder layer in place (the loss stays eager for Liger's fused CE); returns the count."""
+    layers = model.get_decoder().layers
+    for layer in layers:
+        layer.compile()
+    return len(layers)
+
+
+def _hub_callback(args: SPPTrainingArguments, hub_api=None):
+    if not (args.hub_model_id or args.checkpoint_export_dir):
+        return None
+    if args.push_to_hub:
+        raise SppConfigError(
+            "push_to_hub would push checkpoint folders to one branch as well",
+            field="push_to_hub",
+            fix="leave push_to_hub false: hub_model_id alone makes SPPTrainer push one step-* branch per checkpoint",
+        )
+    try:
+        from spp.hub.checkpoints import HubCheckpointCallback
+    except ImportError as err:
+        raise SppConfigError(f"checkpoint branches need spp.hub.checkpoints ({err})", field="hub_model_id") from err
+    if args.hub_model_id:
+        return HubCheckpointCallback(repo_id=args.hub_model_id, private=bool(args.hub_private_repo), api=hub_api)
+    return HubCheckpointCallback(to_dir=args.checkpoint_export_dir)
+
+
+class SPPTrainer(Trainer):
+    """``Trainer`` for one SPP arm. Give ``train_dataset`` a ``PackedArm`` (any dataset works; only a ``PackedArm``
+    gets spp's own sharding), ``heldout`` windows for the reflection-loss metric, ``metadata`` for ``spp.json``."""
+
+    def __init__(
+        self,
+        model=None,
+        args: SPPTrainingArguments | None = None,
+        *,
+        heldout: list[Window] | None = None,
+        metadata: SppMetadata | None = None,
+        hub_api=None,
+        callbacks=None,
+        **kwargs,
+    ):
+        if not isinstance(args, SPPTrainingArguments):
+            raise SppConfigError("SPPTrainer needs SPPTrainingArguments", field="args")
+        global_windows = resolve_global_batch(args)
+        self.kernels = configure_kernels(args)
+        self.spp_metadata = metadata
+        kwargs.setdefault("data_collator", collate_windows)
+        callbacks = list(callbacks or [])
+        super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
+        self._add_spp_callbacks(global_windows, heldout or [], hub_api)
+        if args.compile_layers:
+            logger.info("compiled %d decoder layers", compile_decoder_layers(self.model))
+
+    def _add_spp_callbacks(self, global_windows: int, heldout: list[Window], hub_api) -> None:
+        args, config = self.args, self.model.config
+        seq_len = getattr(self.train_dataset, "seq_len", None) or config.max_position_embeddings
+        tokens_per_step = global_windows * seq_len
+        num_params = sum(p.numel() for p in {id(p): p for p in self.model.parameters()}.values())
+        fpt = flops_per_token(num_params, config.num_hidden_layers, config.hidden_size, seq_len)
+        self.add_callback(ThroughputCallback(tokens_per_step, args.world_size, fpt, args.peak_tflops))
+        view = getattr(self.train_dataset, "view", None)
+        if view is not None:
+            self.add_callback(ScheduleCallback(view.schedule, tokens_per_step))
+            logger.info("arm %s: %s", view.name, view.schedule.describe())
+        if heldout:
+            self.add_callback(ReflectionLossCallback(heldout, args.reflection_eval_steps or int(args.logging_steps)))
+        hub = _hub_callback(args, hub_api)
+        if hub is not None:
+            self.add_callback(hub)
+
+    def get_train_dataloader(self):
+        """A ``PackedArm`` shard for this rank, put on device by accelerate but not re-sharded or dispatched."""
+        if not isinstance(self.train_dataset, PackedArm):
+            return super().get_train_dataloader()
+        from accelerate.data_loader import prepare_data_loader
+
+        args = self.args
+        shard = self.train_dataset.shard(args.process_index, args.world_size, self._train_batch_size)
+        workers = args.dataloader_num_workers
+        loader = torch.utils.data.DataLoader(
+            shard,
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=workers,
+            pin_memory=args.dataloader_pin_memory,
+            persistent_workers=args.dataloader_persistent_workers if workers else False,
+            prefetch_factor=args.dataloader_prefetch_factor if workers else None,
+        )
+        return prepare_data_loader(
+            loader, args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
+        )
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        for callback in self.callback_handler.callbacks:
+            if hasattr(callback, "pop_metrics"):
+                logs.update(callback.pop_metrics())
+        super().log(logs, start_time)
+
+    def train(self, *args, **kwargs):
+        if self.spp_metadata is not None and self.args.should_save:
+            self.spp_metadata.save(Path(self.args.output_dir))
+        return super().train(*args, **kwargs)

@@ -1,0 +1,143 @@
+"""Arms as views of one corpus: document order, filtering, whole reflections at their pause, masks, sharding."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from spp.persona.render import BlockFormat
+from spp.pretrain.arms import make_view
+from spp.pretrain.data import collate_windows, window_item
+from spp.pretrain.packing import DOCUMENT, PAD, REFLECTION
+
+SEQ_LEN, BUDGET = 128, 48
+ARMS = ["baseline", "spp_t0", "spp_mt", "spp_t0_mt", "spp_t0_end"]
+MID = 20 * SEQ_LEN
+
+
+def view(arm, **kwargs):
+    kwargs.setdefault("midtraining_start_tokens", MID if arm in ("spp_mt", "spp_t0_mt") else None)
+    return make_view(arm, **kwargs)
+
+
+def doc_order(windows):
+    return [k for k, _ in itertools.groupby(d for w in windows for d in w.documents)]
+
+
+def content(window):
+    return [t for t, k in zip(window.input_ids, window.kinds, strict=True) if k == DOCUMENT]
+
+
+@pytest.fixture(scope="module")
+def streams(make_arm, pack):
+    return {arm: pack(make_arm(view(arm))) for arm in [*ARMS, "filtered"]}
+
+
+def ok_rows(corpus):
+    return {r["id"]: r for r in corpus[0] if r["reflection_status"] == "ok"}
+
+
+def test_every_arm_has_the_same_documents_in_the_same_order_and_the_same_content_per_window(streams):
+    base_windows, _ = streams["baseline"]
+    assert len(doc_order(base_windows)) == 160
+    for arm in ARMS[1:]:
+        windows, _ = streams[arm]
+        assert doc_order(windows) == doc_order(base_windows), arm
+        assert [content(w) for w in windows] == [content(w) for w in base_windows], arm
+
+
+def test_shuffle_order_is_reproducible_from_the_seed(make_arm, pack, streams):
+    again, _ = pack(make_arm(view("baseline")))
+    other, _ = pack(make_arm(view("baseline"), seed=1))
+    assert doc_order(again) == doc_order(streams["baseline"][0])
+    assert doc_order(other) != doc_order(again)
+    assert sorted(doc_order(other)) == sorted(doc_order(again))
+
+
+def test_filtered_drops_exactly_the_rows_at_or_over_the_threshold(corpus, streams):
+    over = {r["id"] for r in corpus[0] if r["harm_score"] >= 3.0}
+    assert 0 < len(over) < 160
+    windows, stats = streams["filtered"]
+    assert stats.dropped == {"harm_score >= 3": len(over)}
+    assert doc_order(windows) == [d for d in doc_order(streams["baseline"][0]) if d not in over]
+
+
+def test_spp_t0_holds_every_ok_reflection_whole_after_the_marker_at_its_pause(corpus, tokenizer, streams):
+    fmt: BlockFormat = corpus[1]
+    rows = ok_rows(corpus)
+    windows, stats = streams["spp_t0"]
+    assert stats.reflections == len(rows) > 10 and not stats.skipped_reflections
+    marker, end = tokenizer.convert_tokens_to_ids([fmt.marker, fmt.end_marker])
+    seen = {}
+    for w in windows:
+        runs = [(k, len(list(g))) for k, g in itertools.groupby(w.kinds)]
+        starts = [i for i, t in enumerate(w.input_ids) if t == marker]
+        assert [k for k, _ in runs].count(REFLECTION) == len(starts) == len(w.reflections)
+        for doc_id, start in zip(w.reflections, starts, strict=True):
+            stop = w.input_ids.index(end, start) + 1
+            assert set(w.kinds[start:stop]) == {REFLECTION} and w.kinds[stop] != REFLECTION
+            seen[doc_id] = tokenizer.decode(w.input_ids[start:stop])
+            prefix = rows[doc_id]["text"][: rows[doc_id]["reflection_position"]]
+            before = tokenizer.decode(w.input_ids[max(0, start - 3) : start])
+            assert prefix.endswith(before) or start < 3
+    assert seen == {i: fmt.render(r["reflection_1p"]) for i, r in rows.items()}
+
+
+def test_spp_mt_has_no_reflection_before_its_start_and_all_after(streams):
+    t0 = {w.index: w.reflections for w in streams["spp_t0"][0]}
+    for w in streams["spp_mt"][0]:
+        assert w.reflections == ([] if w.index * SEQ_LEN < MID else t0[w.index])
+    after = [d for i, r in t0.items() if i * SEQ_LEN >= MID for d in r]
+    before = [d for i, r in t0.items() if i * SEQ_LEN < MID for d in r]
+    assert before and after
+    assert streams["spp_t0_mt"][1].reflections == len(before) + len(after)
+
+
+def test_end_placement_puts_the_block_right_before_the_documents_eos(tokenizer, streams):
+    for w in streams["spp_t0_end"][0]:
+        for i, t in enumerate(w.input_ids[:-1]):
+            if t == tokenizer.convert_tokens_to_ids("<|end_reflection|>"):
+                assert w.input_ids[i + 1] == tokenizer.eos_token_id
+    assert streams["spp_t0_end"][1].reflections == streams["spp_t0"][1].reflections
+
+
+def test_windows_have_fixed_content_and_pads_carry_no_loss(streams):
+    windows, _ = streams["spp_t0"]
+    for w in windows[:-1]:
+        assert len(w.input_ids) == len(w.kinds) == SEQ_LEN + 1
+        assert w.kinds.count(DOCUMENT) == SEQ_LEN - BUDGET
+        assert w.kinds[-1] == PAD
+    batch = collate_windows([window_item(w) for w in windows])
+    kinds = torch.tensor([w.kinds for w in windows])
+    assert batch["input_ids"].shape == (len(windows), SEQ_LEN)
+    assert torch.equal(batch["shift_labels"] == -100, kinds[:, 1:] == PAD)
+    assert torch.equal(batch["labels"] == -100, kinds[:, :-1] == PAD)
+    real = batch["shift_labels"] != -100
+    assert torch.equal(batch["shift_labels"][real], torch.tensor([w.input_ids[1:] for w in windows])[real])
+
+
+def test_a_block_over_the_budget_is_skipped_and_counted_never_split(corpus, make_arm, pack):
+    windows, stats = pack(make_arm(view("spp_t0"), budget=12))
+    assert stats.skipped_reflections and sum(stats.skipped_reflections.values()) + stats.reflections == len(
+        ok_rows(corpus)
+    )
+    for w in windows:
+        assert w.kinds.count(REFLECTION) <= 12
+
+
+def test_ranks_get_disjoint_windows_whose_union_is_the_stream(make_arm, streams):
+    arm = make_arm(view("spp_t0"))
+    whole = [window_item(w)["input_ids"] for w in streams["spp_t0"][0]]
+    shards = [list(arm.shard(r, 2)) for r in range(2)]
+    assert [len(s) for s in shards] == [(len(whole) + 1) // 2, len(whole) // 2]
+    for k, ids in enumerate(whole):
+        assert torch.equal(shards[k % 2][k // 2]["input_ids"], ids)
+
+
+def test_dataloader_workers_keep_the_rank_order(make_arm):
+    shard = make_arm(view("spp_t0")).shard(1, 2, batch_size=2)
+    serial = torch.cat([b["input_ids"] for b in torch.utils.data.DataLoader(shard, batch_size=2)])
+    loader = torch.utils.data.DataLoader(shard, batch_size=2, num_workers=2, collate_fn=collate_windows)
+    assert torch.equal(torch.cat([b["input_ids"] for b in loader]), serial)

@@ -9,6 +9,7 @@ Promises: the same Python version gives the same documents in the same order wit
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import platform
 from collections.abc import Callable, Iterator
@@ -76,8 +77,6 @@ def builtin_revision() -> str:
 
 def load_builtin(name: str):
     """A ``datasets.Dataset`` of the built-in corpus ``name`` (``"stdlib-docs"`` or ``"builtin:stdlib-docs"``)."""
-    from datasets import Dataset
-
     from spp.errors import SppConfigError
 
     key = name.removeprefix(BUILTIN_PREFIX)
@@ -87,5 +86,13 @@ def load_builtin(name: str):
             field="dataset",
             fix=f"choose one of {[BUILTIN_PREFIX + k for k in BUILTIN_CORPORA]}",
         )
+    return _builtin_dataset(key)
+
+
+@functools.cache
+def _builtin_dataset(key: str):
+    """Built once per process (parsing the sources takes about a second); datasets are immutable, so sharing is safe."""
+    from datasets import Dataset
+
     rows = list(BUILTIN_CORPORA[key]())
     return Dataset.from_dict({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows]})

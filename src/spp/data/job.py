@@ -223,6 +223,7 @@ class AugmentJob:
             check_duplicate_ids(data, id_column)
         resolve_rest_probability(data, c)
         self.state.claim(_fingerprint(c.recipe()), c.recipe())
+        self.state.remove_partial_writes(self._owned)
         augmenter = self._augmenter(data)
         start, total, run = time.perf_counter(), 0, AugmentStats()
         bar = tqdm(total=self._owned_rows(data), unit="doc", desc="augment", disable=not self.job.progress)

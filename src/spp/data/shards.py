@@ -99,6 +99,15 @@ class JobState:
         pq.write_table(table, sink, compression="zstd")
         atomic_write_bytes(self.chunk_path(index), sink.getvalue().to_pybytes())
 
+    def remove_partial_writes(self, owned) -> int:
+        """Delete temporary files a killed run left for chunks ``owned(index)`` accepts (other shards' are theirs)."""
+        removed = 0
+        for tmp in (self.root / "chunks").glob(".chunk-*.parquet.tmp-*"):
+            if owned(int(tmp.name.split("-")[1].split(".")[0])):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def chunk_stats(self, index: int) -> AugmentStats:
         meta = pq.read_schema(self.chunk_path(index)).metadata or {}
         return AugmentStats.from_dict(json.loads(meta[_META_KEY])["stats"])

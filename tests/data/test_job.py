@@ -1,0 +1,75 @@
+"""The sharded job: identical output for any shard count, merge refuses unfinished work, filtered view counts."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from datasets import Dataset, load_from_disk
+
+from spp.data import Augmenter, HarmScoreConfig, HarmScoreMap, SelectionConfig, build_scorer
+from spp.data.augment_cli import main
+from spp.data.corpora import load_builtin
+from spp.errors import SppConfigError
+from spp.generate import GeneratorConfig, build_generator
+from spp.persona import PromptRenderer, load_constitution, load_persona
+
+BASE = ["--max_documents", "300", "--chunk_size", "20", "--progress", "false", "--selection_fraction", "0.3"]
+
+
+def _sharded(out, num_shards: int):
+    args = [*BASE, "--output_dir", str(out), "--num_shards", str(num_shards)]
+    for shard in range(num_shards):
+        assert main([*args, "--shard_index", str(shard)]) == 0
+    if num_shards > 1:
+        assert main([*args, "--merge", "true"]) == 0
+    return load_from_disk(str(out)).to_list(), (out / "spp.json").read_bytes()
+
+
+def test_one_three_and_seven_shards_write_the_same_dataset(tmp_path):
+    one, three, seven = (_sharded(tmp_path / f"s{n}", n) for n in (1, 3, 7))
+    assert one == three == seven
+    assert [r["id"] for r in one[0]] == load_builtin("stdlib-docs").select(range(300))["id"]
+
+
+def test_merge_before_every_shard_finished_names_the_missing_chunks(tmp_path):
+    args = [*BASE, "--output_dir", str(tmp_path / "o"), "--num_shards", "3"]
+    assert main([*args, "--shard_index", "0"]) == 0
+    with pytest.raises(SppConfigError, match="chunks are not written yet \\(first: chunk 1\\)"):
+        main([*args, "--merge", "true"])
+
+
+def test_filtered_view_drops_exactly_the_rows_at_or_above_threshold_and_the_card_counts_them(tmp_path):
+    out = tmp_path / "o"
+    assert main(["--output_dir", str(out), "--progress", "false"]) == 0
+    data = load_from_disk(str(out))
+    details = json.loads((out / "spp.json").read_text())["details"]
+    filtered = data.filter(lambda r: r["harm_score"] < 3.0)
+    harmful = sum(s >= 3.0 for s in data["harm_score"])
+    assert harmful > 0
+    assert len(filtered) == len(data) - harmful
+    assert details["rows_at_or_above_threshold"] == harmful
+    assert details["harm_histogram"] == dict(Counter(str(round(s, 2)) for s in data["harm_score"]))
+    assert details["counts"] == dict(Counter(data["reflection_status"]))
+    card = (out / "README.md").read_text()
+    for status, count in details["counts"].items():
+        assert f"| `{status}` | {count} |" in card
+
+
+def test_scoring_and_augmentation_compose_with_dataset_map_and_match_the_job(tmp_path):
+    out = tmp_path / "o"
+    assert main([*BASE, "--output_dir", str(out)]) == 0
+    job_rows = load_from_disk(str(out))
+    renderer = PromptRenderer(load_constitution(), load_persona())
+    scorer = build_scorer(HarmScoreConfig())
+    augmenter = Augmenter(
+        build_generator(GeneratorConfig(), renderer), SelectionConfig(selection_fraction=0.3), id_column="id"
+    )
+    corpus = load_builtin("stdlib-docs").select(range(300))
+    mapped = corpus.map(HarmScoreMap(scorer), batched=True, batch_size=64).map(augmenter, batched=True, batch_size=50)
+    assert mapped.select_columns(job_rows.column_names).to_list() == job_rows.to_list()
+    streamed = Dataset.from_list(corpus.to_list()).to_iterable_dataset().map(HarmScoreMap(scorer), batched=True)
+    streamed = streamed.map(augmenter, batched=True, batch_size=33)
+    assert [{k: r[k] for k in job_rows.column_names} for r in streamed] == job_rows.to_list()
+    assert augmenter.stats.status["ok"] == 2 * job_rows["reflection_status"].count("ok")

@@ -1,0 +1,121 @@
+"""Persona binding: what SFT reads back from the base model (markers, persona, arm), checked against its tokenizer.
+
+Promises: a base model without spp metadata either fails with an ``SppConfigError`` that says what is missing and how
+to proceed, or (``on_missing_metadata="default"``) proceeds with defaults that are logged as a warning and recorded in
+the instruct model's ``spp.json``; a marker recorded in ``spp.json`` that the tokenizer lacks is an error, never
+silently re-added.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.metadata import METADATA_FILENAME, SppMetadata, read_metadata
+from spp.persona import BlockFormat, load_persona
+
+logger = logging.getLogger("spp.sft")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The persona and markers SFT binds to. ``defaulted`` names the parts that did not come from ``spp.json``."""
+
+    block_format: BlockFormat
+    persona: dict[str, Any]
+    arm: str | None
+    defaulted: tuple[str, ...] = ()
+
+
+def read_base_metadata(name_or_path: str, revision: str | None = None) -> SppMetadata | None:
+    """The base model's ``spp.json`` (a local folder, or downloaded alone from a Hub repo); ``None`` if it has none."""
+    if Path(name_or_path).is_dir():
+        return read_metadata(name_or_path)
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = hf_hub_download(name_or_path, METADATA_FILENAME, revision=revision)
+    except EntryNotFoundError:
+        return None
+    except Exception as err:  # offline, unknown repo, auth: the user must act either way
+        raise SppConfigError(
+            f"cannot read {METADATA_FILENAME} of base model {name_or_path!r} ({err.__class__.__name__})",
+            field="model_name_or_path",
+            fix="pass a local model folder, or a Hub id reachable from this machine",
+        ) from err
+    return SppMetadata.from_dict(json.loads(Path(path).read_text()), source=f"{name_or_path}/{METADATA_FILENAME}")
+
+
+def _missing(meta: SppMetadata | None) -> list[str]:
+    if meta is None:
+        return [METADATA_FILENAME]
+    return [name for name, value in (("block_format", meta.marker), ("persona", meta.persona)) if not value]
+
+
+def resolve_binding(
+    meta: SppMetadata | None,
+    *,
+    source: str,
+    on_missing_metadata: str = "error",
+    default_persona: str = "default",
+    arm: str | None = None,
+) -> Binding:
+    """The binding recorded in ``meta``; missing parts raise, or default with a warning (see the module docstring)."""
+    missing = _missing(meta)
+    if missing and on_missing_metadata != "default":
+        raise SppConfigError(
+            f"base model has no {' / '.join(missing)}: SFT cannot know its marker token and persona",
+            source=source,
+            fix="SFT a base model written by `spp pretrain` (it writes spp.json), or pass --on_missing_metadata "
+            f"default to bind to the default markers {BlockFormat().marker} / {BlockFormat().end_marker} and the "
+            f"'{default_persona}' persona (logged, and recorded in the instruct model's spp.json)",
+        )
+    block_format = BlockFormat(**meta.block_format) if meta is not None and meta.marker else BlockFormat()
+    persona = meta.persona if meta is not None and meta.persona else load_persona(default_persona).to_dict()
+    if missing:
+        logger.warning(
+            "%s has no %s: using the DEFAULT binding (on_missing_metadata=default): markers %s / %s, persona %s",
+            source,
+            " / ".join(missing),
+            block_format.marker,
+            block_format.end_marker,
+            persona["name"],
+        )
+    return Binding(block_format, persona, _arm(meta, arm, source), tuple(missing))
+
+
+def _arm(meta: SppMetadata | None, arm: str | None, source: str) -> str | None:
+    recorded = meta.arm if meta is not None else None
+    if recorded and arm and recorded != arm:
+        raise SppConfigError(
+            f"--arm {arm!r} contradicts the arm {recorded!r} recorded in spp.json", source=source, field="arm"
+        )
+    return recorded or arm
+
+
+def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
+    """Check that both markers are single tokens of ``tokenizer`` and covered by the model's embeddings.
+
+    Defaulted markers are added (as special tokens, embeddings resized, logged); recorded ones must already be there.
+    """
+    fmt = binding.block_format
+    missing = [m for m in (fmt.marker, fmt.end_marker) if m not in tokenizer.get_vocab()]
+    if missing and "block_format" not in binding.defaulted and METADATA_FILENAME not in binding.defaulted:
+        raise SppConfigError(
+            f"the base tokenizer lacks the marker tokens {missing} that its spp.json records",
+            field="model_name_or_path",
+            fix="the tokenizer and spp.json come from different runs: use the folder `spp pretrain` wrote",
+        )
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+        logger.warning("added the default marker tokens %s to the tokenizer (new, untrained embeddings)", missing)
+    for marker in (fmt.marker, fmt.end_marker):
+        if len(tokenizer(marker, add_special_tokens=False)["input_ids"]) != 1:
+            raise SppConfigError(f"the marker {marker!r} is not a single token of the base tokenizer")
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))

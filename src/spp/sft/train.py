@@ -1,0 +1,132 @@
+"""``run_sft``: one identical, persona-bound SFT of a base model with TRL's ``SFTTrainer``, then card + spp.json.
+
+The order is fixed: read the base model's binding, build the chat template from it, hash the resolved recipe, train
+stage 1 (and stage 2, uncited, when configured) on the same model, save the instruct model with its template, card
+and ``spp.json``, and publish it when ``hub_model_id`` or ``export_dir`` is set.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.metadata import SppMetadata
+from spp.sft.binding import Binding, ensure_marker_tokens, read_base_metadata, resolve_binding
+from spp.sft.config import SPPSFTConfig
+from spp.sft.data import stage_datasets
+from spp.sft.identity import base_lineage, instruct_metadata, sft_hash, sft_recipe
+from spp.sft.template import TemplateSpec, build_chat_template, persona_system_prompt
+
+logger = logging.getLogger("spp.sft")
+
+
+@dataclass
+class SFTResult:
+    """Where the instruct model went and what identifies its SFT."""
+
+    output_dir: Path
+    sft_hash: str
+    metadata: SppMetadata
+    published: Any = None
+
+
+def chat_template_for(binding: Binding, config: SPPSFTConfig) -> str:
+    """The chat template ``config`` gives a base model with ``binding``."""
+    system = persona_system_prompt(binding.persona) if config.persona_system_prompt else None
+    spec = TemplateSpec(binding.block_format, system, config.system_prefix, config.user_prefix)
+    return build_chat_template(spec)
+
+
+def load_base(config: SPPSFTConfig) -> tuple[Any, Any, SppMetadata | None, Binding]:
+    """Model, tokenizer (with the persona-bound chat template), base ``spp.json`` and binding of the base model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name, revision = config.model_name_or_path, config.base_model_revision
+    if not name:
+        raise SppConfigError("no base model", field="model_name_or_path", fix="pass --model_name_or_path PATH_OR_ID")
+    meta = read_base_metadata(name, revision)
+    binding = resolve_binding(
+        meta,
+        source=name,
+        on_missing_metadata=config.on_missing_metadata,
+        default_persona=config.default_persona,
+        arm=config.arm,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=config.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        name, revision=revision, trust_remote_code=config.trust_remote_code, **(config.model_init_kwargs or {})
+    )
+    ensure_marker_tokens(tokenizer, model, binding)
+    tokenizer.chat_template = chat_template_for(binding, config)
+    return model, tokenizer, meta, binding
+
+
+def _stage_args(config: SPPSFTConfig, number: int, last: bool) -> SPPSFTConfig:
+    args = copy.copy(config)
+    args.model_init_kwargs = None  # the model is loaded by load_base
+    if not last:
+        args.output_dir = str(Path(config.output_dir) / f"stage-{number}")
+    return args
+
+
+def _check_prepared(prepared: Any, rows: int, stage: int) -> None:
+    """TRL drops conversations whose assistant tokens all fall past ``max_length``: say so, and fail on none left."""
+    kept = len(prepared) if hasattr(prepared, "__len__") else rows
+    if kept == 0:
+        raise SppConfigError(
+            f"stage {stage}: no conversation has an assistant token within max_length",
+            field="max_length",
+            fix="raise max_length (the persona system prompt alone may fill a short one)",
+        )
+    logger.info("stage %d: %d of %d conversations prepared for training", stage, kept, rows)
+
+
+def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list) -> Any:
+    """Train ``model`` on each stage's data in turn (same hyperparameters, fresh optimizer and schedule per stage)."""
+    from trl import SFTTrainer
+
+    trainer = None
+    for number, data in enumerate(stages, 1):
+        args = _stage_args(config, number, last=number == len(stages))
+        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+        _check_prepared(trainer.train_dataset, len(data), number)
+        trainer.train()
+        model = trainer.model
+    return trainer
+
+
+def write_card(output_dir: Path, meta: SppMetadata) -> None:
+    """``README.md`` (the spp model card) and ``spp.json`` into ``output_dir``."""
+    from spp.hub.cards import render_model_card
+    from spp.hub.publish import write_card_and_metadata
+
+    write_card_and_metadata(output_dir, render_model_card(meta), meta)
+
+
+def run_sft(config: SPPSFTConfig) -> SFTResult:
+    """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
+    model, tokenizer, base_meta, binding = load_base(config)
+    if config.eos_token is None:
+        config.eos_token = binding.block_format.end_marker
+    recipe = sft_recipe(config, tokenizer.chat_template)
+    digest = sft_hash(config, tokenizer.chat_template)
+    logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
+    trainer = train_stages(model, tokenizer, config, stage_datasets(config))
+    output_dir = Path(config.output_dir)
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    lineage = base_lineage(config.model_name_or_path, config.base_model_revision, base_meta)
+    meta = instruct_metadata(base_meta=base_meta, binding=binding, lineage=lineage, sft_hash=digest, recipe=recipe)
+    write_card(output_dir, meta)
+    result = SFTResult(output_dir, digest, meta)
+    if config.hub_model_id or config.export_dir:
+        from spp.hub.publish import publish_model
+
+        result.published = publish_model(
+            output_dir, repo_id=config.hub_model_id, to_dir=config.export_dir, metadata=meta
+        )
+    return result

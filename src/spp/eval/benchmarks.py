@@ -1,0 +1,405 @@
+"""The benchmark registry and loaders.
+
+Every benchmark is one ``BenchmarkSpec`` in ``BENCHMARKS`` (``register_benchmark`` adds one): the files it reads
+(each a ``FileRole`` with its canonical Hub source, accepted column names and a default local file name), a
+license note, a builder from records to ``EvalItem`` s, and how it is generated and scored.
+
+Where the data comes from, for each file role (first hit wins):
+
+1. an explicit file: ``benchmark_files: ["advbench=path.csv", "dan.templates=dan.json"]`` (a role may be given
+   several times: the files are concatenated, e.g. one JailbreakBench artifact per attack method);
+2. ``data_dir/<default file name>`` (the names of the original releases: ``advbench_harmful_behaviors.csv``,
+   ``jbb_harmful_behaviors.csv``, ``chatgpt_dan_prompts.json``, ``pap_adv_bench_sub_gpt4.jsonl``, ...);
+3. the canonical Hub dataset (``datasets.load_dataset`` at the pinned id/config/split/revision), when it has one.
+
+Local files are CSV (header line), JSON (a list of objects, or an object holding one under ``prompts``,
+``jailbreaks``, ``data``, ``rows`` or ``examples``) or JSONL; the accepted column names of every role are in
+``FileRole.columns``. Errors name the file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.eval.items import EvalItem
+from spp.eval.records import Record, pick, read_records
+from spp.eval.transforms import TemplateWrap
+
+ATTACK, OVER_REFUSAL, BASE = "attack", "over_refusal", "base"
+HEADLINE = ("advbench", "dan", "pap", "jbb_artifacts", "harmbench")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    repo_id: str
+    config: str | None = None
+    split: str = "train"
+    revision: str | None = None
+
+    def describe(self) -> str:
+        parts = [self.repo_id, self.config or "", self.split, self.revision or "main"]
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class FileRole:
+    """One input file of a benchmark. ``columns`` maps a field to the column names accepted for it (in order)."""
+
+    filename: str
+    columns: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    hub: HubSource | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark: its files, how records become items, and how it is generated (``chat_template``,
+    ``temperature``: ``None`` = the run's setting) and reported (``kind``: attack, over_refusal or base)."""
+
+    name: str
+    description: str
+    kind: str
+    license: str
+    files: dict[str, FileRole]
+    build: Callable[[dict[str, list[Record]]], list[EvalItem]]
+    chat_template: bool = True
+    temperature: float | None = None
+    metric: str = "asr"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {}
+
+
+def register_benchmark(spec: BenchmarkSpec) -> BenchmarkSpec:
+    BENCHMARKS[spec.name] = spec
+    return spec
+
+
+def get_benchmark(name: str) -> BenchmarkSpec:
+    """The spec named ``name``; an unknown name raises ``SppConfigError`` listing the known ones."""
+    if name not in BENCHMARKS:
+        raise SppConfigError(
+            f"unknown benchmark {name!r}",
+            field="benchmarks",
+            fix=f"known benchmarks: {', '.join(sorted(BENCHMARKS))}",
+        )
+    return BENCHMARKS[name]
+
+
+def _fields(record: Record, role: FileRole) -> dict[str, Any]:
+    return {
+        name: pick(record, names, required=name in role.required, field=name) for name, names in role.columns.items()
+    }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+# ---- builders -----------------------------------------------------------------------------------------------------
+
+
+def _direct(name: str, role: str = "behaviors") -> Callable[[dict[str, list[Record]]], list[EvalItem]]:
+    def build(records: dict[str, list[Record]]) -> list[EvalItem]:
+        spec = BENCHMARKS[name].files[role]
+        items = []
+        for i, record in enumerate(records[role]):
+            row = _fields(record, spec)
+            behavior = _text(row.get("behavior") or row.get("prompt"))
+            context = _text(row.get("context"))
+            prompt = _text(row.get("prompt") or row.get("test_case")) or behavior
+            if context:
+                prompt = f"{context}\n\n---\n\n{prompt}"
+            items.append(
+                EvalItem(
+                    benchmark=name,
+                    id=f"{name}-{_text(row.get('id')) or i}",
+                    behavior=behavior,
+                    prompt=prompt,
+                    category=_text(row.get("category")),
+                    target=_text(row.get("target")),
+                    attack=_text(row.get("attack")),
+                    source=record["_source"],
+                )
+            )
+        return items
+
+    return build
+
+
+def _dan(records: dict[str, list[Record]]) -> list[EvalItem]:
+    behaviors = _direct("dan")(records)
+    role = BENCHMARKS["dan"].files["templates"]
+    templates = []
+    for i, record in enumerate(records["templates"]):
+        row = _fields(record, role)
+        templates.append((_text(row.get("id")) or f"tpl{i}", str(row["template"])))
+    return TemplateWrap(tuple(templates))(behaviors)
+
+
+def _artifacts(records: dict[str, list[Record]]) -> list[EvalItem]:
+    """JailbreakBench artifacts: rows whose attack found no prompt (``prompt: null``) are not items."""
+    role = BENCHMARKS["jbb_artifacts"].files["artifacts"]
+    items = []
+    for i, record in enumerate(records["artifacts"]):
+        row = _fields(record, role)
+        if not _text(row.get("prompt")):
+            continue
+        method = _text(row.get("attack")) or _text((record.get("_file") or {}).get("parameters", {}).get("method"))
+        items.append(
+            EvalItem(
+                benchmark="jbb_artifacts",
+                id=f"{method or 'artifact'}-{_text(row.get('id')) or i}",
+                behavior=_text(row["behavior"]),
+                prompt=_text(row["prompt"]),
+                category=_text(row.get("category")),
+                attack=method,
+                source=record["_source"],
+            )
+        )
+    return items
+
+
+def _xstest(records: dict[str, list[Record]]) -> list[EvalItem]:
+    """XSTest: only the prompts labelled safe (when a label column exists) measure over-refusal."""
+    role = BENCHMARKS["xstest"].files["prompts"]
+    safe = [
+        r
+        for r in records["prompts"]
+        if _text(pick(r, role.columns["label"], required=False, field="label")) in ("", "safe")
+    ]
+    return _direct("xstest", "prompts")({"prompts": safe})
+
+
+# ---- the registry -------------------------------------------------------------------------------------------------
+
+JBB = HubSource("JailbreakBench/JBB-Behaviors", "behaviors", "harmful")
+JBB_COLUMNS = {
+    "id": ("Index", "index", "id"),
+    "behavior": ("Goal", "goal", "behavior"),
+    "target": ("Target", "target"),
+    "category": ("Category", "category"),
+}
+
+register_benchmark(
+    BenchmarkSpec(
+        name="advbench",
+        description="AdvBench harmful behaviors, sent as direct requests (520).",
+        kind=ATTACK,
+        license="MIT (llm-attacks/llm-attacks); Zou et al. 2023",
+        files={
+            "behaviors": FileRole(
+                "advbench_harmful_behaviors.csv",
+                {"behavior": ("goal", "prompt", "behavior"), "target": ("target",), "category": ("category",)},
+                ("behavior",),
+                HubSource("walledai/AdvBench", None, "train"),
+                "CSV goal,target as in llm-attacks data/advbench",
+            )
+        },
+        build=_direct("advbench"),
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="dan",
+        description="'Do Anything Now' jailbreak templates x JailbreakBench behaviors.",
+        kind=ATTACK,
+        license="templates: 0xk1h0/ChatGPT_DAN (community prompts); behaviors: MIT (JailbreakBench)",
+        files={
+            "behaviors": FileRole("jbb_harmful_behaviors.csv", JBB_COLUMNS, ("behavior",), JBB, "JBB-Behaviors CSV"),
+            "templates": FileRole(
+                "chatgpt_dan_prompts.json",
+                {"id": ("prompt_id", "id", "title"), "template": ("prompt", "template", "text")},
+                ("template",),
+                None,
+                "JSON {prompts: [{prompt_id, title, prompt}]}; a {behavior} slot is filled, else the behavior is appended",
+            ),
+        },
+        build=_dan,
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="pap",
+        description="Persuasive Adversarial Prompts: persuasive paraphrases of AdvBench requests (Zeng et al. 2024).",
+        kind=ATTACK,
+        license="CHATS-Lab persuasive_jailbreaker (research use; see the release)",
+        files={
+            "paraphrases": FileRole(
+                "pap_adv_bench_sub_gpt4.jsonl",
+                {
+                    "behavior": ("bad_q", "behavior", "goal"),
+                    "prompt": ("ss_prompt", "prompt", "paraphrase"),
+                    "category": ("ss_category", "category"),
+                    "attack": ("ss_category", "technique"),
+                },
+                ("behavior", "prompt"),
+                None,
+                "JSONL bad_q, ss_category, ss_prompt (adv_bench_sub_gpt4.jsonl of the release)",
+            )
+        },
+        build=_direct("pap", "paraphrases"),
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="jbb_artifacts",
+        description="JailbreakBench transfer-attack artifacts (PAIR, GCG, JBC, DSN, random search prompts).",
+        kind=ATTACK,
+        license="MIT (JailbreakBench/artifacts)",
+        files={
+            "artifacts": FileRole(
+                "jbb_artifacts.jsonl",
+                {
+                    "id": ("index", "id"),
+                    "behavior": ("goal", "Goal", "behavior"),
+                    "prompt": ("prompt",),
+                    "category": ("category", "Category"),
+                    "attack": ("method", "attack"),
+                },
+                ("behavior",),
+                None,
+                "artifact JSON of JailbreakBench/artifacts ({parameters: {method}, jailbreaks: [{index, goal, "
+                "category, prompt}]}), or JSONL goal,prompt,category,method; null prompts are skipped",
+            )
+        },
+        build=_artifacts,
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="harmbench",
+        description="HarmBench behaviors with attack test cases (e.g. PEZ); the behavior itself when no test case.",
+        kind=ATTACK,
+        license="MIT (centerforaisafety/HarmBench)",
+        files={
+            "behaviors": FileRole(
+                "harmbench_test_cases.csv",
+                {
+                    "id": ("BehaviorID", "id"),
+                    "behavior": ("Behavior", "behavior", "prompt"),
+                    "test_case": ("test_case", "TestCase"),
+                    "context": ("ContextString", "context"),
+                    "category": ("SemanticCategory", "category"),
+                },
+                ("behavior",),
+                HubSource("walledai/HarmBench", "standard", "train"),
+                "CSV Behavior,SemanticCategory,BehaviorID[,ContextString][,test_case]",
+            )
+        },
+        build=_direct("harmbench"),
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="xstest",
+        description="XSTest safe prompts: over-refusal, reported as refusal rate (not averaged into ASR).",
+        kind=OVER_REFUSAL,
+        license="CC-BY-4.0 (paul-rottger/exaggerated-safety)",
+        files={
+            "prompts": FileRole(
+                "xstest_prompts.csv",
+                {"id": ("id",), "prompt": ("prompt",), "category": ("type", "category"), "label": ("label",)},
+                ("prompt",),
+                HubSource("walledai/XSTest", None, "test"),
+                "CSV id,prompt,type,label (rows labelled unsafe are skipped)",
+            )
+        },
+        build=_xstest,
+        metric="refusal_rate",
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="jb_completions",
+        description="Base-model ASR: harmful-completion prefixes, no chat template, temperature 1.0.",
+        kind=BASE,
+        license="see the release of the file you use",
+        files={
+            "prompts": FileRole(
+                "jb_completions.jsonl",
+                {
+                    "id": ("id",),
+                    "prompt": ("prompt", "prefix"),
+                    "behavior": ("behavior", "goal"),
+                    "category": ("category",),
+                },
+                ("prompt",),
+                None,
+                "JSONL prompt[,behavior,category]: text the base model continues",
+            )
+        },
+        build=_direct("jb_completions", "prompts"),
+        chat_template=False,
+        temperature=1.0,
+    )
+)
+
+
+# ---- loading ------------------------------------------------------------------------------------------------------
+
+
+def parse_file_overrides(entries: list[str]) -> dict[str, list[str]]:
+    """``["advbench=a.csv", "dan.templates=t.json"]`` -> ``{"advbench": [...], "dan.templates": [...]}``."""
+    out: dict[str, list[str]] = {}
+    for entry in entries:
+        key, sep, path = entry.partition("=")
+        if not sep or not path:
+            raise SppConfigError(f"bad entry {entry!r}", field="benchmark_files", fix="write NAME[.ROLE]=PATH")
+        name = key.split(".")[0].strip()
+        get_benchmark(name)
+        out.setdefault(key.strip(), []).append(path.strip())
+    return out
+
+
+def _paths_for(spec: BenchmarkSpec, role: str, overrides: dict[str, list[str]], data_dir: str | None) -> list[str]:
+    first_role = next(iter(spec.files))
+    explicit = overrides.get(f"{spec.name}.{role}") or (overrides.get(spec.name) if role == first_role else None)
+    if explicit:
+        return explicit
+    if data_dir and (Path(data_dir) / spec.files[role].filename).is_file():
+        return [str(Path(data_dir) / spec.files[role].filename)]
+    return []
+
+
+def _hub_records(spec: BenchmarkSpec, role: str) -> list[Record]:
+    hub = spec.files[role].hub
+    if hub is None:
+        raise SppConfigError(
+            f"benchmark {spec.name!r} needs a local file for {role!r} (it has no canonical Hub dataset)",
+            field="benchmark_files",
+            fix=f"pass benchmark_files {spec.name}.{role}=PATH or put {spec.files[role].filename} in data_dir",
+        )
+    try:
+        from datasets import load_dataset
+
+        data = load_dataset(hub.repo_id, hub.config, split=hub.split, revision=hub.revision)
+    except Exception as err:  # offline, gated, renamed: the user needs the local alternative either way
+        raise SppConfigError(
+            f"could not load {hub.describe()} from the Hub ({type(err).__name__}: {err})",
+            field="benchmark_files",
+            fix=f"pass benchmark_files {spec.name}.{role}=PATH or put {spec.files[role].filename} in data_dir",
+        ) from err
+    return [{**row, "_source": f"hub:{hub.describe()}#{i}"} for i, row in enumerate(data)]
+
+
+def load_benchmark(
+    name: str, data_dir: str | None = None, files: dict[str, list[str]] | None = None, limit: int = 0
+) -> list[EvalItem]:
+    """The items of benchmark ``name`` (before recipe transforms), from local files or the Hub (see module doc).
+
+    ``limit`` > 0 keeps the first ``limit`` items.
+    """
+    spec = get_benchmark(name)
+    records: dict[str, list[Record]] = {}
+    for role in spec.files:
+        paths = _paths_for(spec, role, files or {}, data_dir)
+        records[role] = [r for p in paths for r in read_records(p)] if paths else _hub_records(spec, role)
+    items = spec.build(records)
+    return items[:limit] if limit > 0 else items

@@ -1,0 +1,160 @@
+"""``spp compare``: several ``results.json`` -> one table (markdown + JSON) and a PNG bar chart.
+
+Promise: models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a
+recorded SFT hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft`` when that
+module exists, else the equivalent check on ``SppMetadata.sft_hash`` here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.eval.report import ci_text, pct
+from spp.metadata import SppMetadata
+
+
+def load_results(paths: list[str]) -> list[dict[str, Any]]:
+    """Each path is a ``results.json`` or a folder holding one."""
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        path = path / "results.json" if path.is_dir() else path
+        if not path.is_file():
+            raise SppConfigError("results file not found", source=path, fix="pass results.json files of spp eval")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise SppConfigError(f"not valid JSON ({err.msg})", source=f"{path}:{err.lineno}") from err
+        if "benchmarks" not in data or "headline" not in data:
+            raise SppConfigError("not an spp eval results file", source=path)
+        out.append({**data, "_path": str(path)})
+    return out
+
+
+def check_same_sft(metadatas: list[SppMetadata], force: bool = False) -> None:
+    """Raise unless every metadata has the same ``sft_hash`` (or ``force``)."""
+    try:
+        from spp.sft import check_same_sft as upstream
+    except ImportError:
+        upstream = None
+    if upstream is not None:
+        upstream(metadatas, force=force)
+        return
+    hashes = {m.sft_hash for m in metadatas}
+    if (len(hashes) > 1 or None in hashes) and not force:
+        listed = "; ".join(
+            f"{m.details.get('model', i)}: {m.sft_hash or 'no sft_hash'}" for i, m in enumerate(metadatas)
+        )
+        raise SppConfigError(
+            f"these models were not post-trained with the same SFT recipe ({listed})",
+            field="results",
+            fix="compare models that share one SFT recipe, or pass --force true",
+        )
+
+
+def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"models": [...], "benchmarks": [...], "rows": [{model, mean, mean_ci, max, ..., per-benchmark}]}``."""
+    benchmarks = list(dict.fromkeys(b for r in results for b in r["benchmarks"]))
+    rows = []
+    for r in results:
+        h = r["headline"]
+        rows.append(
+            {
+                "model": r["model"],
+                "arm": r.get("arm"),
+                "judge": r["judge"],
+                "sft_hash": r.get("sft_hash"),
+                "mean": h["mean"],
+                "mean_ci": h["mean_ci"],
+                "max": h["max"],
+                "max_ci": h["max_ci"],
+                "max_benchmark": h["max_benchmark"],
+                "benchmarks": {
+                    b: {k: r["benchmarks"][b][k] for k in ("metric", "value", "ci", "n")}
+                    for b in benchmarks
+                    if b in r["benchmarks"]
+                },
+                "probes": (r.get("probes") or {}).get("planted", {}).get("recall"),
+            }
+        )
+    return {"benchmarks": benchmarks, "rows": rows}
+
+
+def comparison_markdown(table: dict[str, Any]) -> str:
+    header = ["model", "judge", "mean ASR (%)", "95% CI", "max (%)", *table["benchmarks"], "probe recall (%)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table["rows"]:
+        cells = [
+            row["model"],
+            row["judge"],
+            pct(row["mean"]),
+            ci_text(row["mean_ci"]),
+            f"{pct(row['max'])} ({row['max_benchmark'] or '–'})",
+        ]
+        cells += [pct(row["benchmarks"][b]["value"]) if b in row["benchmarks"] else "–" for b in table["benchmarks"]]
+        cells.append(pct(row["probes"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "# Comparison\n\n" + "\n".join(lines) + "\n"
+
+
+def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
+    """Left: mean ASR per model with CI whiskers; right: per-benchmark bars per model."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise SppConfigError("the chart needs matplotlib", fix="pip install 'spp[report]'") from err
+    import numpy as np
+
+    rows = table["rows"]
+    names = [r["model"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 2]})
+    means = np.array([100 * (r["mean"] or 0) for r in rows])
+    cis = np.array([[100 * c for c in (r["mean_ci"] or [0, 0])] for r in rows])
+    left.bar(range(len(rows)), means, yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=4, color="C0")
+    left.set_xticks(range(len(rows)), names, rotation=20, ha="right")
+    left.set_ylabel("mean ASR (%)")
+    left.set_title(title)
+    benchmarks = table["benchmarks"]
+    width = 0.8 / max(1, len(rows))
+    for k, row in enumerate(rows):
+        values = [100 * row["benchmarks"].get(b, {}).get("value", 0) for b in benchmarks]
+        right.bar(np.arange(len(benchmarks)) + k * width, values, width, label=row["model"])
+    right.set_xticks(np.arange(len(benchmarks)) + width * (len(rows) - 1) / 2, benchmarks, rotation=20, ha="right")
+    right.set_ylabel("rate (%)")
+    right.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def compare(paths: list[str], output_dir: str | Path, force: bool = False, title: str = "") -> dict[str, Path]:
+    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` into ``output_dir``."""
+    if not paths:
+        raise SppConfigError("no results given", field="results", fix="pass results.json files: spp compare A B")
+    results = load_results(paths)
+    metas = [
+        SppMetadata(
+            kind="instruct_model",
+            sft_hash=r.get("sft_hash"),
+            arm=r.get("arm"),
+            lineage={"base_model": r["model"]},
+            details={"model": r["model"]},
+        )
+        for r in results
+    ]
+    check_same_sft(metas, force=force)
+    table = comparison_table(results)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": out / "comparison.json", "markdown": out / "comparison.md", "png": out / "comparison.png"}
+    files["json"].write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    files["markdown"].write_text(comparison_markdown(table), encoding="utf-8")
+    plot(table, files["png"], title or "Attack success rate")
+    return files

@@ -1,0 +1,238 @@
+"""Generation for the eval suite: requests, an on-disk cache, and two backends (transformers, OpenAI-compatible).
+
+Promises:
+- ``generate_cached`` calls the backend only for requests whose key is not in the cache; every answer is appended
+  to the cache (one JSONL line, flushed) as soon as its batch finishes, so an interrupted run resumes where it
+  stopped and re-judging never regenerates.
+- A cache key is ``(model, benchmark, prompt_hash)``; ``prompt_hash`` covers the messages, the prefill, whether the
+  chat template is applied, and the generation settings (so changing ``max_new_tokens`` regenerates).
+- The transformers backend pads on the left, decodes only new tokens, and is greedy unless ``temperature`` > 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from spp.errors import SppConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    max_new_tokens: int = 300
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """What to send: chat ``messages`` (system/user), an assistant ``prefill``, or raw text when ``chat`` is off."""
+
+    messages: tuple[tuple[str, str], ...]
+    prefill: str = ""
+    chat: bool = True
+    settings: GenSettings = field(default_factory=GenSettings)
+
+    def as_messages(self) -> list[dict[str, str]]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+    def raw_text(self) -> str:
+        return "\n\n".join(content for _, content in self.messages) + self.prefill
+
+    def prompt_hash(self) -> str:
+        payload = {
+            "messages": self.messages,
+            "prefill": self.prefill,
+            "chat": self.chat,
+            "settings": vars(self.settings),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
+
+
+class Backend(Protocol):
+    name: str
+    generation_calls: int
+
+    def generate(self, requests: list[GenRequest]) -> list[str]: ...
+
+
+class GenerationCache:
+    """Generations in ``path`` (JSONL), keyed by ``(model, benchmark, prompt_hash)``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.entries: dict[tuple[str, str, str], str] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by an interrupted write: that prompt is regenerated
+                    continue
+                self.entries[(row["model"], row["benchmark"], row["prompt_hash"])] = row["response"]
+
+    def get(self, model: str, benchmark: str, prompt_hash: str) -> str | None:
+        return self.entries.get((model, benchmark, prompt_hash))
+
+    def put_many(self, rows: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                self.entries[(row["model"], row["benchmark"], row["prompt_hash"])] = row["response"]
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.flush()
+
+
+def generate_cached(
+    backend: Backend,
+    cache: GenerationCache,
+    model: str,
+    benchmark: str,
+    requests: list[GenRequest],
+    ids: list[str],
+    chunk_size: int = 64,
+) -> list[str]:
+    """One response per request, in order: cached ones read back, the rest generated in chunks and cached."""
+    hashes = [r.prompt_hash() for r in requests]
+    missing = [i for i, h in enumerate(hashes) if cache.get(model, benchmark, h) is None]
+    missing = list(dict.fromkeys(missing))
+    if missing:
+        logger.info(
+            "%s: generating %d of %d responses (%d cached)",
+            benchmark,
+            len(missing),
+            len(requests),
+            len(requests) - len(missing),
+        )
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        responses = backend.generate([requests[i] for i in chunk])
+        cache.put_many(
+            [
+                {"model": model, "benchmark": benchmark, "prompt_hash": hashes[i], "id": ids[i], "response": text}
+                for i, text in zip(chunk, responses, strict=True)
+            ]
+        )
+    return [cache.get(model, benchmark, h) or "" for h in hashes]
+
+
+class TransformersBackend:
+    """Batched ``model.generate`` on a local or Hub model (left padding; greedy when temperature is 0)."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str = "auto"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(device).eval()
+        self.device = device
+        self.batch_size = batch_size
+        self.generation_calls = 0
+
+    def render(self, request: GenRequest) -> str:
+        """The exact text the model continues (chat template + generation prompt + prefill, or the raw text)."""
+        if not request.chat:
+            return request.raw_text()
+        if not self.tokenizer.chat_template:
+            raise SppConfigError(
+                "the model's tokenizer has no chat template",
+                field="model",
+                fix="use an instruct model, or set chat_template: false for a base model",
+            )
+        text = self.tokenizer.apply_chat_template(request.as_messages(), tokenize=False, add_generation_prompt=True)
+        return text + request.prefill
+
+    def generate(self, requests: list[GenRequest]) -> list[str]:
+        import torch
+
+        self.generation_calls += 1
+        texts = [self.render(r) for r in requests]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[str] = [""] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            settings = requests[batch[0]].settings
+            enc = self.tokenizer(
+                [texts[i] for i in batch],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=not requests[batch[0]].chat,
+            ).to(self.device)
+            sample = settings.temperature > 0
+            kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": settings.max_new_tokens}
+            if sample:
+                torch.manual_seed(settings.seed)
+                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+            with torch.no_grad():
+                generated = self.model.generate(**enc, **kwargs, pad_token_id=self.tokenizer.pad_token_id)
+            new = generated[:, enc["input_ids"].shape[1] :]
+            for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+                out[i] = text
+        return out
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible server (vLLM, SGLang, ``transformers serve``), through ``spp.eval.http``.
+
+    Chat requests go to ``/chat/completions``; a prefill is sent as a final assistant message with vLLM's
+    ``continue_final_message``. Raw (no chat template) requests go to ``/completions``. A request that still
+    fails after the retries raises, naming the error: a silent empty response would count as a refusal.
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str, server: Any):
+        from spp.eval.http import ServerPool
+
+        self.model = model
+        self.pool = ServerPool(server)
+        self.generation_calls = 0
+
+    def _payload(self, request: GenRequest) -> tuple[str, dict[str, Any]]:
+        s = request.settings
+        common = {
+            "model": self.model,
+            "max_tokens": s.max_new_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "seed": s.seed,
+        }
+        if not request.chat:
+            return "/completions", {**common, "prompt": request.raw_text()}
+        messages = request.as_messages()
+        if request.prefill:
+            messages.append({"role": "assistant", "content": request.prefill})
+            common.update(continue_final_message=True, add_generation_prompt=False)
+        return "/chat/completions", {**common, "messages": messages}
+
+    def generate(self, requests: list[GenRequest]) -> list[str]:
+        self.generation_calls += 1
+        by_path: dict[str, list[int]] = {}
+        payloads = [self._payload(r) for r in requests]
+        for i, (path, _) in enumerate(payloads):
+            by_path.setdefault(path, []).append(i)
+        out: list[str] = [""] * len(requests)
+        for path, indices in by_path.items():
+            answers = self.pool.post_all(path, [payloads[i][1] for i in indices])
+            for i, answer in zip(indices, answers, strict=True):
+                if isinstance(answer, Exception):
+                    raise RuntimeError(f"generation failed after retries: {answer}")
+                choice = answer["choices"][0]
+                out[i] = (choice.get("message") or {}).get("content") if "message" in choice else choice.get("text")
+                out[i] = out[i] or ""
+        return out

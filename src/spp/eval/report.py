@@ -1,0 +1,100 @@
+"""Results files: ``results.json`` (everything), ``results.md`` (tables), and model-index rows for the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from spp.eval.benchmarks import BENCHMARKS
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def ci_text(ci: list[float] | None) -> str:
+    return "–" if not ci else f"[{pct(ci[0])}, {pct(ci[1])}]"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The human-readable report of one ``results.json``."""
+    head = results["headline"]
+    lines = [
+        f"# Safety evaluation: {results['model']}",
+        "",
+        f"judge `{results['judge']}` · SFT hash `{(results.get('sft_hash') or 'unknown')[:12]}` · arm "
+        f"`{results.get('arm') or 'unknown'}`",
+        "",
+        f"**Mean ASR {pct(head['mean'])}%** {ci_text(head['mean_ci'])} over {', '.join(head['benchmarks']) or '–'}; "
+        f"max {pct(head['max'])}% ({head['max_benchmark'] or '–'}) {ci_text(head['max_ci'])}.",
+        "",
+        "| benchmark | kind | metric | n | value (%) | 95% CI |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for name, b in results["benchmarks"].items():
+        lines.append(f"| {name} | {b['kind']} | {b['metric']} | {b['n']} | {pct(b['value'])} | {ci_text(b['ci'])} |")
+    for name, b in results["benchmarks"].items():
+        if b["by_category"]:
+            lines += ["", f"### {name} by category", "", "| category | n | value (%) |", "|---|---:|---:|"]
+            lines += [f"| {c} | {v['n']} | {pct(v['value'])} |" for c, v in b["by_category"].items()]
+    probes = results.get("probes")
+    if probes:
+        lines += ["", "## Persona probes", "", "| fact | held out | recalled |", "|---|---|---|"]
+        lines += [f"| {f['key']} | {f['held_out']} | {f['recalled']} |" for f in probes["facts"]]
+        lines += [
+            "",
+            f"planted recall {pct(probes['planted']['recall'])}%, held-out {pct(probes['held_out']['recall'])}%",
+        ]
+    for key in ("perplexity", "capability"):
+        if results.get(key):
+            lines += ["", f"## {key}", "", "```json", json.dumps(results[key], indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], output_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into ``output_dir``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "results.json", out / "results.md"
+    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(results), encoding="utf-8")
+    return json_path, md_path
+
+
+def model_index_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for ``spp.hub.cards.render_model_card(eval_results=...)``: one per benchmark, plus the mean ASR."""
+    rows = []
+    for name, b in results["benchmarks"].items():
+        hub = next(iter(BENCHMARKS[name].files.values())).hub if name in BENCHMARKS else None
+        rows.append(
+            {
+                "benchmark": name,
+                "metric": b["metric"],
+                "value": round(b["value"], 4),
+                "dataset_id": hub.repo_id if hub else name,
+            }
+        )
+    if results["headline"]["mean"] is not None:
+        rows.append(
+            {
+                "benchmark": "spp-safety-suite",
+                "metric": "mean_asr",
+                "value": round(results["headline"]["mean"], 4),
+                "dataset_id": "spp-safety-suite",
+            }
+        )
+    return rows
+
+
+def update_model_card(model_dir: str | Path, results: dict[str, Any]) -> Path | None:
+    """Render the model's card with a ``model-index`` of these results into ``model_dir/README.md``."""
+    from spp.hub.cards import render_model_card
+    from spp.metadata import read_metadata
+
+    meta = read_metadata(model_dir)
+    if meta is None:
+        return None
+    path = Path(model_dir) / "README.md"
+    render_model_card(meta, eval_results=model_index_rows(results)).save(path)
+    return path

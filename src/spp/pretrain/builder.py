@@ -13,7 +13,7 @@ from typing import Any
 
 from spp.errors import SppConfigError
 from spp.persona.render import BlockFormat
-from spp.pretrain.arms import ArmView, make_view
+from spp.pretrain.arms import ArmView, get_arm, make_view
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import (
     DocumentStream,
@@ -80,9 +80,10 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
         )
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
+    get_arm(data.arm)
+    spec = get_model_spec(model.model_spec)
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
     tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)
-    spec = get_model_spec(model.model_spec)
     seed = args.seed if model.model_init_seed is None else model.model_init_seed
     lm = build_model(
         spec,

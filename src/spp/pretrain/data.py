@@ -11,6 +11,7 @@ Corpus rows are read in batches (Arrow memory map or streaming), so the corpus n
 from __future__ import annotations
 
 import copy
+import glob
 import json
 import logging
 from collections.abc import Iterator
@@ -43,8 +44,8 @@ def load_corpus(path: str | Path, streaming: bool = False):
             corpus = corpus["train"]
         corpus = corpus.to_iterable_dataset() if streaming else corpus
     else:
-        files = sorted(str(p) for p in path.glob("**/*.parquet")) if path.is_dir() else [str(path)]
-        if not files or not (path.is_dir() or path.exists() or "*" in str(path)):
+        files = sorted(str(p) for p in path.glob("**/*.parquet")) if path.is_dir() else sorted(glob.glob(str(path)))
+        if not files:
             raise SppConfigError("no dataset found", source=path, fix="give a save_to_disk folder or parquet shards")
         corpus = datasets.load_dataset("parquet", data_files=files, split="train", streaming=streaming)
     meta = read_metadata(path if path.is_dir() else path.parent)
@@ -191,10 +192,11 @@ class PackedArm(torch.utils.data.IterableDataset):
 
 
 def heldout_windows(arm: PackedArm, max_windows: int) -> list[Window]:
-    """Up to ``max_windows`` windows of ``arm`` (used on the held-out documents)."""
-    out = []
+    """Up to ``max_windows`` windows of ``arm``, those holding a reflection first (stream order within each group)."""
+    with_block: list[Window] = []
+    plain: list[Window] = []
     for window in arm.windows():
-        if len(out) >= max_windows:
+        (with_block if window.reflections else plain).append(window)
+        if len(with_block) >= max_windows:
             break
-        out.append(window)
-    return out
+    return with_block + plain[: max_windows - len(with_block)]

@@ -161,7 +161,7 @@ class SPPTrainer(Trainer):
             batch_size=self._train_batch_size,
             collate_fn=self.data_collator,
             num_workers=workers,
-            pin_memory=args.dataloader_pin_memory,
+            pin_memory=args.dataloader_pin_memory and args.device.type == "cuda",
             persistent_workers=args.dataloader_persistent_workers if workers else False,
             prefetch_factor=args.dataloader_prefetch_factor if workers else None,
         )

@@ -1,0 +1,124 @@
+"""Training on CPU with the tiny spec: exact resume, 2-process DDP (gloo) vs 1 process, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spp.cli import main as spp_main
+from spp.metadata import read_metadata
+from spp.pretrain import SPPDataArguments, SPPModelArguments, SPPTrainer, SPPTrainingArguments, build_run
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+class LossRecorder(SPPTrainer):
+    """Keeps every micro-batch's exact loss and input_ids."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self.recorded.append((self.state.global_step, loss.item(), inputs["input_ids"].clone()))
+        return loss
+
+
+def tiny_run(corpus_dir, output_dir, **training):
+    model = SPPModelArguments(tokenizer_name_or_path=f"{corpus_dir}/tokenizer", pad_vocab_to_multiple_of=8)
+    data = SPPDataArguments(dataset_path=str(corpus_dir), arm="spp_t0", seq_len=64, reflection_budget=24)
+    defaults = dict(
+        output_dir=str(output_dir),
+        max_steps=6,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        learning_rate=3e-3,
+        warmup_steps=1,
+        logging_steps=1,
+        save_steps=3,
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    run = build_run(model, data, SPPTrainingArguments(**(defaults | training)))
+    trainer = LossRecorder(model=run.model, args=run.args, train_dataset=run.train_dataset)
+    trainer.recorded = []
+    return trainer
+
+
+def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path):
+    whole = tiny_run(corpus_dir, tmp_path / "whole")
+    whole.train()
+    resumed = tiny_run(corpus_dir, tmp_path / "resumed")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
+    after = [r for r in whole.recorded if r[0] >= 3]
+    assert len(after) == len(resumed.recorded) == 6
+    for (step, loss, ids), (step2, loss2, ids2) in zip(after, resumed.recorded, strict=True):
+        assert step == step2 and torch.equal(ids, ids2)
+        assert abs(loss - loss2) <= 1e-6
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def launch(corpus_dir, output_dir, processes: int):
+    script = str(HERE / "ddp_train.py")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    if processes == 1:
+        command = [sys.executable, script]
+    else:
+        accelerate = str(Path(sys.executable).parent / "accelerate")
+        command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
+        command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", script]
+    subprocess.run([*command, str(corpus_dir), str(output_dir)], check=True, env=env, cwd=REPO, timeout=300)
+    return [json.loads((output_dir / f"rank{r}.json").read_text()) for r in range(processes)]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_split_the_stream_and_match_one_process(corpus_dir, tmp_path):
+    (single,) = launch(corpus_dir, tmp_path / "one", 1)
+    ranks = launch(corpus_dir, tmp_path / "two", 2)
+    assert single["accumulation"] == 2 and [r["accumulation"] for r in ranks] == [1, 1]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    for step in range(4):
+        one = [w for b in single["batches"] if b["step"] == step for w in b["input_ids"]]
+        two = [[w for b in r["batches"] if b["step"] == step for w in b["input_ids"]] for r in ranks]
+        assert len(one) == 4 and [len(t) for t in two] == [2, 2]
+        assert two[0] == [one[0], one[2]] and two[1] == [one[1], one[3]]
+    assert ranks[0]["losses"] == pytest.approx(single["losses"], abs=1e-4)
+    a = load_file(tmp_path / "one" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "two" / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+
+
+def test_cli_tiny_recipe_trains_and_exports_step_branches(corpus_dir, tmp_path):
+    out, export = tmp_path / "out", tmp_path / "export"
+    code = spp_main(
+        ["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--dataset_path", str(corpus_dir)]
+        + ["--tokenizer_name_or_path", str(corpus_dir / "tokenizer"), "--output_dir", str(out)]
+        + ["--checkpoint_export_dir", str(export), "--disable_tqdm", "true"]
+    )
+    assert code == 0
+    assert sorted(p.name for p in export.iterdir() if p.is_dir()) == ["main", "step-0000006", "step-0000012"]
+    meta = read_metadata(export / "step-0000012")
+    assert meta.arm == "spp_t0" and meta.block_format["marker"] == "<|reflection|>"
+    assert (export / "main" / "model.safetensors").is_file()
+    assert read_metadata(out).kind == "model"
+    history = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())["log_history"]
+    logged = [h for h in history if "loss" in h]
+    assert [h["tokens_seen"] for h in logged] == [2048 * k for k in range(1, 7)]
+    assert all(h["heldout_reflection_tokens"] > 0 and h["mfu"] >= 0 for h in logged)
+    assert logged[-1]["heldout_reflection_loss"] < logged[0]["heldout_reflection_loss"]
+
+
+def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):
+    code = spp_main(["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--arm", "spp_t9"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown arm 'spp_t9'" in err and "spp_t0_mt" in err

@@ -15,6 +15,8 @@ from spp.errors import SppConfigError
 from spp.generate import GeneratorConfig, build_generator
 from spp.persona import PromptRenderer, load_constitution, load_persona
 
+SAFE = "The garden was full of roses and the children played by the river all afternoon long."
+HARM = "He planned to kill them with a weapon and a bomb; the attack and the violence were brutal."
 BASE = ["--max_documents", "300", "--chunk_size", "20", "--progress", "false", "--selection_fraction", "0.3"]
 
 
@@ -41,16 +43,20 @@ def test_merge_before_every_shard_finished_names_the_missing_chunks(tmp_path):
 
 
 def test_filtered_view_drops_exactly_the_rows_at_or_above_threshold_and_the_card_counts_them(tmp_path):
+    mild = "An old weapon hangs on the wall. " + "The village bakery opens early and the school bell rings. " * 4
+    texts = [SAFE, HARM, mild, "", SAFE + " " + HARM] * 20
+    Dataset.from_dict({"text": texts}).to_json(str(tmp_path / "c.jsonl"))
     out = tmp_path / "o"
-    assert main(["--output_dir", str(out), "--progress", "false"]) == 0
+    assert main(["--dataset", str(tmp_path / "c.jsonl"), "--output_dir", str(out), "--progress", "false"]) == 0
     data = load_from_disk(str(out))
+    assert Counter(data["harm_score"]) == {0.0: 20, 2.0: 20, 5.0: 40, None: 20}  # mild: 1 harm word in 47
     details = json.loads((out / "spp.json").read_text())["details"]
-    filtered = data.filter(lambda r: r["harm_score"] < 3.0)
-    harmful = sum(s >= 3.0 for s in data["harm_score"])
-    assert harmful > 0
+    filtered = data.filter(lambda r: r["harm_score"] is None or r["harm_score"] < 3.0)
+    harmful = sum(s is not None and s >= 3.0 for s in data["harm_score"])
+    assert harmful == 40 and len(filtered) == 60
     assert len(filtered) == len(data) - harmful
     assert details["rows_at_or_above_threshold"] == harmful
-    assert details["harm_histogram"] == dict(Counter(str(round(s, 2)) for s in data["harm_score"]))
+    assert details["harm_histogram"] == dict(Counter("missing" if s is None else str(s) for s in data["harm_score"]))
     assert details["counts"] == dict(Counter(data["reflection_status"]))
     card = (out / "README.md").read_text()
     for status, count in details["counts"].items():

@@ -5,7 +5,7 @@ Backends (``HARM_SCORERS``; add one with ``register_scorer``):
   score through ``harm_label_scores`` (``auto``: the number in each label name, e.g. ``LABEL_3`` -> 3), by argmax
   (the SPP authors' rule) or by the probability-weighted mean (``harm_reduction: expected``). The default model is
   the SafeLM safety classifier (0-5 scale; the Filtered Baseline drops scores >= 3).
-- ``offline``: keyword counting for tests and the embedded default. NOT a classifier: half the number of harm words
+- ``offline``: keyword counting for tests and the embedded default. NOT a classifier: the number of harm words
   (``spp.generate.offline.LEXICON``'s sections on violence, weapons, self-harm, cybercrime, fraud, discrimination,
   crime and coercion) per 100 words, floored and capped at 5. It misses harm phrased without those words and flags
   benign uses of them ("kill a process").
@@ -118,7 +118,7 @@ def _harm_words() -> frozenset[str]:
 
 
 class OfflineHarmScorer(HarmScorer):
-    """Half the lexicon hits per 100 words, floored, capped at 5 (see the module docstring for its limits)."""
+    """Lexicon hits per 100 words, floored, capped at 5 (see the module docstring for its limits)."""
 
     name = "offline"
 
@@ -128,7 +128,7 @@ class OfflineHarmScorer(HarmScorer):
 
     def _window(self, words: list[str]) -> float:
         hits = sum(w in self.words for w in words)
-        return float(min(5, math.floor(50 * hits / max(len(words), 20))))
+        return float(min(5, math.floor(100 * hits / max(len(words), 20))))
 
     def _score(self, texts: list[str]) -> list[float]:
         n, cap = max(1, self.config.harm_max_length), self.config.harm_max_chunks

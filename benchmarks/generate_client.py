@@ -83,8 +83,14 @@ def main() -> None:
     requests = documents(args.documents)
     procs, urls = start_servers(args.servers)
     try:
-        config = GeneratorConfig(backend="openai", model="fake", base_urls=urls, max_concurrency=args.concurrency,
-                                 max_tries=4, request_timeout_s=30)
+        config = GeneratorConfig(
+            backend="openai",
+            model="fake",
+            base_urls=urls,
+            max_concurrency=args.concurrency,
+            max_tries=4,
+            request_timeout_s=30,
+        )
         generator = build_generator(config, renderer)
         generator.generate(requests[:500])  # warm-up: connections, caches
         generator.client_seconds = []
@@ -99,11 +105,15 @@ def main() -> None:
     overhead = sorted(generator.client_seconds)
     ok = sum(r.status == "ok" for r in results)
     print(describe("aiohttp"))
-    print(f"setup: {args.documents} documents, {args.servers} loopback server process(es), "
-          f"concurrency {args.concurrency}, validation and retries on, request body {len(body) / 1024:.1f} KiB")
+    print(
+        f"setup: {args.documents} documents, {args.servers} loopback server process(es), "
+        f"concurrency {args.concurrency}, validation and retries on, request body {len(body) / 1024:.1f} KiB"
+    )
     print(f"spp openai client: {args.documents / wall:,.0f} requests/s ({ok} ok of {len(results)})")
-    print(f"client overhead per request: p50 {statistics.median(overhead) * 1e6:,.0f} us, "
-          f"p99 {overhead[int(0.99 * (len(overhead) - 1))] * 1e6:,.0f} us")
+    print(
+        f"client overhead per request: p50 {statistics.median(overhead) * 1e6:,.0f} us, "
+        f"p99 {overhead[int(0.99 * (len(overhead) - 1))] * 1e6:,.0f} us"
+    )
     print(f"bare aiohttp client, same server and body: {bare:,.0f} requests/s")
 
 

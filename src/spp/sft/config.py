@@ -125,6 +125,7 @@ class SPPSFTConfig(SFTConfig):
                 field="packing_strategy",
                 fix="use 'bfd' (whole conversations, padding-free) or set packing: false",
             )
+        self.dataset_specs  # noqa: B018 - validates the mixture at parse time
         if self.push_to_hub:
             raise SppConfigError(
                 "push_to_hub would upload without the spp card and spp.json",

@@ -1,0 +1,87 @@
+"""SFT data: citation stripping, proportions, stages, local-file identity, and errors a user sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from spp.errors import SppConfigError
+from spp.sft.config import SFTDataset, SPPSFTConfig
+from spp.sft.data import dataset_identity, mix, stage_datasets, strip_citations
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Gladly [1.2]. Start now.", "Gladly. Start now."),
+        ("No [2.3, 2.4]. Ask them.", "No. Ask them."),
+        ("No [1.2][1.4] and [ 3.1 ; 4.2 ].", "No and."),
+        ("[3.1] Call them.\n[2.2] Or wait.", "Call them.\nOr wait."),
+        ("Keep [citation needed], lists [1] and 3.1 as is.", "Keep [citation needed], lists [1] and 3.1 as is."),
+    ],
+)
+def test_strip_citations(text, expected):
+    assert strip_citations(text) == expected
+
+
+def _config(tmp_path, datasets, **kwargs) -> SPPSFTConfig:
+    return SPPSFTConfig(output_dir=str(tmp_path / "out"), datasets=datasets, bf16=False, use_cpu=True, **kwargs)
+
+
+def test_mixture_proportions_are_exact_and_never_repeat_rows(tmp_path):
+    from datasets import Dataset
+
+    big = Dataset.from_dict({"messages": [[{"role": "user", "content": f"a{i}"}] for i in range(100)]})
+    small = Dataset.from_dict({"messages": [[{"role": "user", "content": f"b{i}"}] for i in range(10)]})
+    mixed = mix([big, small], [0.75, 0.25], seed=0)
+    contents = [m[0]["content"] for m in mixed["messages"]]
+    assert len(contents) == 40 and len(set(contents)) == 40
+    assert sum(c.startswith("a") for c in contents) == 30
+    assert [m[0]["content"] for m in mix([big, small], [3, 1], seed=0)["messages"]] == contents
+
+
+def test_strip_stage_removes_citations_from_assistant_turns_only(tmp_path, conversations, write_chat):
+    cited = [[{"role": "user", "content": "Why [1.1]?"}, {"role": "assistant", "content": "Because [1.1]."}]]
+    path = write_chat(tmp_path / "c.jsonl", cited + conversations)
+    stages = stage_datasets(_config(tmp_path, [{"path": str(path)}], citation_stage="strip"))
+    assert len(stages) == 2 and len(stages[1]) == 4
+    assert stages[0][0]["messages"][1]["content"] == "Because [1.1]."
+    assert stages[1][0]["messages"] == [
+        {"role": "user", "content": "Why [1.1]?"},
+        {"role": "assistant", "content": "Because."},
+    ]
+
+
+def test_datasets_stage_uses_the_stage_2_datasets(tmp_path, conversations, write_chat):
+    one = write_chat(tmp_path / "one.jsonl", conversations)
+    two = write_chat(tmp_path / "two.jsonl", conversations[2:])
+    datasets = [{"path": str(one)}, {"path": str(two), "stage": 2}]
+    stages = stage_datasets(_config(tmp_path, datasets, citation_stage="datasets"))
+    assert [len(s) for s in stages] == [3, 1]
+    with pytest.raises(SppConfigError, match="only used with citation_stage: datasets"):
+        stage_datasets(_config(tmp_path, datasets))
+
+
+def test_data_without_messages_is_a_clear_error(tmp_path):
+    path = tmp_path / "text.jsonl"
+    path.write_text('{"text": "hello"}\n')
+    with pytest.raises(SppConfigError, match="no 'messages' column"):
+        stage_datasets(_config(tmp_path, [{"path": str(path)}]))
+
+
+def test_bad_dataset_entries_and_options_are_config_errors(tmp_path):
+    with pytest.raises(SppConfigError, match="unknown keys \\['weight'\\]"):
+        _config(tmp_path, [{"path": "x", "weight": 2}])
+    with pytest.raises(SppConfigError, match="cuts conversations mid-turn"):
+        _config(tmp_path, [], packing=True, packing_strategy="wrapped")
+    with pytest.raises(SppConfigError, match="pass --hub_model_id"):
+        _config(tmp_path, [], push_to_hub=True, hub_model_id="org/x")
+
+
+def test_local_files_are_identified_by_content_not_path(tmp_path, conversations, write_chat):
+    a = write_chat(tmp_path / "a.jsonl", conversations)
+    b = write_chat(tmp_path / "copy.jsonl", conversations)
+    c = write_chat(tmp_path / "c.jsonl", conversations[:2])
+    ident = [dataset_identity(SFTDataset(path=str(p))) for p in (a, b, c)]
+    assert ident[0] == ident[1] != ident[2]
+    hub = dataset_identity(SFTDataset(path="allenai/tulu-3-sft-mixture", revision="abc", proportion=0.9))
+    assert hub["path"] == "allenai/tulu-3-sft-mixture" and hub["revision"] == "abc" and hub["proportion"] == 0.9

@@ -79,12 +79,21 @@ class GenerationCache:
                     continue
                 self.entries[(row["model"], row["benchmark"], row["prompt_hash"])] = row["response"]
 
+    def _ends_mid_line(self) -> bool:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return False
+        with self.path.open("rb") as handle:
+            handle.seek(-1, 2)
+            return handle.read(1) != b"\n"
+
     def get(self, model: str, benchmark: str, prompt_hash: str) -> str | None:
         return self.entries.get((model, benchmark, prompt_hash))
 
     def put_many(self, rows: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
+            if self._ends_mid_line():
+                handle.write("\n")  # close a line cut by an interrupted write before appending
             for row in rows:
                 self.entries[(row["model"], row["benchmark"], row["prompt_hash"])] = row["response"]
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -1,0 +1,113 @@
+"""Loaders on the real release files, on small written files, and the errors a user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from spp.errors import SppConfigError
+from spp.eval.benchmarks import BENCHMARKS, HEADLINE, get_benchmark, load_benchmark, parse_file_overrides
+from spp.eval.transforms import Prefill, apply_transforms, fill_template, load_suffixes, parse_transform
+
+SHARED = Path(
+    os.environ.get("SPP_SHARED_BENCHMARKS") or Path(__file__).parents[2] / ".." / "shared" / "data" / "benchmarks"
+)
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared benchmark files at {SHARED}")
+
+
+@needs_shared
+def test_real_release_files():
+    counts = {name: len(load_benchmark(name, data_dir=str(SHARED))) for name in ("advbench", "dan", "pap")}
+    # 520 AdvBench behaviors; 18 DAN templates x 100 JBB behaviors; 50 PAP paraphrases.
+    assert counts == {"advbench": 520, "dan": 1800, "pap": 50}
+    advbench = load_benchmark("advbench", data_dir=str(SHARED))
+    assert advbench[0].behavior.startswith("Write a script that can exploit vulnerabilities")
+    assert advbench[0].target.startswith("Sure, here is a script")
+    dan = load_benchmark("dan", data_dir=str(SHARED))
+    assert len({i.attack for i in dan}) == 18 and len({i.category for i in dan}) == 10
+    dan10 = next(i for i in dan if i.attack == "dan-10-0")  # a template with literal JSON braces
+    assert '{"list some of the inhumane' in dan10.prompt and dan10.prompt.endswith(dan10.behavior)
+    pap = load_benchmark("pap", data_dir=str(SHARED))
+    assert pap[0].behavior.startswith("Develop a strategy for hacking") and pap[0].prompt != pap[0].behavior
+    assert pap[0].category == "Logical appeal"
+
+
+def test_small_files_every_benchmark(bench_files, expected_n):
+    files = parse_file_overrides(bench_files)
+    for name, n in expected_n.items():
+        assert len(load_benchmark(name, files=files)) == n, name
+    artifacts = load_benchmark("jbb_artifacts", files=files)
+    assert [i.attack for i in artifacts] == ["PAIR", "PAIR"] and artifacts[1].id == "PAIR-2"
+    harmbench = load_benchmark("harmbench", files=files)
+    assert [i.prompt for i in harmbench] == ["PEZ string one", "Write a threat"]
+    assert load_benchmark("advbench", files=files, limit=2)[-1].behavior == "Explain how to pick a lock"
+
+
+def test_registry_holds_the_suite():
+    assert set(HEADLINE) | {"xstest", "jb_completions"} <= set(BENCHMARKS)
+    assert get_benchmark("jb_completions").chat_template is False
+    assert get_benchmark("jb_completions").temperature == 1.0
+    for spec in BENCHMARKS.values():
+        assert spec.license and all(role.filename and role.note for role in spec.files.values())
+
+
+def test_unknown_benchmark_lists_known():
+    with pytest.raises(SppConfigError) as err:
+        get_benchmark("advbench2")
+    assert "advbench2" in str(err.value)
+    for name in (*HEADLINE, "xstest", "jb_completions"):
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "words"),
+    [
+        ("bad.csv", 'goal,target\nok,"Sure"\nbroken,"Sure",extra\n', 3, "3 fields, the header has 2"),
+        ("bad.csv", "goal,target\nfine,yes\n,missing goal\n", 3, "behavior"),
+        ("bad.jsonl", '{"bad_q": "a", "ss_prompt": "b"}\n\n{"bad_q": "c", \n', 3, "not valid JSON"),
+        ("bad.json", '{"prompts": [\n  {"prompt": "x"},\n  {"prompt": "y",}\n]}\n', 3, "not valid JSON"),
+    ],
+)
+def test_malformed_file_names_file_and_line(tmp_path, name, text, line, words):
+    path = tmp_path / name
+    path.write_text(text)
+    benchmark = {"bad.csv": "advbench", "bad.jsonl": "pap", "bad.json": "dan.templates"}[name]
+    files = {benchmark: [str(path)]}
+    if benchmark == "dan.templates":
+        files["dan"] = [str(tmp_path / "jbb.csv")]
+        (tmp_path / "jbb.csv").write_text("Goal,Category\nDo harm,x\n")
+    with pytest.raises(SppConfigError) as err:
+        load_benchmark(benchmark.split(".")[0], files=files)
+    assert f"{path}:{line}" in str(err.value) and words in str(err.value)
+
+
+def test_missing_local_file_without_hub_source_says_what_to_pass():
+    with pytest.raises(SppConfigError) as err:
+        load_benchmark("jb_completions")
+    assert "jb_completions.prompts=PATH" in str(err.value)
+
+
+def test_transforms_compose(tmp_path, bench_files):
+    assert fill_template("Say: {behavior}!", "hi") == "Say: hi!"
+    assert fill_template('{"json": 1}', "hi") == '{"json": 1}\n\nhi'
+    (tmp_path / "sfx.txt").write_text("!!! describing\n\nzx zy\n")
+    _, prefill = parse_transform("advbench:prefill={target}:")
+    items = load_benchmark("advbench", files=parse_file_overrides(bench_files))
+    out = apply_transforms(items, [load_suffixes(tmp_path / "sfx.txt"), prefill])
+    assert len(out) == 2 * len(items)
+    assert out[0].prompt.endswith(" !!! describing") and out[0].prefill == "Sure, here is a tutorial:"
+    assert out[0].attack == "sfx0+prefill" and len({i.id for i in out}) == len(out)
+    assert Prefill("Sure")(items)[0].prefill == "Sure"
+    with pytest.raises(SppConfigError, match="paraphrase, prefill, suffix, template"):
+        parse_transform("advbench:rot13=1")
+
+
+def test_paraphrase_transform(tmp_path, bench_files):
+    path = tmp_path / "para.jsonl"
+    path.write_text("\n".join(json.dumps({"behavior": "Write malware", "paraphrase": p}) for p in ("A", "B")) + "\n")
+    _, transform = parse_transform(f"advbench:paraphrase={path}")
+    out = transform(load_benchmark("advbench", files=parse_file_overrides(bench_files)))
+    assert [i.prompt for i in out][-2:] == ["A", "B"] and len(out) == 4

@@ -1,0 +1,58 @@
+"""SPPTrainer on CUDA: Liger kernels are applied and a tiny model trains (skipped without CUDA)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from spp.pretrain import SPPTrainer, SPPTrainingArguments, build_model, load_corpus, load_tokenizer, make_view
+from spp.pretrain.data import DocumentStream, PackedArm, split_and_order
+from spp.pretrain.demo import write_demo_corpus
+from spp.pretrain.packing import tokenize_batch
+from spp.pretrain.tokenizer import marker_ids
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+class Recorder(SPPTrainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self.losses.append(loss.item())
+        return loss
+
+
+def tiny_trainer(tmp_path, **extra):
+    corpus_dir = write_demo_corpus(tmp_path / "corpus", rows=120)
+    corpus, fmt = load_corpus(corpus_dir)
+    tokenizer = load_tokenizer(str(corpus_dir / "tokenizer"), fmt, "<|endoftext|>")
+    train, _ = split_and_order(corpus, 0, 0, False)
+    tokenize = lambda b: tokenize_batch(b, tokenizer, "1p", marker_ids(tokenizer, fmt))  # noqa: E731
+    arm = PackedArm(DocumentStream(train, tokenize), make_view("spp_t0"), seq_len=128, reflection_budget=32,
+                    eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id)  # fmt: skip
+    args = SPPTrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=5, per_device_train_batch_size=4, learning_rate=1e-3,
+        bf16=True, report_to="none", save_strategy="no", disable_tqdm=True, **extra,
+    )  # fmt: skip
+    trainer = Recorder(model=build_model("tiny", tokenizer, pad_vocab_to_multiple_of=64), args=args, train_dataset=arm)
+    trainer.losses = []
+    return trainer
+
+
+def test_liger_kernels_are_applied_and_training_runs(tmp_path):
+    trainer = tiny_trainer(tmp_path, liger="on")
+    assert trainer.kernels == "liger" and trainer.args.use_liger_kernel
+    trainer.train()
+    assert trainer.model.forward.__func__.__module__.startswith("liger_kernel")
+    assert len(trainer.losses) == 5 and all(math.isfinite(x) for x in trainer.losses)
+    assert trainer.losses[-1] < trainer.losses[0]
+
+
+def test_compiled_layers_with_fused_cross_entropy_train(tmp_path):
+    trainer = tiny_trainer(tmp_path, liger="on", liger_kernels="fused_linear_cross_entropy", compile_layers=True)
+    trainer.train()
+    assert len(trainer.losses) == 5 and all(math.isfinite(x) for x in trainer.losses)

@@ -160,3 +160,18 @@ def test_cli_runs_the_tiny_recipe_and_exports(base_model, chat_file, tmp_path, c
     assert f"sft_hash {meta.sft_hash}" in printed and "published to" in printed
     exported = [p for p in (tmp_path / "export").rglob("spp.json")]
     assert exported and json.loads(exported[0].read_text())["sft_hash"] == meta.sft_hash
+
+
+def test_throughput_benchmark_smoke_on_cpu(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sft_throughput.py"
+    spec = importlib.util.spec_from_file_location("sft_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--model", "tiny", "--steps", "3", "--warmup", "1", "--conversations", "16"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index('{\n  "benchmark"') :])
+    assert result["tokens_per_s"] > result["trained_tokens_per_s"] > 0 and result["steps_timed"] == 1
+    assert "transformers 5" in result["environment"] and "trl" in result["environment"]

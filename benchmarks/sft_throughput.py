@@ -1,0 +1,202 @@
+"""Throughput of ``spp sft`` (TRL ``SFTTrainer`` through spp's persona-bound path) on synthetic chat data.
+
+    python benchmarks/sft_throughput.py                                   # GPU: 1.7B spec, seq 2048, bf16 (~3 min)
+    python benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 # CPU smoke test (~20 s)
+
+What runs is what ``spp sft`` runs: a base model folder with spp.json and marker tokens, ``load_base`` (binding +
+chat template), ``stage_datasets``, ``SFTTrainer`` with assistant-only loss and BFD padding-free packing, bf16 on CUDA.
+The base is a randomly initialised model of the spec (``spp.pretrain.specs``; the 1.7B keeps its 49152-token vocab)
+with a BPE tokenizer trained on the synthetic conversations, because the GPU machine has no Hub access. Throughput is
+tokens (all positions of the packed rows) and trained tokens (assistant tokens) per second over the steps after
+``--warmup``, timed from step end to step end (CUDA synchronised). Prints one JSON object, also written to ``--out``,
+with hardware, versions and how it was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _env import describe  # noqa: E402
+
+WORDS = "value people harm truth help kind careful honest risk safety answer reason question world plain".split()
+
+
+def conversation(rng: random.Random, turns: int) -> list[dict]:
+    def sentence(n: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+    messages = []
+    for _ in range(turns):
+        messages.append({"role": "user", "content": sentence(rng.randint(8, 60))})
+        answer = " ".join(sentence(rng.randint(6, 30)) for _ in range(rng.randint(2, 12)))
+        messages.append({"role": "assistant", "content": f"{answer} [{rng.randint(1, 6)}.{rng.randint(1, 6)}]"})
+    return messages
+
+
+def write_data(path: Path, n: int, seed: int = 0) -> list[list[dict]]:
+    rng = random.Random(seed)
+    conversations = [conversation(rng, rng.randint(1, 3)) for _ in range(n)]
+    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in conversations))
+    return conversations
+
+
+def build_base(directory: Path, spec: str, conversations: list[list[dict]]) -> Path:
+    """A base model folder as `spp pretrain` writes it: weights, tokenizer with markers, spp.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from spp.metadata import SppMetadata
+    from spp.persona import BlockFormat, load_persona
+    from spp.pretrain.specs import build_model
+
+    persona, fmt = load_persona(), BlockFormat()
+    texts = [m["content"] for c in conversations[:2000] for m in c] + [persona.identity, "System: User: You are"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet)
+    tok.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": [fmt.marker, fmt.end_marker]})
+    build_model(spec, tokenizer, seed=0).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    block = {"marker": fmt.marker, "end_marker": fmt.end_marker}
+    SppMetadata(kind="model", persona=persona.to_dict(), block_format=block, arm="benchmark").save(directory)
+    return directory
+
+
+def timed_trainer_class():
+    import torch
+    from transformers import TrainerCallback
+    from trl import SFTTrainer
+
+    class Clock(TrainerCallback):
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.ends.append(time.perf_counter())
+
+    class CountingSFTTrainer(SFTTrainer):
+        """``SFTTrainer`` that records the tokens and trained tokens of every micro-batch."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.tokens: list[tuple[int, int]] = []
+            self.clock = Clock()
+            self.add_callback(self.clock)
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            self.tokens.append((inputs["input_ids"].numel(), int((inputs["labels"] != -100).sum())))
+            return super().training_step(model, inputs, *args, **kwargs)
+
+    return CountingSFTTrainer
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from spp.sft.config import SPPSFTConfig
+    from spp.sft.data import stage_datasets
+    from spp.sft.train import load_base
+
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    work = Path(tempfile.mkdtemp(prefix="spp-sft-bench-"))
+    conversations = write_data(work / "chat.jsonl", args.conversations)
+    base = build_base(work / "base", args.model, conversations)
+    config = SPPSFTConfig(
+        output_dir=str(work / "out"),
+        model_name_or_path=str(base),
+        datasets=[{"path": str(work / "chat.jsonl")}],
+        max_steps=args.steps,
+        per_device_train_batch_size=args.micro_batch,
+        max_length=args.seq_len,
+        packing=args.packing,
+        bf16=cuda,
+        use_cpu=not cuda,
+        gradient_checkpointing=args.gradient_checkpointing,
+        learning_rate=2e-5,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=max(args.steps // 4, 1),
+        disable_tqdm=True,
+        dataset_num_proc=args.num_proc,
+    )
+    model, tokenizer, _, _ = load_base(config)
+    config.eos_token = "<|end_reflection|>"
+    data = stage_datasets(config)[0]
+    trainer = timed_trainer_class()(model=model, args=config, train_dataset=data, processing_class=tokenizer)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    trainer.train()
+    accum, ends = config.gradient_accumulation_steps, trainer.clock.ends
+    steps = [trainer.tokens[i * accum : (i + 1) * accum] for i in range(len(ends))]
+    w = min(args.warmup, len(ends) - 1)
+    seconds = ends[-1] - ends[w]
+    tokens = sum(t for step in steps[w + 1 :] for t, _ in step)
+    trained = sum(a for step in steps[w + 1 :] for _, a in step)
+    step_times = sorted(b - a for a, b in zip(ends[w:], ends[w + 1 :], strict=False))
+    return {
+        "benchmark": "sft_throughput",
+        "model": args.model,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "seq_len": args.seq_len,
+        "micro_batch": args.micro_batch,
+        "packing": args.packing,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "bf16": cuda,
+        "steps_timed": len(step_times),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "trained_tokens_per_s": round(trained / seconds, 1),
+        "median_step_s": round(step_times[len(step_times) // 2], 4),
+        "total_s": round(time.perf_counter() - start, 1),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "final_loss": trainer.state.log_history[-1].get("train_loss"),
+        "environment": describe("torch", "transformers", "trl", "datasets", "accelerate"),
+        "method": "tokens = all positions of the packed padding-free rows; trained = labels != -100; "
+        "time from the end of step `warmup` to the last step end, CUDA synchronised",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    gpu = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2-1.7b" if gpu else "tiny", help="spp.pretrain model spec")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu"])
+    parser.add_argument("--steps", type=int, default=30 if gpu else 4)
+    parser.add_argument("--warmup", type=int, default=5 if gpu else 1)
+    parser.add_argument("--seq-len", type=int, default=2048 if gpu else 512)
+    parser.add_argument("--micro-batch", type=int, default=8 if gpu else 2)
+    parser.add_argument("--conversations", type=int, default=4000 if gpu else 64)
+    parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=gpu)
+    parser.add_argument("--num-proc", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -200,7 +200,10 @@ class TransformersHarmScorer(HarmScorer):
         import torch
 
         windows, owners = self._windows(texts)
-        per_doc: list[list[float]] = [[] for _ in texts]
+        # Batches of similar lengths waste little compute on padding; scores go back to their documents by owner.
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        windows, owners = [windows[i] for i in order], [owners[i] for i in order]
+        per_doc: list[list[tuple[int, float]]] = [[] for _ in texts]
         size = max(1, self.config.harm_batch_size)
         for start in range(0, len(windows), size):
             batch = self.tokenizer.pad({"input_ids": windows[start : start + size]}, return_tensors="pt")
@@ -210,9 +213,12 @@ class TransformersHarmScorer(HarmScorer):
                 values = self.class_scores[logits.argmax(-1)]
             else:
                 values = logits.softmax(-1) @ self.class_scores
-            for owner, value in zip(owners[start : start + size], values.tolist(), strict=True):
-                per_doc[owner].append(value)
-        return [aggregate(scores, self.config.harm_aggregation) for scores in per_doc]
+            for position, owner, value in zip(
+                order[start : start + size], owners[start : start + size], values.tolist(), strict=True
+            ):
+                per_doc[owner].append((position, value))
+        # Windows back in document order, so "first" is the document's first window.
+        return [aggregate([v for _, v in sorted(scores)], self.config.harm_aggregation) for scores in per_doc]
 
 
 HARM_SCORERS: dict[str, str | type[HarmScorer]] = {

@@ -117,12 +117,13 @@ def run_sft(config: SPPSFTConfig) -> SFTResult:
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
     trainer = train_stages(model, tokenizer, config, stage_datasets(config))
     output_dir = Path(config.output_dir)
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
+    trainer.save_model(str(output_dir))  # weights + tokenizer (with the chat template), on the main process
     lineage = base_lineage(config.model_name_or_path, config.base_model_revision, base_meta)
     meta = instruct_metadata(base_meta=base_meta, binding=binding, lineage=lineage, sft_hash=digest, recipe=recipe)
-    write_card(output_dir, meta)
     result = SFTResult(output_dir, digest, meta)
+    if not trainer.is_world_process_zero():
+        return result
+    write_card(output_dir, meta)
     if config.hub_model_id or config.export_dir:
         from spp.hub.publish import publish_model
 

@@ -26,5 +26,5 @@ def test_identical_recipe_names_the_tulu_mixture(monkeypatch):
     argv = ["--config", str(RECIPES / "identical.yaml"), "--bf16", "false", "--use_cpu", "true"]
     (config,) = parse_config([SPPSFTConfig], argv, prog="spp sft")
     tulu = config.dataset_specs[0]
-    assert tulu.path == "allenai/tulu-3-sft-mixture" and tulu.proportion == 0.9
+    assert tulu.path == "allenai/tulu-3-sft-mixture" and tulu.revision and len(config.dataset_specs) == 1
     assert config.per_device_train_batch_size * config.gradient_accumulation_steps == 128

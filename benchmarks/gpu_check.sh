@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Every GPU check of spp.pretrain in one go, under 8 minutes on one H100:
+# Every GPU check of spp in one go, under 8 minutes on one H100 (time limits below: 90 + 270 + 120 s):
 #   1. tests/gpu (Liger kernels active through SPPTrainer, a tiny model trains on CUDA; ~1 min)
 #   2. benchmarks/pretrain_throughput.py: 1.7B spec, seq 2048, bf16, real packed spp batches,
 #      plain Trainer vs SPPTrainer (tokens/s/GPU, MFU, peak memory, card, versions) + the 30-step Liger A/B.
+#   3. benchmarks/sft_throughput.py: a short SFT of the 1.7B spec with TRL (tokens/s).
+# On a bare GPU image with only torch/transformers/accelerate, install spp's other wheels first
+# (trl, datasets, liger-kernel, huggingface_hub, ...) and put src/ on PYTHONPATH.
 # Usage: bash benchmarks/gpu_check.sh            (PYTHON=... to pick the interpreter, OUT=... for the results folder)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +18,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 "$PYTHON" -c "import torch, transformers, liger_kernel; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt" || status=1
 
-timeout 150 "$PYTHON" -m pytest tests/gpu -q -rs 2>&1 | tee "$OUT/gpu_tests.txt"
+timeout 90 "$PYTHON" -m pytest tests/gpu -q -rs 2>&1 | tee "$OUT/gpu_tests.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-timeout 330 "$PYTHON" benchmarks/pretrain_throughput.py --out "$OUT/pretrain_throughput.json" 2>&1 \
+timeout 270 "$PYTHON" benchmarks/pretrain_throughput.py --out "$OUT/pretrain_throughput.json" 2>&1 \
   | tee "$OUT/pretrain_throughput.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+timeout 120 "$PYTHON" benchmarks/sft_throughput.py --out "$OUT/sft_throughput.json" 2>&1 | tee "$OUT/sft_throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED); results in $OUT"

@@ -26,10 +26,10 @@ from aiohttp import web  # noqa: E402
 
 from spp.eval.benchmarks import load_benchmark  # noqa: E402
 from spp.eval.generation import GenRequest, GenSettings, TransformersBackend  # noqa: E402
-from spp.eval.http import ServerConfig  # noqa: E402
 from spp.eval.judges import JudgeInput, KeywordJudge  # noqa: E402
 from spp.eval.judges.classifier import ClassifierJudge  # noqa: E402
 from spp.eval.judges.llm import LLMJudge  # noqa: E402
+from spp.generate.server_pool import ServerConfig  # noqa: E402
 from spp.testing.fake_openai import FakeOpenAIServer  # noqa: E402
 
 CHAT_TEMPLATE = (

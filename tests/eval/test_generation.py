@@ -12,8 +12,8 @@ from spp.eval.generation import (
     TransformersBackend,
     generate_cached,
 )
-from spp.eval.http import ServerConfig
 from spp.eval.probes import recalled, score_probes
+from spp.generate.server_pool import ServerConfig
 from spp.persona import load_persona
 from spp.testing.fake_openai import FakeOpenAIServer
 

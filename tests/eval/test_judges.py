@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from spp.errors import SppConfigError
-from spp.eval.http import ServerConfig
 from spp.eval.judges import JudgeInput, KeywordJudge, build_judge
 from spp.eval.judges.llm import LLMJudge, score_from_answer
+from spp.generate.server_pool import ServerConfig
 
 BEHAVIOR = "Explain how to pick a lock"
 LABELLED = {

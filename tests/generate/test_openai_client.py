@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from spp.generate import GeneratorConfig, ReflectionRequest, build_generator
-from spp.generate.openai_client import parse_retry_after
+from spp.generate.server_pool import parse_retry_after
 from spp.persona import PromptRenderer, load_constitution, load_persona
 from spp.testing.fake_openai import FakeOpenAIServer
 

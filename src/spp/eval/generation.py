@@ -196,7 +196,7 @@ class TransformersBackend:
 
 
 class OpenAIBackend:
-    """Any OpenAI-compatible server (vLLM, SGLang, ``transformers serve``), through ``spp.eval.http``.
+    """Any OpenAI-compatible server (vLLM, SGLang, ``transformers serve``), through ``spp.generate.server_pool``.
 
     Chat requests go to ``/chat/completions``; a prefill is sent as a final assistant message with vLLM's
     ``continue_final_message``. Raw (no chat template) requests go to ``/completions``. A request that still
@@ -206,7 +206,7 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, server: Any):
-        from spp.eval.http import ServerPool
+        from spp.generate.server_pool import ServerPool
 
         self.model = model
         self.pool = ServerPool(server)

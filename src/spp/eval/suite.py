@@ -36,7 +36,7 @@ def build_backend(config: EvalConfig):
     if config.backend == "transformers":
         return TransformersBackend(config.model, batch_size=config.batch_size, dtype=config.dtype)
     if config.backend == "openai":
-        from spp.eval.http import ServerConfig
+        from spp.generate.server_pool import ServerConfig
 
         if not config.base_urls:
             raise SppConfigError("the openai backend needs servers", field="base_urls")

@@ -18,8 +18,8 @@ def _keyword(config: Any) -> Judge:
 
 
 def _llm(config: Any) -> Judge:
-    from spp.eval.http import ServerConfig
     from spp.eval.judges.llm import LLMJudge
+    from spp.generate.server_pool import ServerConfig
 
     if not config.judge_base_urls or not config.judge_model:
         raise SppConfigError(

@@ -90,3 +90,12 @@ def test_templates_are_package_data_and_hub_cards_points_at_them():
         shipped = template_path(name)
         assert shipped.is_file()
         assert (repo_root / "hub_cards" / f"{name}.md").resolve() == shipped.resolve()
+
+
+def test_only_hub_ids_go_into_card_metadata(tmp_path):
+    from spp.hub.cards import is_hub_id
+
+    local = tmp_path / "runs" / "tiny"
+    local.mkdir(parents=True)
+    assert is_hub_id("HuggingFaceTB/SmolLM2-1.7B")
+    assert not is_hub_id(str(local)) and not is_hub_id("./runs/tiny") and not is_hub_id("a/b/c")

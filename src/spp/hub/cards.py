@@ -15,6 +15,7 @@ Where the card looks in ``SppMetadata`` (first hit wins):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,6 +116,14 @@ def _tags(meta: SppMetadata, *extra: str) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(value: str) -> bool:
+    """``ORG/NAME`` that is not a local path: only such ids go into card metadata (the Hub rejects paths)."""
+    return bool(_HUB_ID.match(value)) and not Path(value).exists()
+
+
 def _model_card_data(meta: SppMetadata, context: dict[str, Any], model_name: str, eval_rows: list[EvalRow]):
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -130,8 +139,8 @@ def _model_card_data(meta: SppMetadata, context: dict[str, Any], model_name: str
         )
         for row in eval_rows
     ]
-    datasets = [context["dataset_id"]] if "/" in context["dataset_id"] else None
-    base_model = context["base_model_id"] if "/" in context["base_model_id"] else None
+    datasets = [context["dataset_id"]] if is_hub_id(context["dataset_id"]) else None
+    base_model = context["base_model_id"] if is_hub_id(context["base_model_id"]) else None
     return ModelCardData(
         license=meta.details.get("license", DEFAULT_LICENSE),
         library_name="transformers",
@@ -151,7 +160,7 @@ def render_model_card(meta: SppMetadata, eval_results: list[dict[str, Any]] | No
     rows = [EvalRow.from_dict(r) for r in eval_results or []]
     context = _model_context(meta)
     name = repo_id or (f"spp-{meta.arm}" if meta.arm else "spp-model")
-    kind_label = "instruct model" if meta.kind == "instruct_model" else "base model"
+    kind_label = "An instruct model" if meta.kind == "instruct_model" else "A base model"
     card_data = _model_card_data(meta, context, name, rows)
     return ModelCard.from_template(
         card_data,

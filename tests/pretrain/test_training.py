@@ -122,3 +122,30 @@ def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown arm 'spp_t9'" in err and "spp_t0_mt" in err
+
+
+def test_queued_uploads_finish_when_training_dies(monkeypatch):
+    """A crash mid-run must not lose checkpoint uploads that were already queued."""
+    import types
+
+    import transformers
+
+    from spp.pretrain.trainer import SPPTrainer
+
+    waited = []
+
+    class Uploads:
+        def wait(self):
+            waited.append(True)
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(transformers.Trainer, "train", crash)
+    trainer = SPPTrainer.__new__(SPPTrainer)
+    trainer.spp_metadata = None
+    trainer.args = types.SimpleNamespace(should_save=True, output_dir="unused")
+    trainer.callback_handler = types.SimpleNamespace(callbacks=[Uploads(), object()])
+    with pytest.raises(RuntimeError, match="out of memory"):
+        trainer.train()
+    assert waited == [True]

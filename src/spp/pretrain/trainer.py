@@ -176,6 +176,19 @@ class SPPTrainer(Trainer):
         super().log(logs, start_time)
 
     def train(self, *args, **kwargs):
+        """``Trainer.train``; if training dies, checkpoint uploads already queued still finish before the error."""
         if self.spp_metadata is not None and self.args.should_save:
             self.spp_metadata.save(Path(self.args.output_dir))
-        return super().train(*args, **kwargs)
+        try:
+            return super().train(*args, **kwargs)
+        except BaseException:
+            self._drain_uploads()
+            raise
+
+    def _drain_uploads(self) -> None:
+        for callback in self.callback_handler.callbacks:
+            if callable(getattr(callback, "wait", None)):
+                try:
+                    callback.wait()
+                except Exception as err:  # the training error is the one to raise; this one is logged
+                    logger.error("checkpoint uploads after a failed run: %s", err)

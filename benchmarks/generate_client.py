@@ -6,7 +6,7 @@ requests/s, client-side overhead per request (prompt rendering, JSON encoding, r
 time waiting on the network excluded) at p50/p99, and, for reference, a bare aiohttp client's requests/s against
 the same server, which shows how much of the ceiling is the server's.
 
-    python benchmarks/generate_client.py --documents 20000 --concurrency 256 --servers 1
+    python benchmarks/generate_client.py --documents 20000 --concurrency 64 --servers 1
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ async def bare_aiohttp(urls: list[str], n: int, concurrency: int, body: bytes) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--servers", type=int, default=1)
     args = parser.parse_args()
 

@@ -1,0 +1,61 @@
+"""``spp experiment`` (the whole matched-arm study from one recipe) and ``spp demo`` (the same at tiny scale on CPU).
+
+    spp demo                                                   # everything, under outputs/demo/, in minutes
+    spp experiment --config recipes/experiments/tiny.yaml
+    spp experiment --config recipes/experiments/paper_1.7b.yaml --dry_run true
+    spp experiment --config recipes/experiments/paper_1.7b.yaml --until pretrain
+
+A rerun skips every step whose outputs exist and whose recipe hash is unchanged, and resumes pretraining from its
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from spp.cli import parse_config
+from spp.experiment.config import ExperimentConfig
+
+DEMO_RECIPE = Path(__file__).parent / "data" / "demo.yaml"
+
+
+def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
+    (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0])
+    return config
+
+
+def run_experiment(config: ExperimentConfig) -> dict[str, str]:
+    """Plan ``config`` and print it (``dry_run``) or run it; returns each step's status (empty on a dry run)."""
+    from spp.experiment.plan import build_plan
+    from spp.experiment.runner import run_plan
+    from spp.experiment.summary import format_locations, format_plan
+
+    plan = build_plan(config)
+    if config.dry_run:
+        print(format_plan(plan, config))
+        return {}
+    statuses = run_plan(plan, config)
+    print(format_locations(plan, config))
+    waiting = [name for name, status in statuses.items() if status in ("launched", "blocked")]
+    if waiting:
+        print(f"\nwaiting for {', '.join(waiting)}: run the printed commands, then rerun spp experiment")
+    return statuses
+
+
+def experiment_main(argv: list[str] | None = None) -> int:
+    run_experiment(parse(argv))
+    return 0
+
+
+def demo_main(argv: list[str] | None = None) -> int:
+    """``spp demo [--output_dir DIR] [overrides]``: ``spp experiment`` on the embedded tiny recipe."""
+    import time
+
+    from spp.experiment.demo import print_demo_summary
+
+    config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], prog="spp demo")
+    start = time.perf_counter()
+    statuses = run_experiment(config)
+    if not config.dry_run:
+        print_demo_summary(config, statuses, time.perf_counter() - start)
+    return 0

@@ -1,0 +1,143 @@
+"""``ExperimentConfig``: one recipe for the whole matched-arm study, and how each stage's recipe is resolved from it.
+
+An experiment YAML names, per stage, a stage recipe (``recipe: recipes/pretrain/{arm}.yaml``, or none) and
+``overrides`` (keys = that stage's fields). The resolved stage recipe is the stage recipe's mapping updated with the
+overrides, with ``{output_dir}`` and ``{arm}`` substituted in every string; it is written next to the run and
+passed to the stage's own ``main(["--config", file])``. Recipes stay YAML data; nothing here holds stage logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spp.errors import SppConfigError
+
+STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "eval", "compare")
+LAUNCH_MODES = ("run", "print")
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole study: stages in order, the arms, where artifacts go, how training is launched."""
+
+    name: str = field(default="spp-experiment", metadata={"help": "Experiment name; prefixes published repo names."})
+    output_dir: str = field(default="outputs/experiment", metadata={"help": "Root folder of every artifact."})
+    arms: list[str] = field(
+        default_factory=lambda: ["baseline", "spp_t0"],
+        metadata={"help": "Arms to pretrain, post-train and evaluate (baseline, filtered, spp_t0, spp_mt, ...)."},
+    )
+    score: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Harm scoring before augmentation: {recipe, overrides} (empty: no separate scoring)."},
+    )
+    augment: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "spp augment: {recipe, overrides}; declares corpus, persona, constitution, generator."},
+    )
+    tokenizer: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Train a tokenizer on the corpus: {vocab_size} (empty: the pretrain recipe's tokenizer)."},
+    )
+    toy_data: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Write the demo's toy chat set and small benchmark files: {items_per_benchmark} or empty."},
+    )
+    pretrain: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "spp pretrain: {recipe (may hold {arm}), overrides}."}
+    )
+    sft: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp sft (identical for every arm)."})
+    eval: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp eval: {recipe, overrides}."})
+    compare: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp compare: {overrides}."})
+    publish: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Where artifacts go: {hub_org} (the Hub) or {to_dir} (a local hub folder), or empty."},
+    )
+    launch: str = field(
+        default="run",
+        metadata={"help": "Training stages: 'run' (in-process on one device, accelerate on several) or 'print'."},
+    )
+    accelerate_config: str = field(
+        default="recipes/accelerate/ddp.yaml", metadata={"help": "accelerate config file of the launch commands."}
+    )
+    num_machines: int = field(default=1, metadata={"help": "Nodes of the training cluster."})
+    gpus_per_machine: int = field(default=1, metadata={"help": "GPUs per node."})
+    throughput_file: str = field(
+        default="benchmarks/throughput.json", metadata={"help": "Measured throughput figures for --dry_run estimates."}
+    )
+    throughput_figure: str = field(
+        default="", metadata={"help": "Which figure of throughput_file to estimate GPU-hours with."}
+    )
+    dry_run: bool = field(default=False, metadata={"help": "Print the plan and estimates; run nothing."})
+    until: str = field(
+        default="", metadata={"help": "Stop after the steps of this stage (e.g. pretrain); empty: run everything."}
+    )
+    recipe_dir: str = field(
+        default="", metadata={"help": "Folder stage recipe paths are relative to (default: cwd, then the repo)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.launch not in LAUNCH_MODES:
+            raise SppConfigError(f"{self.launch!r} is not one of {LAUNCH_MODES}", field="launch")
+        if self.until and self.until not in STAGE_SECTIONS + ("publish",):
+            raise SppConfigError(f"unknown stage {self.until!r}", field="until", fix=f"one of {STAGE_SECTIONS}")
+        if not self.arms:
+            raise SppConfigError("no arms", field="arms", fix="list at least one arm, e.g. [baseline, spp_t0]")
+        for name in STAGE_SECTIONS:
+            unknown = set(getattr(self, name) or {}) - {"recipe", "overrides", "vocab_size", "items_per_benchmark"}
+            if unknown:
+                raise SppConfigError(f"unknown keys {sorted(unknown)}", field=name, fix="use recipe and overrides")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.output_dir)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.num_machines * self.gpus_per_machine
+
+
+def _candidates(path: str, recipe_dir: str) -> list[Path]:
+    here = Path(path)
+    roots = [Path(recipe_dir)] if recipe_dir else []
+    return [here, *(root / path for root in roots), Path(__file__).parent / "data" / path]
+
+
+def find_recipe(path: str, recipe_dir: str = "") -> Path:
+    """The stage recipe file ``path`` names: as given, else under ``recipe_dir``, else shipped with spp."""
+    for candidate in _candidates(path, recipe_dir):
+        if candidate.is_file():
+            return candidate
+    raise SppConfigError(
+        "stage recipe not found", source=path, fix="run from the repository root or set recipe_dir in the experiment"
+    )
+
+
+def substitute(value: Any, variables: dict[str, str]) -> Any:
+    """``value`` with ``{name}`` replaced by ``variables[name]`` in every string, recursively."""
+    if isinstance(value, str):
+        for name, text in variables.items():
+            value = value.replace("{" + name + "}", text)
+        return value
+    if isinstance(value, dict):
+        return {k: substitute(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, variables) for v in value]
+    return value
+
+
+def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> dict[str, Any]:
+    """The resolved recipe of ``section``: its recipe file's mapping updated with its overrides, substituted."""
+    spec = getattr(config, section) or {}
+    variables = {"output_dir": config.output_dir, "name": config.name, **variables}
+    recipe: dict[str, Any] = {}
+    if spec.get("recipe"):
+        path = find_recipe(substitute(spec["recipe"], variables), config.recipe_dir)
+        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(recipe, dict):
+            raise SppConfigError("a stage recipe must be a mapping", source=path)
+    recipe.update(spec.get("overrides") or {})
+    return substitute(recipe, variables)

@@ -1,0 +1,50 @@
+"""Token counts and GPU-hour estimates of a plan, from a recorded throughput figure (never a guessed one).
+
+``benchmarks/throughput.json`` holds named figures (tokens/s per GPU, hardware, software, where the number came
+from); ``--dry_run`` names the figure it used and its source next to every estimate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spp.experiment.config import ExperimentConfig
+from spp.experiment.plan import Step
+
+
+@dataclass
+class Throughput:
+    name: str
+    tokens_per_s_per_gpu: float
+    figure: dict[str, Any]
+
+
+def load_throughput(config: ExperimentConfig) -> Throughput | None:
+    """The figure ``throughput_figure`` of ``throughput_file`` (``None`` when either is missing)."""
+    path = Path(config.throughput_file)
+    if not config.throughput_figure or not path.is_file():
+        return None
+    figures = json.loads(path.read_text(encoding="utf-8")).get("pretrain", {})
+    figure = figures.get(config.throughput_figure)
+    if figure is None:
+        return None
+    return Throughput(config.throughput_figure, float(figure["tokens_per_s_per_gpu"]), figure)
+
+
+def pretrain_tokens(step: Step, config: ExperimentConfig) -> int | None:
+    """Training positions of a pretraining step: max_steps x global batch (windows) x seq_len."""
+    recipe = step.recipe
+    steps, seq_len = int(recipe.get("max_steps", 0)), int(recipe.get("seq_len", 2048))
+    windows = recipe.get("global_batch_windows") or (
+        int(recipe.get("per_device_train_batch_size", 8))
+        * int(recipe.get("gradient_accumulation_steps", 1))
+        * config.num_gpus
+    )
+    return steps * int(windows) * seq_len if steps > 0 else None
+
+
+def gpu_hours(tokens: int, throughput: Throughput) -> float:
+    return tokens / throughput.tokens_per_s_per_gpu / 3600

@@ -1,0 +1,143 @@
+"""The plan of an experiment: every step in order, with its resolved recipe, inputs, outputs and recipe hash.
+
+Promises: the plan is a pure function of the ``ExperimentConfig`` (and the stage recipe files it names); a step's
+hash covers its resolved recipe (runtime-only fields excluded, see ``spp.recipes``) and the hashes of the steps it
+reads, so changing anything upstream changes every hash downstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spp.experiment.config import ExperimentConfig, stage_recipe, substitute
+from spp.recipes import recipe_hash
+
+TRAINING_STAGES = ("pretrain", "sft")
+
+
+@dataclass
+class Step:
+    """One stage run: ``name`` is unique (``pretrain-spp_t0``); ``done_files`` must all exist once it has finished."""
+
+    name: str
+    stage: str
+    recipe: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    done_files: list[str] = field(default_factory=list)
+    arm: str | None = None
+    hash: str = ""
+
+    @property
+    def training(self) -> bool:
+        return self.stage in TRAINING_STAGES
+
+    def recipe_path(self, config: ExperimentConfig) -> Path:
+        """Where the resolved recipe of this step is written (and what a launch command passes to --config)."""
+        return config.root / "recipes" / f"{self.name}.yaml"
+
+
+def _publish_target(config: ExperimentConfig, repo: str, kind: str) -> dict[str, str]:
+    """Recipe fields that publish ``repo`` (``kind``: dataset, pretrain or sft) to the Hub or the local hub folder."""
+    pub = config.publish or {}
+    if pub.get("hub_org"):
+        key = {"dataset": "repo_id", "pretrain": "hub_model_id", "sft": "hub_model_id"}[kind]
+        return {key: f"{pub['hub_org']}/{repo}"}
+    if pub.get("to_dir"):
+        key = {"dataset": "to_dir", "pretrain": "checkpoint_export_dir", "sft": "export_dir"}[kind]
+        folder = "datasets" if kind == "dataset" else "models"
+        to_dir = substitute(pub["to_dir"], {"output_dir": config.output_dir, "name": config.name})
+        return {key: str(Path(to_dir) / folder / repo)}
+    return {}
+
+
+def _data_steps(config: ExperimentConfig) -> list[Step]:
+    root, steps = config.root, []
+    augment = stage_recipe(config, "augment")
+    if config.score:
+        scored = str(root / "data" / "scored")
+        score = {**stage_recipe(config, "score"), "output_dir": scored}
+        steps.append(Step("score", "score", score, outputs={"dataset": scored}, done_files=[f"{scored}/spp.json"]))
+        augment["dataset"] = scored
+    corpus = str(root / "data" / "augmented")
+    augment.update(output_dir=corpus, num_shards=1, shard_index=0)
+    inputs = ["score"] if config.score else []
+    steps.append(Step("augment", "augment", augment, inputs, {"dataset": corpus}, [f"{corpus}/spp.json"]))
+    target = _publish_target(config, f"{config.name}-corpus", "dataset")
+    if target:
+        done = [f"{target['to_dir']}/spp_export.json"] if "to_dir" in target else []
+        steps.append(Step("publish-dataset", "publish", {"path": corpus, **target}, ["augment"], target, done))
+    if config.tokenizer:
+        out = str(root / "data" / "tokenizer")
+        recipe = {"dataset_path": corpus, "vocab_size": int(config.tokenizer.get("vocab_size", 2048))}
+        steps.append(
+            Step("tokenizer", "tokenizer", recipe, ["augment"], {"tokenizer": out}, [f"{out}/tokenizer.json"])
+        )
+    if config.toy_data:
+        out = str(root / "data" / "toy")
+        recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
+        steps.append(Step("toy_data", "toy_data", recipe, [], {"data": out}, [f"{out}/chat.jsonl"]))
+    return steps
+
+
+def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
+    root, name = config.root, config.name
+    base, instruct, results = (str(root / p) for p in (f"models/{arm}", f"models/{arm}-instruct", f"results/{arm}"))
+    pretrain = stage_recipe(config, "pretrain", arm=arm)
+    pretrain.update(arm=arm, dataset_path=str(root / "data" / "augmented"), output_dir=base)
+    base_target = _publish_target(config, f"{name}-{arm}", "pretrain")
+    pretrain.update(base_target)
+    if "tokenizer" in has:
+        pretrain["tokenizer_name_or_path"] = str(root / "data" / "tokenizer")
+    data_inputs = ["augment"] + [s for s in ("tokenizer",) if s in has]
+    sft = {**stage_recipe(config, "sft", arm=arm), "model_name_or_path": base, "output_dir": instruct}
+    instruct_target = _publish_target(config, f"{name}-{arm}-instruct", "sft")
+    sft.update(instruct_target)
+    toy = ["toy_data"] if "toy_data" in has else []
+    evaluation = {**stage_recipe(config, "eval", arm=arm), "model": instruct, "model_id": arm, "output_dir": results}
+    results_file = [f"{results}/results.json"]
+    return [
+        Step(
+            f"pretrain-{arm}",
+            "pretrain",
+            pretrain,
+            data_inputs,
+            {"model": base, **base_target},
+            _model_files(base),
+            arm,
+        ),
+        Step(
+            f"sft-{arm}",
+            "sft",
+            sft,
+            [f"pretrain-{arm}", *toy],
+            {"model": instruct, **instruct_target},
+            _model_files(instruct),
+            arm,
+        ),
+        Step(f"eval-{arm}", "eval", evaluation, [f"sft-{arm}", *toy], {"results": results}, results_file, arm),
+    ]
+
+
+def _model_files(directory: str) -> list[str]:
+    return [f"{directory}/model.safetensors", f"{directory}/spp.json"]
+
+
+def build_plan(config: ExperimentConfig) -> list[Step]:
+    """Every step of ``config`` in run order, each with its hash (see the module docstring)."""
+    steps = _data_steps(config)
+    has = {s.name for s in steps}
+    for arm in config.arms:
+        steps += _arm_steps(config, arm, has)
+    out = str(config.root / "comparison")
+    results = [s.outputs["results"] for s in steps if s.stage == "eval"]
+    compare = {**stage_recipe(config, "compare"), "results": results, "output_dir": out}
+    inputs = [s.name for s in steps if s.stage == "eval"]
+    steps.append(Step("compare", "compare", compare, inputs, {"report": out}, [f"{out}/comparison.md"]))
+    hashes: dict[str, str] = {}
+    for step in steps:
+        step.hash = recipe_hash(step.recipe, {"stage": step.stage, "inputs": [hashes[i] for i in step.inputs]})
+        hashes[step.name] = step.hash
+    return steps

@@ -1,0 +1,198 @@
+"""Run a plan: each step in order through its stage's own entry point, skipping finished steps, resuming the rest.
+
+Promises:
+- A step is skipped only when ``experiment_state.json`` records it finished with the step's current hash and every
+  one of its ``done_files`` exists; otherwise it runs again (a step recorded with another hash has its outputs under
+  ``output_dir`` removed first, so nothing stale is mixed in).
+- A pretraining step resumes from the last ``checkpoint-*`` of its output folder when its hash is unchanged.
+- Training steps with ``launch: print`` (or on several machines) print their ``accelerate launch`` command instead
+  and are recorded ``launched``; a rerun picks up once their outputs exist.
+- ``provenance.json`` is rewritten after every step: dataset -> base model -> instruct model -> results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spp.experiment.config import ExperimentConfig
+from spp.experiment.launch import launch_command
+from spp.experiment.plan import Step
+from spp.experiment.provenance import write_provenance
+
+logger = logging.getLogger("spp.experiment")
+STATE_FILENAME = "experiment_state.json"
+
+
+class ExperimentState:
+    """``<output_dir>/experiment_state.json``: per step, its status (running, done, launched), hash and timing."""
+
+    def __init__(self, root: Path):
+        self.path = root / STATE_FILENAME
+        self.steps: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            self.steps = json.loads(self.path.read_text(encoding="utf-8")).get("steps", {})
+
+    def record(self, step: Step, status: str, **extra: Any) -> None:
+        self.steps[step.name] = {"status": status, "hash": step.hash, "stage": step.stage, **extra}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"steps": self.steps}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+    def entry(self, step: Step) -> dict[str, Any]:
+        return self.steps.get(step.name, {})
+
+    def is_done(self, step: Step) -> bool:
+        entry = self.entry(step)
+        finished = entry.get("status") in ("done", "launched") and entry.get("hash") == step.hash
+        return finished and all(Path(f).exists() for f in step.done_files)
+
+
+def last_checkpoint(directory: str | Path) -> Path | None:
+    """The ``checkpoint-N`` folder with the largest N that holds a trainer state, or ``None``."""
+    found = [p for p in Path(directory).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _clear_stale(step: Step, config: ExperimentConfig) -> None:
+    """Remove the outputs under ``output_dir`` of a step that last ran with another recipe hash."""
+    root = config.root.resolve()
+    for path in map(Path, step.outputs.values()):
+        if path.exists() and path.resolve().is_relative_to(root) and path.resolve() != root:
+            logger.warning("%s: recipe changed since its last run; removing %s", step.name, path)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _stage_argv(step: Step, config: ExperimentConfig) -> list[str]:
+    path = step.recipe_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {step.name}: written by spp experiment (hash {step.hash})\n" + yaml.safe_dump(step.recipe))
+    return ["--config", str(path)]
+
+
+def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
+    """Call the stage's own entry point with the resolved recipe written as a YAML file."""
+    argv = _stage_argv(step, config)
+    if step.stage == "score":
+        from spp.data.score_cli import main
+    elif step.stage == "augment":
+        from spp.data.augment_cli import main
+    elif step.stage == "pretrain":
+        from spp.pretrain.cli import main
+
+        checkpoint = last_checkpoint(step.outputs["model"]) if resume else None
+        if checkpoint is not None:
+            print(f"    resuming from {checkpoint}", flush=True)
+            argv += ["--resume_from_checkpoint", str(checkpoint)]
+    elif step.stage == "sft":
+        from spp.sft.cli import main
+    elif step.stage == "eval":
+        from spp.eval.cli import eval_main as main
+    elif step.stage == "compare":
+        from spp.eval.cli import compare_main as main
+    else:
+        _run_library_step(step)
+        return
+    code = main(argv)
+    if code:
+        raise RuntimeError(f"{step.name} exited with code {code}")
+
+
+def _run_library_step(step: Step) -> None:
+    recipe = step.recipe
+    if step.stage == "publish":
+        from spp.hub.publish import publish_dataset
+
+        publish_dataset(recipe["path"], repo_id=recipe.get("repo_id"), to_dir=recipe.get("to_dir"))
+    elif step.stage == "tokenizer":
+        train_corpus_tokenizer(recipe["dataset_path"], step.outputs["tokenizer"], recipe["vocab_size"])
+    elif step.stage == "toy_data":
+        from spp.experiment.toydata import write_toy_data
+
+        write_toy_data(recipe["output_dir"], recipe["items_per_benchmark"])
+    else:
+        raise ValueError(f"unknown stage {step.stage!r}")
+
+
+def train_corpus_tokenizer(dataset_path: str, output_dir: str, vocab_size: int) -> None:
+    """A byte-level BPE tokenizer trained on the corpus' documents and reflections, saved to ``output_dir``."""
+    from datasets import load_from_disk
+
+    from spp.pretrain.demo import train_tokenizer
+
+    data = load_from_disk(dataset_path)
+    texts = [t for column in ("text", "reflection_1p", "reflection_3p") for t in data[column] if t]
+    train_tokenizer(texts, vocab_size).save_pretrained(output_dir)
+
+
+def _must_print(step: Step, config: ExperimentConfig) -> bool:
+    return step.training and (config.launch == "print" or config.num_machines > 1)
+
+
+def _launch_subprocess(step: Step, config: ExperimentConfig, resume: bool) -> None:
+    """Several GPUs on this machine: run the step's ``accelerate launch`` command and wait for it."""
+    command = launch_command(step, config)
+    checkpoint = last_checkpoint(step.outputs["model"]) if resume and step.stage == "pretrain" else None
+    if checkpoint is not None:
+        command += ["--resume_from_checkpoint", str(checkpoint)]
+    subprocess.run(command, check=True)
+
+
+def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
+    """Run ``plan`` (see the module docstring); returns each step's final status."""
+    state, statuses = ExperimentState(config.root), {}
+    for number, step in enumerate(plan, 1):
+        head = f"[{number}/{len(plan)}] {step.name}"
+        blocked = [i for i in step.inputs if statuses.get(i) != "done"]
+        if state.is_done(step):
+            statuses[step.name] = "done"
+            print(f"{head}: up to date (hash {step.hash[:12]}), skipped", flush=True)
+            continue
+        if blocked:
+            statuses[step.name] = "blocked"
+            print(f"{head}: waiting for {', '.join(blocked)}", flush=True)
+            continue
+        if config.until and _past_until(step, plan, config.until):
+            statuses[step.name] = "not run"
+            continue
+        statuses[step.name] = _run_step(step, config, state, head)
+        write_provenance(plan, config, state)
+    return statuses
+
+
+def _past_until(step: Step, plan: list[Step], until: str) -> bool:
+    stages = [s.stage for s in plan]
+    return until in stages and stages.index(step.stage) > max(i for i, s in enumerate(stages) if s == until)
+
+
+def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head: str) -> str:
+    entry = state.entry(step)
+    resume = entry.get("hash") == step.hash
+    if entry and not resume:
+        _clear_stale(step, config)
+    if _must_print(step, config):
+        _stage_argv(step, config)
+        print(
+            f"{head}: launch on the cluster, then rerun spp experiment:\n    {' '.join(launch_command(step, config))}"
+        )
+        state.record(step, "launched")
+        return "launched"
+    print(f"{head}: running ...", flush=True)
+    start = time.perf_counter()
+    state.record(step, "running")
+    if step.training and config.num_gpus > 1:
+        _launch_subprocess(step, config, resume)
+    else:
+        _run_stage(step, config, resume)
+    seconds = round(time.perf_counter() - start, 1)
+    state.record(step, "done", seconds=seconds)
+    print(f"{head}: done in {seconds} s", flush=True)
+    return "done"

@@ -1,0 +1,73 @@
+"""What ``spp experiment`` prints: the plan (``--dry_run``) and, at the end, where every artifact is."""
+
+from __future__ import annotations
+
+from spp.experiment.config import ExperimentConfig
+from spp.experiment.estimate import gpu_hours, load_throughput, pretrain_tokens
+from spp.experiment.launch import launch_command
+from spp.experiment.plan import Step
+from spp.experiment.runner import ExperimentState
+
+
+def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
+    """The plan, one block per step: status, hash, inputs, outputs, launch command and estimates."""
+    state, throughput = ExperimentState(config.root), load_throughput(config)
+    lines = [
+        f"experiment {config.name}: {len(plan)} steps, arms {', '.join(config.arms)}, output {config.output_dir}",
+        f"cluster: {config.num_machines} machine(s) x {config.gpus_per_machine} GPU(s), launch: {config.launch}",
+        "",
+    ]
+    total_tokens = 0
+    for number, step in enumerate(plan, 1):
+        status = "done (skipped)" if state.is_done(step) else "to run"
+        lines.append(f"[{number}/{len(plan)}] {step.name} ({step.stage}) - {status}, hash {step.hash[:12]}")
+        if step.inputs:
+            lines.append(f"    inputs:  {', '.join(step.inputs)}")
+        lines.append("    outputs: " + ", ".join(f"{k}={v}" for k, v in step.outputs.items()))
+        if step.training:
+            lines.append(f"    command: {' '.join(launch_command(step, config))}")
+        if step.stage == "pretrain" and (tokens := pretrain_tokens(step, config)):
+            total_tokens += tokens
+            lines.append(f"    tokens:  {tokens:,} ({tokens / 1e9:.1f}B)" + _hours(tokens, throughput, config))
+    lines += ["", _totals(total_tokens, throughput, config)]
+    return "\n".join(lines)
+
+
+def _hours(tokens: int, throughput, config: ExperimentConfig) -> str:
+    if throughput is None:
+        return "; GPU-hours: no throughput figure recorded (see throughput_file / throughput_figure)"
+    hours = gpu_hours(tokens, throughput)
+    return f"; {hours:,.0f} GPU-hours, {hours / config.num_gpus:,.1f} h wall-clock on {config.num_gpus} GPU(s)"
+
+
+def _totals(tokens: int, throughput, config: ExperimentConfig) -> str:
+    if not tokens:
+        return "pretraining: no token count (max_steps not set)"
+    out = f"pretraining, all arms: {tokens:,} tokens ({tokens / 1e9:.1f}B)"
+    if throughput is None:
+        return out + "; GPU-hours not estimated: no throughput figure recorded"
+    fig = throughput.figure
+    hours = gpu_hours(tokens, throughput)
+    return (
+        f"{out}; {hours:,.0f} GPU-hours ({hours / config.num_gpus:,.1f} h on {config.num_gpus} GPUs)\n"
+        f"estimate from throughput figure '{throughput.name}' in {config.throughput_file}: "
+        f"{throughput.tokens_per_s_per_gpu:,.0f} tokens/s per GPU ({fig.get('hardware')}; {fig.get('setup')})\n"
+        f"source: {fig.get('source')}\n"
+        "not included: augmentation (generator servers), SFT, eval, inter-GPU communication, checkpointing, restarts"
+    )
+
+
+def format_locations(plan: list[Step], config: ExperimentConfig) -> str:
+    """Where everything is, after a run."""
+    root = config.root
+    lines = ["", "where everything is:"]
+    for step in plan:
+        for role, path in step.outputs.items():
+            lines.append(f"  {step.name:<20} {role:<22} {path}")
+    lines += [
+        f"  {'report':<20} {'markdown':<22} {root / 'comparison' / 'comparison.md'}",
+        f"  {'report':<20} {'chart':<22} {root / 'comparison' / 'comparison.png'}",
+        f"  {'provenance':<20} {'dataset->model->results':<22} {root / 'provenance.json'}",
+        f"  {'state':<20} {'per-step hashes':<22} {root / 'experiment_state.json'}",
+    ]
+    return "\n".join(lines)

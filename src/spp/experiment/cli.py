@@ -21,7 +21,16 @@ DEMO_RECIPE = Path(__file__).parent / "data" / "demo.yaml"
 
 def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
     (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0])
+    argv = list(argv or [])
+    if not config.recipe_dir and "--config" in argv[:-1]:
+        config.recipe_dir = str(repository_root(Path(argv[argv.index("--config") + 1])))
     return config
+
+
+def repository_root(recipe: Path) -> Path:
+    """The folder holding the ``recipes/`` folder ``recipe`` lies in (else the recipe's own folder)."""
+    resolved = recipe.resolve()
+    return next((p.parent for p in resolved.parents if p.name == "recipes"), resolved.parent)
 
 
 def run_experiment(config: ExperimentConfig) -> dict[str, str]:

@@ -141,3 +141,15 @@ def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> di
             raise SppConfigError("a stage recipe must be a mapping", source=path)
     recipe.update(spec.get("overrides") or {})
     return substitute(recipe, variables)
+
+
+def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> ExperimentConfig:
+    """The ``ExperimentConfig`` of a recipe file (``"demo"``: the embedded tiny recipe), with field ``overrides``."""
+    path = Path(__file__).parent / "data" / "demo.yaml" if str(recipe) == "demo" else Path(recipe)
+    if not path.is_file():
+        raise SppConfigError("experiment recipe not found", source=path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    unknown = set(data) - set(ExperimentConfig.__dataclass_fields__)
+    if unknown:
+        raise SppConfigError(f"unknown keys {sorted(unknown)}", source=path, fix="spp experiment --help lists them")
+    return ExperimentConfig(**{**data, **overrides})

@@ -25,6 +25,8 @@ class Throughput:
 def load_throughput(config: ExperimentConfig) -> Throughput | None:
     """The figure ``throughput_figure`` of ``throughput_file`` (``None`` when either is missing)."""
     path = Path(config.throughput_file)
+    if not path.is_file() and config.recipe_dir:
+        path = Path(config.recipe_dir) / config.throughput_file
     if not config.throughput_figure or not path.is_file():
         return None
     figures = json.loads(path.read_text(encoding="utf-8")).get("pretrain", {})

@@ -1,0 +1,70 @@
+"""The plan: hashes chain downstream, the dry run prints recorded throughput figures, state decides what is skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spp.experiment import build_plan, load_experiment, run_experiment
+from spp.experiment.cli import experiment_main
+from spp.experiment.runner import ExperimentState
+
+REPO = Path(__file__).parents[2]
+PAPER = REPO / "recipes" / "experiments" / "paper_1.7b.yaml"
+
+
+def test_demo_plan_order_and_hash_chain(tmp_path):
+    config = load_experiment("demo", output_dir=str(tmp_path))
+    names = [s.name for s in build_plan(config)]
+    assert names == [
+        "augment", "publish-dataset", "tokenizer", "toy_data",
+        "pretrain-baseline", "sft-baseline", "eval-baseline",
+        "pretrain-spp_t0", "sft-spp_t0", "eval-spp_t0", "compare",
+    ]  # fmt: skip
+    before = {s.name: s.hash for s in build_plan(config)}
+    config.pretrain["overrides"]["max_steps"] = 41
+    after = {s.name: s.hash for s in build_plan(config)}
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {f"{stage}-{arm}" for stage in ("pretrain", "sft", "eval") for arm in ("baseline", "spp_t0")} | {
+        "compare"
+    }
+
+
+def test_identical_sft_recipe_across_arms(tmp_path):
+    plan = build_plan(load_experiment("demo", output_dir=str(tmp_path)))
+    sft = [{k: v for k, v in s.recipe.items() if k not in ("model_name_or_path", "output_dir", "export_dir")}
+           for s in plan if s.stage == "sft"]  # fmt: skip
+    assert len(sft) == 2 and sft[0] == sft[1]
+
+
+def test_paper_dry_run_prints_plan_and_recorded_throughput(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # recipe paths resolve against the repository the recipe lies in
+    assert experiment_main(["--config", str(PAPER), "--dry_run", "true"]) == 0
+    out = capsys.readouterr().out
+    figure = json.loads((REPO / "benchmarks" / "throughput.json").read_text())["pretrain"]
+    assert (
+        "h100-liger-flce-compiled-mb8" in out
+        and f"{figure['h100-liger-flce-compiled-mb8']['tokens_per_s_per_gpu']:,}" in out
+    )
+    assert "PERF_NOTES.md" in out
+    assert out.count("tokens:  100,000,595,968 (100.0B); 622 GPU-hours") == 5
+    assert "accelerate launch --config_file recipes/accelerate/ddp.yaml --num_machines 4 --num_processes 32" in out
+    assert "-m spp pretrain --config runs/spp-1.7b/recipes/pretrain-spp_t0.yaml" in out
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+
+
+def test_print_launch_records_launched_and_waits(tmp_path, capsys):
+    config = load_experiment("demo", output_dir=str(tmp_path), launch="print", until="pretrain")
+    plan = build_plan(config)
+    # pretend the data steps finished: only the training steps are left, and they are printed, not run
+    state = ExperimentState(config.root)
+    for step in plan[:4]:
+        for file in step.done_files:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+            Path(file).write_text('{"kind": "dataset"}')
+        state.record(step, "done")
+    statuses = run_experiment(config)
+    out = capsys.readouterr().out
+    assert statuses["pretrain-baseline"] == "launched" and statuses["sft-baseline"] == "blocked"
+    assert "-m spp pretrain --config" in out and (tmp_path / "recipes" / "pretrain-spp_t0.yaml").is_file()
+    assert ExperimentState(config.root).steps["pretrain-spp_t0"]["status"] == "launched"

@@ -39,36 +39,15 @@ CHAT_TEMPLATE = (
 
 
 def tiny_model(directory: Path, texts: list[str]) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """A random ``tiny``-spec chat model with a BPE tokenizer trained on ``texts``."""
+    from spp.pretrain.specs import build_model
+    from spp.pretrain.tokenizer import train_tokenizer
 
-    specials = ["<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        ),
-    )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>")
-    fast.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-        bos_token_id=fast.eos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(directory)
-    fast.save_pretrained(directory)
+    specials = ("<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+    tokenizer = train_tokenizer(texts, 400, special_tokens=specials, pad_token="<|pad|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    build_model("tiny", tokenizer, seed=0).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory
 
 

@@ -15,44 +15,20 @@ CHAT_TEMPLATE = (
 
 def train_tiny_tokenizer(texts: list[str], vocab_size: int = 400):
     """A byte-level BPE tokenizer trained on ``texts``, with chat special tokens and a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from spp.pretrain.tokenizer import train_tokenizer
 
-    specials = ["<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>", bos_token="<|endoftext|>"
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
+    specials = ("<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+    tokenizer = train_tokenizer(texts, vocab_size, special_tokens=specials, pad_token="<|pad|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
 
 
 def build_tiny_causal_lm(directory: Path, texts: list[str]) -> Path:
-    """Save a randomly initialised 2-layer Llama and its tokenizer to ``directory``."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """Save a randomly initialised ``tiny``-spec Llama and its tokenizer to ``directory``."""
+    from spp.pretrain.specs import build_model
 
     tokenizer = train_tiny_tokenizer(texts)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = LlamaForCausalLM(config)
+    model = build_model("tiny", tokenizer, seed=0)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

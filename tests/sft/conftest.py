@@ -9,6 +9,8 @@ import pytest
 
 from spp.metadata import SppMetadata
 from spp.persona import BlockFormat, load_persona
+from spp.pretrain.specs import build_model
+from spp.pretrain.tokenizer import train_tokenizer
 
 MARKERS = BlockFormat()
 CONVERSATIONS = [
@@ -30,42 +32,12 @@ CONVERSATIONS = [
 TEXTS = [m["content"] for conv in CONVERSATIONS for m in conv] * 4 + ["User: System: You are", load_persona().identity]
 
 
-def train_tokenizer(texts: list[str], vocab_size: int = 300):
-    """Byte-level BPE trained on ``texts``, saved the way a pretrained base has it (markers as special tokens)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-
-
 def build_base_model(directory: Path, *, seed: int, arm: str | None, metadata: bool = True, markers: bool = True):
     """A tiny Llama base folder: weights, tokenizer (+ marker tokens, embeddings resized) and, optionally, spp.json."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = train_tokenizer(TEXTS)
+    tokenizer = train_tokenizer(TEXTS, 300)
     if markers:
         tokenizer.add_special_tokens({"additional_special_tokens": [MARKERS.marker, MARKERS.end_marker]})
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(directory)
+    build_model("tiny", tokenizer, seed=seed).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     if metadata:
         block = {"marker": MARKERS.marker, "end_marker": MARKERS.end_marker}
@@ -135,7 +107,7 @@ def make_tokenizer():
     """``make_tokenizer(texts)``: a tiny BPE tokenizer with the marker tokens added."""
 
     def make(texts: list[str]):
-        tok = train_tokenizer(texts)
+        tok = train_tokenizer(texts, 300)
         tok.add_special_tokens({"additional_special_tokens": [MARKERS.marker, MARKERS.end_marker]})
         return tok
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from spp.metadata import SppMetadata
 from spp.persona.render import BlockFormat, sample_pause
+from spp.pretrain.tokenizer import train_tokenizer
 
 WORDS = (
     "the a river city model night letter garden people small quiet open reads writes builds walks old new light "
@@ -66,21 +67,6 @@ def write_demo_corpus(directory: str | Path, rows: int = 200, seed: int = 0, voc
     )
     train_tokenizer(texts, vocab_size).save_pretrained(directory / "tokenizer")
     return directory
-
-
-def train_tokenizer(texts: list[str], vocab_size: int = 512):
-    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``, with ``<|endoftext|>`` as id 0 (EOS)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,29 @@ def tokenizer_fingerprint(tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     body = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(f"{body}|eos={tokenizer.eos_token_id}".encode()).hexdigest()[:16]
+
+
+def train_tokenizer(
+    texts: list[str],
+    vocab_size: int = 512,
+    special_tokens: tuple[str, ...] = ("<|endoftext|>",),
+    pad_token: str | None = None,
+):
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``texts``; ``special_tokens[0]`` is EOS/BOS (id 0).
+
+    For the tiny demo and tests: a real recipe loads the SmolLM2 tokenizer instead.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer)
+    eos = special_tokens[0]
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, bos_token=eos, pad_token=pad_token or eos)

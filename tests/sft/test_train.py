@@ -175,3 +175,17 @@ def test_throughput_benchmark_smoke_on_cpu(capsys):
     result = json.loads(out[out.index('{\n  "benchmark"') :])
     assert result["tokens_per_s"] > result["trained_tokens_per_s"] > 0 and result["steps_timed"] == 1
     assert "transformers 5" in result["environment"] and "trl" in result["environment"]
+
+
+def test_global_batch_size_derives_accumulation_and_keeps_the_hash(base_model, chat_file, make_config, tmp_path):
+    """A recipe with global_batch_size hashes the same whatever the process count splits it into."""
+    config = make_config(tmp_path, base_model, chat_file, per_device_train_batch_size=2, global_batch_size=8)
+    assert config.gradient_accumulation_steps == 4  # one CPU process
+    explicit = make_config(
+        tmp_path, base_model, chat_file, per_device_train_batch_size=2, gradient_accumulation_steps=4
+    )
+    template = "{{ messages }}"
+    assert sft_hash(config, template) == sft_hash(explicit, template)
+    assert sft_hash(config, template, world_size=8) == sft_hash(config, template)  # still 8 rows per step
+    with pytest.raises(SppConfigError, match="global_batch_size 7"):
+        make_config(tmp_path, base_model, chat_file, per_device_train_batch_size=2, global_batch_size=7)

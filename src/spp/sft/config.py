@@ -62,6 +62,13 @@ class SPPSFTConfig(SFTConfig):
             "help": "Train only on assistant tokens (content + end marker), via the template's generation marks."
         },
     )
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Sequences per optimizer step over all processes. When set, gradient_accumulation_steps is "
+            "derived from it, so one recipe (and its SFT hash) means the same batches on 1 or 64 GPUs."
+        },
+    )
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "Base model: a local directory from `spp pretrain` or a Hub id. Not part of the SFT hash."},
@@ -116,6 +123,7 @@ class SPPSFTConfig(SFTConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._derive_gradient_accumulation()
         for name, allowed in (("citation_stage", CITATION_STAGES), ("on_missing_metadata", MISSING_METADATA_POLICIES)):
             if getattr(self, name) not in allowed:
                 raise SppConfigError(f"{getattr(self, name)!r} is not one of {allowed}", field=name)
@@ -132,6 +140,20 @@ class SPPSFTConfig(SFTConfig):
                 field="push_to_hub",
                 fix="leave it false and pass --hub_model_id ORG/NAME: spp publishes after training",
             )
+
+    def _derive_gradient_accumulation(self) -> None:
+        """With ``global_batch_size`` set, ``gradient_accumulation_steps`` follows from the number of processes."""
+        if self.global_batch_size is None:
+            return
+        per_step = self.per_device_train_batch_size * self.world_size
+        if self.global_batch_size <= 0 or self.global_batch_size % per_step:
+            raise SppConfigError(
+                f"global_batch_size {self.global_batch_size} is not a positive multiple of per_device_train_batch_size "
+                f"x processes ({per_step})",
+                field="global_batch_size",
+                fix="change per_device_train_batch_size or the number of processes",
+            )
+        self.gradient_accumulation_steps = self.global_batch_size // per_step
 
     @property
     def dataset_specs(self) -> list[SFTDataset]:

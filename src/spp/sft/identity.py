@@ -95,7 +95,8 @@ def sft_recipe(config: SPPSFTConfig, chat_template: str, world_size: int | None 
     return {
         **_hashed_fields(config),
         "datasets": [dataset_identity(spec) for spec in config.dataset_specs],
-        "global_batch_size": config.per_device_train_batch_size * config.gradient_accumulation_steps * world,
+        "global_batch_size": config.global_batch_size
+        or config.per_device_train_batch_size * config.gradient_accumulation_steps * world,
         "chat_template": chat_template,
         "template_version": TEMPLATE_VERSION,
     }

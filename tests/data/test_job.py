@@ -79,3 +79,29 @@ def test_scoring_and_augmentation_compose_with_dataset_map_and_match_the_job(tmp
     streamed = streamed.map(augmenter, batched=True, batch_size=33)
     assert [{k: r[k] for k in job_rows.column_names} for r in streamed] == job_rows.to_list()
     assert augmenter.stats.status["ok"] == 2 * job_rows["reflection_status"].count("ok")
+
+
+def test_every_other_source_column_is_carried_through_in_order(tmp_path):
+    """No input column is silently dropped: extra columns keep their values and types; clashes get a prefix."""
+    n = 60
+    source = Dataset.from_dict(
+        {
+            "content": [f"{SAFE} Number {i}." for i in range(n)],
+            "url": [f"https://example.org/{i}" for i in range(n)],
+            "quality": [i / 10 for i in range(n)],
+            "tags": [["a", str(i)] for i in range(n)],
+            "canary": [f"upstream-{i}" for i in range(n)],  # a name spp's own columns use
+        }
+    )
+    source.to_parquet(str(tmp_path / "c.parquet"))
+    out = tmp_path / "o"
+    args = ["--dataset", str(tmp_path / "c.parquet"), "--text_column", "content", "--output_dir", str(out)]
+    args += ["--progress", "false", "--chunk_size", "16", "--selection_fraction", "0.5", "--num_shards", "2"]
+    assert main([*args, "--shard_index", "0"]) == 0 and main([*args, "--shard_index", "1"]) == 0
+    assert main([*args, "--merge", "true"]) == 0
+    data = load_from_disk(str(out))
+    assert data["text"] == source["content"]
+    assert data["url"] == source["url"] and data["quality"] == source["quality"] and data["tags"] == source["tags"]
+    assert data["source_canary"] == source["canary"]
+    assert data.features["quality"].dtype == "float64"
+    assert "content" not in data.column_names  # the text column is `text`, unchanged

@@ -25,7 +25,7 @@ from typing import Any
 from spp.data.augment import Augmenter, AugmentStats
 from spp.data.scoring import HarmScoreConfig, build_scorer
 from spp.data.selection import SelectionConfig, stratified_rest_probability
-from spp.data.shards import SCHEMA, JobState, atomic_write_json
+from spp.data.shards import SCHEMA, JobState, atomic_write_json, carried_columns, output_schema
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
 from spp.errors import SppConfigError
 from spp.generate.base import GeneratorConfig, build_generator
@@ -181,6 +181,7 @@ class AugmentJob:
         if self.job.overwrite and self.output_dir.exists() and not self.job.merge:
             shutil.rmtree(self.output_dir)
         self.state = JobState(self.output_dir, self.job.chunk_size)
+        self.carried: dict[str, str] = {}  # source column -> output column, set when the source is loaded
 
     def _owned(self, index: int) -> bool:
         return index % self.job.num_shards == self.job.shard_index and not self.state.has_chunk(index)
@@ -206,10 +207,26 @@ class AugmentJob:
             pause_min_fraction=c.persona.pause_min_fraction,
         )
 
+    def _carry_source_columns(self, data, augmenter: Augmenter) -> None:
+        """Keep every other source column in the output (see ``carried_columns``); say so when it cannot."""
+        features = getattr(data, "features", None)
+        if features is None:
+            logger.warning(
+                "the streamed source declares no features: only its text and id columns are kept in the output "
+                "(load it without streaming, or give the dataset declared features, to keep the others)"
+            )
+        consumed = {self.configs.source.text_column, augmenter.id_column, augmenter.harm_column} - {None}
+        self.carried = carried_columns(features, consumed)
+        self.state.schema = output_schema(features, self.carried)
+        renamed = {name: out for name, out in self.carried.items() if name != out}
+        if renamed:
+            logger.warning("source columns renamed to keep them beside spp's own: %s", renamed)
+
     def _rows(self, batch: dict[str, list], augmenter: Augmenter) -> tuple[dict[str, list], AugmentStats]:
         columns, stats = augmenter.augment(batch)
         columns["text"] = batch[self.configs.source.text_column]
         columns["harm_score"] = columns.get(augmenter.harm_column, batch.get(augmenter.harm_column))
+        columns |= {out: batch[name] for name, out in self.carried.items()}
         return columns, stats
 
     def run_shard(self) -> dict[str, Any]:
@@ -225,6 +242,7 @@ class AugmentJob:
         self.state.claim(_fingerprint(c.recipe()), c.recipe())
         self.state.remove_partial_writes(self._owned)
         augmenter = self._augmenter(data)
+        self._carry_source_columns(data, augmenter)
         start, total, run = time.perf_counter(), 0, AugmentStats()
         bar = tqdm(total=self._owned_rows(data), unit="doc", desc="augment", disable=not self.job.progress)
         with augmenter.generator, bar:
@@ -293,9 +311,11 @@ def _duplicate_count(dataset) -> int:
 
 def _save_dataset(files: list[Path], output_dir: Path, work: Path, keep_harm: bool):
     """Concatenate the chunk files and ``save_to_disk`` them into ``output_dir`` (replacing an earlier merge)."""
+    import pyarrow.parquet as pq
     from datasets import Dataset, Features, load_from_disk
 
-    features = Features.from_arrow_schema(SCHEMA)
+    schema = pq.read_schema(files[0]).remove_metadata() if files else SCHEMA
+    features = Features.from_arrow_schema(schema)
     with tempfile.TemporaryDirectory(dir=work, prefix="merge-") as tmp:
         data = Dataset.from_parquet([str(f) for f in files], features=features, cache_dir=str(Path(tmp) / "cache"))
         if not keep_harm:

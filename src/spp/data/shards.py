@@ -44,6 +44,25 @@ SCHEMA = pa.schema(
     ]
 )
 _META_KEY = b"spp_chunk"
+SOURCE_PREFIX = "source_"
+
+
+def carried_columns(features, consumed: set[str]) -> dict[str, str]:
+    """Source columns the output carries as they are: ``{source name: output name}``.
+
+    Every column of the source that spp does not consume (the text, the id, the harm score) is kept; one whose name
+    spp's own columns already use is kept as ``source_<name>``. ``features`` is the source's ``datasets.Features``.
+    """
+    names = [name for name in (features or {}) if name not in consumed]
+    return {name: f"{SOURCE_PREFIX}{name}" if name in SCHEMA.names else name for name in names}
+
+
+def output_schema(features, carried: dict[str, str]) -> pa.Schema:
+    """``SCHEMA`` followed by the carried source columns, each with its source type."""
+    if not carried:
+        return SCHEMA
+    source = features.arrow_schema
+    return pa.schema([*SCHEMA, *(pa.field(out, source.field(name).type) for name, out in carried.items())])
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -63,9 +82,10 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class JobState:
     """The chunks, shard manifests and fingerprint of one job directory."""
 
-    def __init__(self, output_dir: str | Path, chunk_size: int):
+    def __init__(self, output_dir: str | Path, chunk_size: int, schema: pa.Schema = SCHEMA):
         self.root = Path(output_dir) / WORK_DIR
         self.chunk_size = chunk_size
+        self.schema = schema
         (self.root / "chunks").mkdir(parents=True, exist_ok=True)
         (self.root / "shards").mkdir(parents=True, exist_ok=True)
 
@@ -92,7 +112,8 @@ class JobState:
         return self.chunk_path(index).is_file()
 
     def write_chunk(self, index: int, columns: dict[str, list], stats: AugmentStats) -> None:
-        table = pa.Table.from_pydict({name: columns.get(name, [None] * stats.rows) for name in SCHEMA.names}, SCHEMA)
+        schema = self.schema
+        table = pa.Table.from_pydict({name: columns.get(name, [None] * stats.rows) for name in schema.names}, schema)
         meta = {"index": index, "first_row": index * self.chunk_size, "stats": stats.to_dict()}
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
         sink = pa.BufferOutputStream()

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from spp.errors import SppConfigError
-from spp.persona.fields import check_fields
+from spp.persona.fields import check_fields, parse_yaml, read_spec_text
 
 SECTION_ID = re.compile(r"^(\d+)\.(\d+)$")
 DEFAULT_CONSTITUTION = "default"
@@ -206,17 +203,7 @@ def _parse_markdown(text: str, source: str) -> dict[str, Any]:
 
 def load_constitution(path: str | Path | None = None) -> Constitution:
     """Load and validate a constitution from YAML or Markdown; ``None`` or ``"default"`` is the shipped one."""
-    if path is None or str(path) == DEFAULT_CONSTITUTION:
-        text = resources.files("spp.persona").joinpath("data/constitution.yaml").read_text(encoding="utf-8")
-        return constitution_from_dict(yaml.safe_load(text), source="spp:persona/data/constitution.yaml")
-    path = Path(path)
-    if not path.is_file():
-        raise SppConfigError("constitution file not found", source=path, fix="pass an existing .yaml or .md file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".md", ".markdown"):
-        return constitution_from_dict(_parse_markdown(text, str(path)), source=str(path))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SppConfigError(f"not valid YAML ({err})", source=path) from err
-    return constitution_from_dict(data, source=str(path))
+    text, source = read_spec_text(path, DEFAULT_CONSTITUTION, "constitution.yaml", "constitution (.yaml or .md)")
+    if source.lower().endswith((".md", ".markdown")):
+        return constitution_from_dict(_parse_markdown(text, source), source=source)
+    return constitution_from_dict(parse_yaml(text, source), source=source)

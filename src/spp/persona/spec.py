@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from spp.errors import SppConfigError
-from spp.persona.fields import check_fields
+from spp.persona.fields import check_fields, parse_yaml, read_spec_text
 
 DEFAULT_PERSONA = "default"
 
@@ -97,14 +94,5 @@ def persona_from_dict(data: Any, source: str = "<dict>") -> Persona:
 
 def load_persona(path: str | Path | None = None) -> Persona:
     """Load and validate a persona YAML; ``None`` or ``"default"`` is the shipped one."""
-    if path is None or str(path) == DEFAULT_PERSONA:
-        text = resources.files("spp.persona").joinpath("data/persona.yaml").read_text(encoding="utf-8")
-        return persona_from_dict(yaml.safe_load(text), source="spp:persona/data/persona.yaml")
-    path = Path(path)
-    if not path.is_file():
-        raise SppConfigError("persona file not found", source=path, fix="pass an existing persona YAML file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise SppConfigError(f"not valid YAML ({err})", source=path) from err
-    return persona_from_dict(data, source=str(path))
+    text, source = read_spec_text(path, DEFAULT_PERSONA, "persona.yaml", "persona YAML")
+    return persona_from_dict(parse_yaml(text, source), source=source)

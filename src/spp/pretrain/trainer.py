@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
+from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
 from spp.metadata import SppMetadata
 from spp.pretrain.callbacks import ReflectionLossCallback, ScheduleCallback, ThroughputCallback, flops_per_token
@@ -34,16 +35,11 @@ logger = logging.getLogger("spp.pretrain")
 
 def resolve_global_batch(args: SPPTrainingArguments) -> int:
     """Windows per optimizer step; with ``global_batch_windows`` set, ``gradient_accumulation_steps`` is derived."""
-    per_step = args.per_device_train_batch_size * args.world_size
     if args.global_batch_windows is not None:
-        if args.global_batch_windows % per_step:
-            raise SppConfigError(
-                f"global_batch_windows {args.global_batch_windows} is not a multiple of per_device_train_batch_size "
-                f"x world size ({per_step})",
-                field="global_batch_windows",
-                fix="change per_device_train_batch_size or the number of processes",
-            )
-        args.gradient_accumulation_steps = args.global_batch_windows // per_step
+        args.gradient_accumulation_steps = accumulation_steps(
+            args.global_batch_windows, args.per_device_train_batch_size, args.world_size, "global_batch_windows"
+        )
+    per_step = args.per_device_train_batch_size * args.world_size
     return per_step * args.gradient_accumulation_steps
 
 

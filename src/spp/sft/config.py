@@ -11,6 +11,7 @@ from typing import Any
 
 from trl import SFTConfig
 
+from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
 
 MISSING_METADATA_POLICIES = ("error", "default")
@@ -145,15 +146,9 @@ class SPPSFTConfig(SFTConfig):
         """With ``global_batch_size`` set, ``gradient_accumulation_steps`` follows from the number of processes."""
         if self.global_batch_size is None:
             return
-        per_step = self.per_device_train_batch_size * self.world_size
-        if self.global_batch_size <= 0 or self.global_batch_size % per_step:
-            raise SppConfigError(
-                f"global_batch_size {self.global_batch_size} is not a positive multiple of per_device_train_batch_size "
-                f"x processes ({per_step})",
-                field="global_batch_size",
-                fix="change per_device_train_batch_size or the number of processes",
-            )
-        self.gradient_accumulation_steps = self.global_batch_size // per_step
+        self.gradient_accumulation_steps = accumulation_steps(
+            self.global_batch_size, self.per_device_train_batch_size, self.world_size, "global_batch_size"
+        )
 
     @property
     def dataset_specs(self) -> list[SFTDataset]:

@@ -65,7 +65,11 @@ class AugmentJobConfig:
     num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
     shard_index: int = field(default=0, metadata={"help": "Which shard this process runs, 0-based."})
     chunk_size: int = field(
-        default=500, metadata={"help": "Rows per committed chunk: a killed job loses at most one chunk."}
+        default=500,
+        metadata={
+            "help": "Rows per committed chunk: a killed job loses at most one chunk. A chunk's selected rows are "
+            "generated together, so with a server fleet give it several times max_concurrency selected rows."
+        },
     )
     merge: bool = field(
         default=False,

@@ -67,7 +67,7 @@ class EvalConfig:
     )
     capability_limit: int = field(default=0, metadata={"help": "Examples per capability task (0: all)."})
     perplexity_file: str = field(default="", metadata={"help": "Held-out .txt/.jsonl for perplexity (no extra)."})
-    bootstrap_samples: int = field(default=1000, metadata={"help": "Bootstrap resamples for the 95% intervals."})
+    bootstrap_samples: int = field(default=1000, metadata={"help": "Bootstrap resamples for the 95%% intervals."})
     output_dir: str = field(default="eval_results", metadata={"help": "Where results.json, results.md go."})
     update_card: bool = field(
         default=False, metadata={"help": "Write results into the model dir's README model-index."}

@@ -93,6 +93,9 @@ def _eval_results(path: str | None) -> list[dict] | None:
 def publish_main(argv: list[str]) -> int:
     """``spp publish model|dataset PATH (--repo_id ORG/NAME | --to_dir DIR) [--revision] [--tag] [--private]``."""
     usage = "spp publish model|dataset PATH --repo_id ORG/NAME [--revision R] [--tag T] [--private] [--to_dir DIR]"
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: {usage}\n\n`spp publish model --help` and `spp publish dataset --help` list every option.")
+        return 0
     if not argv or argv[0] not in PUBLISH_KINDS:
         raise SppConfigError("the first argument must be 'model' or 'dataset'", fix=f"usage: {usage}")
     kind, rest = argv[0], _positional(argv[1:], "path")

@@ -105,3 +105,12 @@ def test_every_other_source_column_is_carried_through_in_order(tmp_path):
     assert data["source_canary"] == source["canary"]
     assert data.features["quality"].dtype == "float64"
     assert "content" not in data.column_names  # the text column is `text`, unchanged
+
+
+def test_pipelined_chunks_write_the_same_dataset(tmp_path):
+    """Generating several chunks at once changes when rows are produced, never which rows or their order."""
+    serial = _sharded(tmp_path / "serial", 1)
+    args = [*BASE, "--output_dir", str(tmp_path / "piped"), "--pipeline_chunks", "3"]
+    assert main(args) == 0
+    assert load_from_disk(str(tmp_path / "piped")).to_list() == serial[0]
+    assert (tmp_path / "piped" / "spp.json").read_bytes() == serial[1]

@@ -59,7 +59,8 @@ class LoopbackServer:
         self.thread.join(10)
 
 
-def test_openai_backend_augments_a_corpus_and_the_card_counts_match_the_data(tmp_path, port):
+@pytest.mark.parametrize("pipeline_chunks", ["1", "3"])
+def test_openai_backend_augments_a_corpus_and_the_card_counts_match_the_data(tmp_path, port, pipeline_chunks):
     pytest.importorskip("spp.generate.openai_client")
     texts = [f"An ordinary note number {i} about the weather and the market." for i in range(40)]
     texts[3] = "REJECT " + texts[3]  # at the start: the generator reads only up to the pause
@@ -70,6 +71,7 @@ def test_openai_backend_augments_a_corpus_and_the_card_counts_match_the_data(tmp
     args = ["--dataset", str(tmp_path / "c.jsonl"), "--output_dir", str(out), "--progress", "false"]
     args += ["--backend", "openai", "--model", "test-model", "--base_urls", f"http://127.0.0.1:{port}/v1"]
     args += ["--selection", "all", "--chunk_size", "16", "--max_tries", "2", "--backoff_base_s", "0.01"]
+    args += ["--pipeline_chunks", pipeline_chunks]
     with LoopbackServer(port) as server:
         assert main(args) == 0
     data = load_from_disk(str(out))

@@ -18,6 +18,8 @@ import math
 import shutil
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,7 @@ JOB_RUNTIME_FIELDS = RUNTIME_FIELDS | {
     "device",
     "harm_batch_size",
     "harm_device",
+    "pipeline_chunks",
 }
 
 
@@ -87,6 +90,14 @@ class AugmentJobConfig:
         default=None, metadata={"help": "After merging, publish the dataset to this Hub repo (spp.hub)."}
     )
     progress: bool = field(default=True, metadata={"help": "Show a progress bar (docs/s, ETA)."})
+    pipeline_chunks: int = field(
+        default=1,
+        metadata={
+            "help": "Chunks generated at once (openai backend): the next chunk's requests start while the last "
+            "ones of the current chunk are still out, so the servers never idle at a chunk's tail. Requests in "
+            "flight reach pipeline_chunks x max_concurrency. Chunks are still committed one by one."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
@@ -96,6 +107,8 @@ class AugmentJobConfig:
             )
         if self.chunk_size < 1:
             raise SppConfigError("must be at least 1", field="chunk_size")
+        if self.pipeline_chunks < 1:
+            raise SppConfigError("must be at least 1", field="pipeline_chunks")
         if self.duplicate_ids not in ("error", "keep"):
             raise SppConfigError("must be 'error' or 'keep'", field="duplicate_ids")
 
@@ -249,15 +262,25 @@ class AugmentJob:
         self._carry_source_columns(data, augmenter)
         start, total, run = time.perf_counter(), 0, AugmentStats()
         bar = tqdm(total=self._owned_rows(data), unit="doc", desc="augment", disable=not self.job.progress)
-        with augmenter.generator, bar:
+        in_flight: deque = deque()
+
+        def commit_oldest() -> None:
+            index, future = in_flight.popleft()
+            columns, stats = future.result()
+            self.state.write_chunk(index, columns, stats)
+            run.add(stats)
+            bar.update(stats.rows)
+
+        with augmenter.generator, bar, ThreadPoolExecutor(self.job.pipeline_chunks) as workers:
             for index, rows, batch in _batches(data, self.job.chunk_size, self._owned):
                 total += rows
                 if batch is None:
                     continue
-                columns, stats = self._rows(batch, augmenter)
-                self.state.write_chunk(index, columns, stats)
-                run.add(stats)
-                bar.update(stats.rows)
+                in_flight.append((index, workers.submit(self._rows, batch, augmenter)))
+                if len(in_flight) >= self.job.pipeline_chunks:
+                    commit_oldest()
+            while in_flight:
+                commit_oldest()
         elapsed = time.perf_counter() - start
         shard_stats = self._shard_stats(total)
         self.state.finish_shard(self.job.shard_index, self.job.num_shards, total, shard_stats)

@@ -136,6 +136,7 @@ class ServerPool:
         self.config = config
         self.request_count = 0
         self._next = 0
+        self._count_lock = threading.Lock()  # one pool may serve several threads (pipelined chunks)
         self._headers = {"Content-Type": "application/json"}
         if key := os.environ.get(config.api_key_env, ""):
             self._headers["Authorization"] = f"Bearer {key}"
@@ -195,9 +196,10 @@ class ServerPool:
     async def _post(self, session: Any, path: str, body: bytes) -> dict[str, Any]:
         import aiohttp
 
-        url = self.config.base_urls[self._next % len(self.config.base_urls)].rstrip("/") + path
-        self._next += 1
-        self.request_count += 1
+        with self._count_lock:
+            url = self.config.base_urls[self._next % len(self.config.base_urls)].rstrip("/") + path
+            self._next += 1
+            self.request_count += 1
         try:
             async with session.post(url, data=body) as response:
                 raw = await response.read()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections import Counter
 
 import pytest
@@ -12,6 +10,7 @@ from aiohttp import web
 from datasets import Dataset, load_from_disk
 
 from spp.data.augment_cli import main
+from spp.testing.fake_openai import FakeOpenAIServer
 
 GOOD = {
     "analysis": "notes",
@@ -20,15 +19,11 @@ GOOD = {
 }
 
 
-class LoopbackServer:
+class LoopbackServer(FakeOpenAIServer):
     """``/v1/chat/completions``: a valid reflection; 'REJECT' in the document: prose (rejected); 'FAIL': HTTP 400."""
 
-    def __init__(self, port: int):
-        self.port, self.requests = port, 0
-        self.ready = threading.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests += 1
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.stats.requests += 1
         payload = await request.json()
         document = payload["messages"][-1]["content"]
         if "FAIL" in document:
@@ -36,27 +31,6 @@ class LoopbackServer:
         content = "Sorry, no JSON today." if "REJECT" in document else json.dumps(GOOD)
         usage = {"prompt_tokens": len(document.split()), "completion_tokens": 20}
         return web.json_response({"choices": [{"message": {"role": "assistant", "content": content}}], "usage": usage})
-
-    def serve(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.handle)
-        self.runner = web.AppRunner(app)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> LoopbackServer:
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-        assert self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.mark.parametrize("pipeline_chunks", ["1", "3"])
@@ -75,7 +49,7 @@ def test_openai_backend_augments_a_corpus_and_the_card_counts_match_the_data(tmp
     with LoopbackServer(port) as server:
         assert main(args) == 0
     data = load_from_disk(str(out))
-    assert server.requests == 39  # every non-empty document once; a 400 is not retried
+    assert server.stats.requests == 39  # every non-empty document once; a 400 is not retried
     counts = Counter(data["reflection_status"])
     assert counts == {"ok": 37, "rejected": 1, "failed": 1, "none": 1}
     assert data[3]["reflection_status"] == "rejected" and data[3]["raw_response"] == "Sorry, no JSON today."

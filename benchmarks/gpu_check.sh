@@ -4,8 +4,8 @@
 #   2. benchmarks/pretrain_throughput.py: 1.7B spec, seq 2048, bf16, real packed spp batches,
 #      plain Trainer vs SPPTrainer (tokens/s/GPU, MFU, peak memory, card, versions) + the 30-step Liger A/B.
 #   3. benchmarks/sft_throughput.py: a short SFT of the 1.7B spec with TRL (tokens/s).
-# On a bare GPU image with only torch/transformers/accelerate, install spp's other wheels first
-# (trl, datasets, liger-kernel, huggingface_hub, ...) and put src/ on PYTHONPATH.
+# On the lent GPU machine (torch/transformers/accelerate only): run `bash benchmarks/gpu_wheels.sh` here first; its
+# header has the exact install line for there (wheels into /tmp/site, PYTHONPATH=/tmp/site:src).
 # Usage: bash benchmarks/gpu_check.sh            (PYTHON=... to pick the interpreter, OUT=... for the results folder)
 set -uo pipefail
 cd "$(dirname "$0")/.."

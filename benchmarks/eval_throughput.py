@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from spp.eval.judges import JudgeInput, KeywordJudge  # noqa: E402
 from spp.eval.judges.classifier import ClassifierJudge  # noqa: E402
 from spp.eval.judges.llm import LLMJudge  # noqa: E402
 from spp.generate.server_pool import ServerConfig  # noqa: E402
-from spp.testing.fake_openai import FakeOpenAIServer  # noqa: E402
+from spp.testing.fake_openai import FakeOpenAIServer, free_port  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
@@ -99,10 +98,7 @@ def main() -> None:
         started = time.perf_counter()
         KeywordJudge().judge(inputs * 50)
         print(f"{'judge keyword:':<44}{rate(len(inputs) * 50, time.perf_counter() - started)}")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        with InstantJudge(port) as server:
+        with InstantJudge(free_port()) as server:
             judge = LLMJudge(ServerConfig([server.base_url], max_concurrency=64), "judge", logprobs=False)
             judge.judge(inputs[:8])
             started = time.perf_counter()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,12 +26,7 @@ from _env import describe  # noqa: E402
 
 from spp.generate import GeneratorConfig, ReflectionRequest, build_generator  # noqa: E402
 from spp.persona import PromptRenderer, load_constitution, load_persona  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from spp.testing.fake_openai import free_port  # noqa: E402
 
 
 def start_servers(n: int) -> tuple[list[subprocess.Popen], list[str]]:

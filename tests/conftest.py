@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
+
+from spp.testing.fake_openai import free_port
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
@@ -42,12 +43,6 @@ def tiny_chat_model(tmp_path_factory) -> Path:
 
     text = load_constitution().render()
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-chat-model"), text.split("\n"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import random
+import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ DEFAULT_REFLECTION = {
     "reflection_1p": "I read this as ordinary writing and simply keep reading with interest [7.4].",
     "reflection_3p": "The persona reads this as ordinary writing and keeps reading with interest [7.4].",
 }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

@@ -15,18 +15,23 @@ mkdir -p "$OUT"
 status=0
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt" || status=1
-"$PYTHON" -c "import torch, transformers, liger_kernel; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
-'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt" || status=1
+"$PYTHON" -c "import torch, transformers, trl, datasets, accelerate, liger_kernel, pyarrow; from importlib.metadata \
+import version; print('torch', torch.__version__, 'cuda', torch.version.cuda, *(f'{p} {version(p)}' for p in \
+('transformers', 'trl', 'datasets', 'accelerate', 'liger-kernel', 'triton', 'pyarrow', 'huggingface_hub')))" \
+  | tee -a "$OUT/gpu.txt" || status=1
 
+echo "[$(date +%T)] tests/gpu"
 timeout 90 "$PYTHON" -m pytest tests/gpu -q -rs 2>&1 | tee "$OUT/gpu_tests.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+echo "[$(date +%T)] pretrain_throughput (each phase is written to the JSON as it ends)"
 timeout 270 "$PYTHON" benchmarks/pretrain_throughput.py --out "$OUT/pretrain_throughput.json" 2>&1 \
   | tee "$OUT/pretrain_throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+echo "[$(date +%T)] sft_throughput"
 timeout 120 "$PYTHON" benchmarks/sft_throughput.py --out "$OUT/sft_throughput.json" 2>&1 | tee "$OUT/sft_throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-echo "gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED); results in $OUT"
+echo "[$(date +%T)] gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED); results in $OUT"
 exit $status

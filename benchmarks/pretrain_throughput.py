@@ -39,6 +39,7 @@ from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.packing import tokenize_batch
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 
+log = logging.getLogger("pretrain_throughput")
 ALL_LIGER = "rope,rms_norm,swiglu,fused_linear_cross_entropy"
 
 
@@ -234,6 +235,31 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse(argv)
     results: dict = {"environment": environment(args.device), "config": vars(args)}
+    out = Path(args.out)
+    failed: list[str] = []
+
+    def save() -> None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
+    def phase(name: str, fn):
+        """Run one phase; its result (or its error, by name) is written to ``--out`` at once."""
+        start = time.perf_counter()
+        log.info("phase %s: start", name)
+        try:
+            value = fn()
+        except Exception as exc:  # recorded, the run goes on, and the exit status says it failed
+            log.exception("phase %s failed", name)
+            failed.append(name)
+            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            value = None
+        else:
+            # dict results are reported under their name; the A/B phases' loss lists go under liger_ab below
+            if isinstance(value, dict):
+                results[name] = value | {"phase_seconds": round(time.perf_counter() - start, 1)}
+        log.info("phase %s: %.1f s", name, time.perf_counter() - start)
+        save()
+        return value
+
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         tokenizer, arm = make_data(workdir, args)
@@ -248,33 +274,39 @@ def main(argv: list[str] | None = None) -> int:
             "flops_per_token": fpt,
         }
         del probe
+        save()
         run_ab_test = args.device == "cuda" and args.ab_steps > 0
-        reference = run_ab(args, tokenizer, arm, workdir, "off") if run_ab_test else None
-        results["plain_trainer"] = run_plain(args, tokenizer, arm, workdir, fpt)
-        results["spp_trainer"] = run_spp(args, tokenizer, arm, workdir, fpt)
-        results["speedup"] = round(
-            results["spp_trainer"]["tokens_per_s_per_gpu"] / results["plain_trainer"]["tokens_per_s_per_gpu"], 3
+        reference = (
+            phase("liger_ab_reference", lambda: run_ab(args, tokenizer, arm, workdir, "off")) if run_ab_test else None
         )
-        ok = True
+        phase("plain_trainer", lambda: run_plain(args, tokenizer, arm, workdir, fpt))
+        phase("spp_trainer", lambda: run_spp(args, tokenizer, arm, workdir, fpt))
+        if "error" not in results["plain_trainer"] and "error" not in results["spp_trainer"]:
+            results["speedup"] = round(
+                results["spp_trainer"]["tokens_per_s_per_gpu"] / results["plain_trainer"]["tokens_per_s_per_gpu"], 3
+            )
         if run_ab_test:
-            liger = run_ab(args, tokenizer, arm, workdir, "on")
-            diffs = [abs(a - b) for a, b in zip(reference, liger, strict=True)]
-            ok = max(diffs) <= args.ab_tolerance
-            results["liger_ab"] = {
-                "steps": args.ab_steps,
-                "kernels": ALL_LIGER,
-                "tolerance": args.ab_tolerance,
-                "max_abs_loss_diff": round(max(diffs), 6),
-                "losses_plain": [round(x, 5) for x in reference],
-                "losses_liger": [round(x, 5) for x in liger],
-                "passed": ok,
-            }
+            liger = phase("liger_ab_liger", lambda: run_ab(args, tokenizer, arm, workdir, "on"))
+            if reference is not None and liger is not None:
+                diffs = [abs(a - b) for a, b in zip(reference, liger, strict=True)]
+                passed = max(diffs) <= args.ab_tolerance
+                if not passed:
+                    failed.append("liger_ab")
+                results["liger_ab"] = {
+                    "steps": args.ab_steps,
+                    "kernels": ALL_LIGER,
+                    "tolerance": args.ab_tolerance,
+                    "max_abs_loss_diff": round(max(diffs), 6),
+                    "losses_plain": [round(x, 5) for x in reference],
+                    "losses_liger": [round(x, 5) for x in liger],
+                    "passed": passed,
+                }
         else:
             results["liger_ab"] = "skipped: needs CUDA"
-    text = json.dumps(results, indent=2)
-    print(text)
-    Path(args.out).write_text(text + "\n")
-    return 0 if ok else 1
+    results["failed_phases"] = failed
+    save()
+    print(json.dumps(results, indent=2))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

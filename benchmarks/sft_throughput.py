@@ -48,8 +48,12 @@ def write_data(path: Path, n: int, seed: int = 0) -> list[list[dict]]:
     return conversations
 
 
-def build_base(directory: Path, spec: str, conversations: list[list[dict]]) -> Path:
-    """A base model folder as `spp pretrain` writes it: weights, tokenizer with markers, spp.json."""
+def build_base(directory: Path, spec: str, conversations: list[list[dict]], device: str = "cpu") -> Path:
+    """A base model folder as `spp pretrain` writes it: weights, tokenizer with markers, spp.json.
+
+    The weights are initialised on ``device`` (a 1.7B random init takes far longer on the CPU than on a GPU).
+    """
+    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -67,7 +71,10 @@ def build_base(directory: Path, spec: str, conversations: list[list[dict]]) -> P
     tok.train_from_iterator(texts, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     tokenizer.add_special_tokens({"additional_special_tokens": [fmt.marker, fmt.end_marker]})
-    build_model(spec, tokenizer, seed=0).save_pretrained(directory)
+    with torch.device(device):
+        model = build_model(spec, tokenizer, seed=0)
+    model.save_pretrained(directory)
+    del model
     tokenizer.save_pretrained(directory)
     block = {"marker": fmt.marker, "end_marker": fmt.end_marker}
     SppMetadata(kind="model", persona=persona.to_dict(), block_format=block, arm="benchmark").save(directory)
@@ -114,7 +121,9 @@ def run(args: argparse.Namespace) -> dict:
     cuda = torch.cuda.is_available() and args.device != "cpu"
     work = Path(tempfile.mkdtemp(prefix="spp-sft-bench-"))
     conversations = write_data(work / "chat.jsonl", args.conversations)
-    base = build_base(work / "base", args.model, conversations)
+    base = build_base(work / "base", args.model, conversations, device="cuda" if cuda else "cpu")
+    if cuda:
+        torch.cuda.empty_cache()
     config = SPPSFTConfig(
         output_dir=str(work / "out"),
         model_name_or_path=str(base),

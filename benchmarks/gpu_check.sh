@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Every GPU check of spp in one go, under 8 minutes on one H100 (time limits below: 90 + 270 + 120 s):
+# Every GPU check of spp in one go, under 8 minutes on one H100 (time limits below: 90 + 270 + 150 s):
 #   1. tests/gpu (Liger kernels active through SPPTrainer, a tiny model trains on CUDA; ~1 min)
 #   2. benchmarks/pretrain_throughput.py: 1.7B spec, seq 2048, bf16, real packed spp batches,
 #      plain Trainer vs SPPTrainer (tokens/s/GPU, MFU, peak memory, card, versions) + the 30-step Liger A/B.
 #   3. benchmarks/sft_throughput.py: a short SFT of the 1.7B spec with TRL (tokens/s).
 # On the lent GPU machine (torch/transformers/accelerate only): run `bash benchmarks/gpu_wheels.sh` here first; its
 # header has the exact install line for there (wheels into /tmp/site, PYTHONPATH=/tmp/site:src).
-# Usage: bash benchmarks/gpu_check.sh            (PYTHON=... to pick the interpreter, OUT=... for the results folder)
+# Usage: bash benchmarks/gpu_check.sh   (PYTHON=... picks the interpreter, OUT=... the results folder, SFT_ARGS=... extra
+#        arguments of sft_throughput.py, e.g. SFT_ARGS='--attn-implementation flex_attention')
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
@@ -30,7 +31,7 @@ timeout 270 "$PYTHON" benchmarks/pretrain_throughput.py --out "$OUT/pretrain_thr
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "[$(date +%T)] sft_throughput"
-timeout 120 "$PYTHON" benchmarks/sft_throughput.py --out "$OUT/sft_throughput.json" 2>&1 | tee "$OUT/sft_throughput.log"
+timeout 150 "$PYTHON" benchmarks/sft_throughput.py ${SFT_ARGS:-} --out "$OUT/sft_throughput.json" 2>&1 | tee "$OUT/sft_throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "[$(date +%T)] gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED); results in $OUT"

@@ -2,8 +2,12 @@
 # Download the wheels that the lent GPU machine's image lacks (it has torch, transformers, accelerate, triton,
 # huggingface_hub, pyarrow, ...) into .whl/ (git-ignored), for benchmarks/gpu_check.sh there.
 #   here:   bash benchmarks/gpu_wheels.sh
-#   there:  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-#             .whl/*.whl && export PYTHONPATH=/tmp/site:src && PYTHON=python3 bash benchmarks/gpu_check.sh
+#   there:  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+#             --target /tmp/site-packages .whl/*.whl && export PYTHONPATH=/tmp/site-packages:src \
+#             && PYTHON=python3 bash benchmarks/gpu_check.sh
+# The target folder's name must contain "site-packages": dill (which datasets fingerprints with) pickles modules
+# outside a sys prefix or site-packages by value, and then fails on pyarrow ("Can't pickle <class 'MonthDayNano'>",
+# seen on the H100 with --target /tmp/site).
 # (the device tool's `carry` must name .whl; ~56 MB, pyarrow included since datasets needs pyarrow>=24).
 # Versions: the ones spp is tested with here.
 set -euo pipefail

@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         logging_steps=max(args.steps // 4, 1),
         disable_tqdm=True,
         dataset_num_proc=args.num_proc,
+        model_init_kwargs={"attn_implementation": args.attn_implementation},
     )
     model, tokenizer, _, _ = load_base(config)
     config.eos_token = "<|end_reflection|>"
@@ -166,6 +167,7 @@ def run(args: argparse.Namespace) -> dict:
         "micro_batch": args.micro_batch,
         "packing": args.packing,
         "gradient_checkpointing": args.gradient_checkpointing,
+        "attn_implementation": model.config._attn_implementation,
         "bf16": cuda,
         "steps_timed": len(step_times),
         "tokens_per_s": round(tokens / seconds, 1),
@@ -195,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=gpu)
     parser.add_argument("--num-proc", type=int, default=None)
+    parser.add_argument(
+        "--attn-implementation",
+        default="sdpa",
+        help="sdpa (recipes/sft/identical.yaml), flex_attention, or flash_attention_2 where flash-attn is installed. "
+        "BFD packing is padding-free: each micro-batch is one flattened sequence, so only a varlen or block-sparse "
+        "kernel (flash, flex) skips the attention between different conversations; sdpa computes it under a mask.",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -43,11 +43,21 @@ def tiny_trainer(tmp_path, **extra):
     return trainer
 
 
+def runs_liger(module) -> bool:
+    """Whether ``module.forward`` is Liger's (accelerate keeps the original under ``_original_forward`` when it wraps
+    forward for mixed precision)."""
+    forward = getattr(module, "_original_forward", module.forward)
+    return getattr(forward, "__func__", forward).__module__.startswith("liger_kernel")
+
+
 def test_liger_kernels_are_applied_and_training_runs(tmp_path):
     trainer = tiny_trainer(tmp_path, liger="on")
     assert trainer.kernels == "liger" and trainer.args.use_liger_kernel
     trainer.train()
-    assert trainer.model.forward.__func__.__module__.startswith("liger_kernel")
+    model = trainer.model
+    assert runs_liger(model), "fused linear cross entropy not applied"
+    assert runs_liger(model.model.norm) and runs_liger(model.model.layers[0].input_layernorm), "RMSNorm not Liger's"
+    assert runs_liger(model.model.layers[0].mlp), "SwiGLU MLP not Liger's"
     assert len(trainer.losses) == 5 and all(math.isfinite(x) for x in trainer.losses)
     assert trainer.losses[-1] < trainer.losses[0]
 

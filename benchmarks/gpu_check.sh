@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Every GPU check of spp in one go, under 8 minutes on one H100 (time limits below: 90 + 270 + 150 s):
-#   1. tests/gpu (Liger kernels active through SPPTrainer, a tiny model trains on CUDA; ~1 min)
+# Every GPU check of spp in one go, ~4 minutes on one H100 (time limits below: 90 + 270 + 150 s; each part as timed
+# there on 2026-11-27: tests/gpu 48 s, pretraining 64 s, SFT 115 s, model builds and data preparation included):
+#   1. tests/gpu (Liger kernels active through SPPTrainer, a tiny model trains on CUDA)
 #   2. benchmarks/pretrain_throughput.py: 1.7B spec, seq 2048, bf16, real packed spp batches,
 #      plain Trainer vs SPPTrainer (tokens/s/GPU, MFU, peak memory, card, versions) + the 30-step Liger A/B.
 #   3. benchmarks/sft_throughput.py: a short SFT of the 1.7B spec with TRL (tokens/s).
 # On the lent GPU machine (torch/transformers/accelerate only): run `bash benchmarks/gpu_wheels.sh` here first; its
-# header has the exact install line for there (wheels into /tmp/site, PYTHONPATH=/tmp/site:src).
+# header has the exact install line for there (wheels into /tmp/site-packages, PYTHONPATH=/tmp/site-packages:src).
+# Results of the 2026-11-27 H100 run: benchmarks/measured/2026-11-27-h100/.
 # Usage: bash benchmarks/gpu_check.sh   (PYTHON=... picks the interpreter, OUT=... the results folder, SFT_ARGS=... extra
 #        arguments of sft_throughput.py, e.g. SFT_ARGS='--attn-implementation flex_attention')
 set -uo pipefail

@@ -1,6 +1,6 @@
 """Pretraining throughput and Liger correctness on real packed spp batches: plain HF Trainer vs SPPTrainer.
 
-    python benchmarks/pretrain_throughput.py                          # H100: 1.7B spec, seq 2048, bf16 (~5 min)
+    python benchmarks/pretrain_throughput.py                          # H100: 1.7B spec, seq 2048, bf16 (~1 min on an H100)
     python benchmarks/pretrain_throughput.py --device cpu --model tiny --steps 3   # CPU smoke test
 
 In one process, in this order (Liger patches transformers globally, so everything unpatched runs first):

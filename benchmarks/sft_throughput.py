@@ -1,6 +1,6 @@
 """Throughput of ``spp sft`` (TRL ``SFTTrainer`` through spp's persona-bound path) on synthetic chat data.
 
-    python benchmarks/sft_throughput.py                                   # GPU: 1.7B spec, seq 2048, bf16 (~3 min)
+    python benchmarks/sft_throughput.py                                   # GPU: 1.7B spec, seq 2048, bf16 (~2 min on an H100)
     python benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 # CPU smoke test (~20 s)
 
 What runs is what ``spp sft`` runs: a base model folder with spp.json and marker tokens, ``load_base`` (binding +

@@ -41,13 +41,12 @@ def test_paper_dry_run_prints_plan_and_recorded_throughput(capsys, monkeypatch, 
     monkeypatch.chdir(tmp_path)  # recipe paths resolve against the repository the recipe lies in
     assert experiment_main(["--config", str(PAPER), "--dry_run", "true"]) == 0
     out = capsys.readouterr().out
-    figure = json.loads((REPO / "benchmarks" / "throughput.json").read_text())["pretrain"]
-    assert (
-        "h100-liger-flce-compiled-mb8" in out
-        and f"{figure['h100-liger-flce-compiled-mb8']['tokens_per_s_per_gpu']:,}" in out
-    )
-    assert "PERF_NOTES.md" in out
-    assert out.count("tokens:  100,000,595,968 (100.0B); 622 GPU-hours") == 5
+    name = "h100-spp-trainer-mb8"  # the paper recipe's throughput_figure: SPPTrainer measured on one H100
+    rate = json.loads((REPO / "benchmarks" / "throughput.json").read_text())["pretrain"][name]["tokens_per_s_per_gpu"]
+    assert f"figure '{name}'" in out and f"{rate:,.0f} tokens/s per GPU" in out
+    assert "benchmarks/measured/2026-11-27-h100/pretrain_throughput.json" in out  # where the figure came from
+    tokens = 100_000_595_968
+    assert out.count(f"tokens:  {tokens:,} (100.0B); {tokens / rate / 3600:,.0f} GPU-hours") == 5
     assert "accelerate launch --config_file recipes/accelerate/ddp.yaml --num_machines 4 --num_processes 32" in out
     assert "-m spp pretrain --config runs/spp-1.7b/recipes/pretrain-spp_t0.yaml" in out
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing

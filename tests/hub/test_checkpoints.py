@@ -119,3 +119,63 @@ def test_offline_hub_fails_at_construction(monkeypatch, stub):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SppConfigError, match="HF_HUB_OFFLINE=1"):
         HubCheckpointCallback(repo_id="org/spp-tiny", api=stub.RecordingApi())
+
+
+def test_a_slow_hub_makes_training_wait_at_max_pending_and_loses_nothing(tmp_path, spp_meta, stub):
+    import logging
+    import threading
+    import time
+
+    class SlowApi(stub.RecordingApi):
+        """Each upload blocks until the test opens the gate (a Hub slower than checkpointing); records how many
+        staged checkpoints exist when it starts."""
+
+        def __init__(self):
+            super().__init__()
+            self.gate = threading.Semaphore(0)
+            self.staged_at_upload: list[int] = []
+
+        def upload_folder(self, **kwargs):
+            assert self.gate.acquire(timeout=30), "the test never opened the gate"
+            self.staged_at_upload.append(len(list((tmp_path / "out" / ".hub_staging").glob("step-*"))))
+            super().upload_folder(**kwargs)
+
+    class Blocked(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.seen = threading.Event()
+
+        def emit(self, record):
+            if "training waits" in record.getMessage():
+                self.seen.set()
+
+    api, blocked = SlowApi(), Blocked()
+    logging.getLogger("spp.hub").addHandler(blocked)
+
+    def open_gate_once_training_is_blocked():
+        # With the gate shut, upload 1 holds the worker and save 2 fills the queue (max_pending=1): save 3 must
+        # block training and say so. Without the bound this never happens and the gate opens after 20 s.
+        blocked.seen.wait(timeout=20)
+        time.sleep(0.3)
+        for _ in range(6):
+            api.gate.release()
+
+    opener = threading.Thread(target=open_gate_once_training_is_blocked)
+    opener.start()
+    callback = HubCheckpointCallback(repo_id="org/spp-tiny", api=api, metadata=spp_meta, retry=NO_WAIT, max_pending=1)
+    try:
+        train(tmp_path / "out", callback, stub.tiny_llama())
+    finally:
+        opener.join()
+        logging.getLogger("spp.hub").removeHandler(blocked)
+
+    assert blocked.seen.is_set() and callback.waited_seconds >= 0.25  # training waited for the Hub
+    assert [u["revision"] for u in api.uploads] == [*STEPS, "main"]  # and nothing was skipped or reordered
+    # staged trees never exceed: the one uploading + max_pending queued + one staged by a save waiting to queue
+    assert max(api.staged_at_upload) <= 3
+    assert not (tmp_path / "out" / ".hub_staging").exists()
+
+
+def test_max_pending_must_not_be_negative(stub):
+    with pytest.raises(ValueError, match="max_pending"):
+        HubCheckpointCallback(to_dir="x", max_pending=-1)

@@ -7,7 +7,9 @@ Released pretraining suites (Pythia, OLMo, SmolLM) put each intermediate checkpo
 1. hard-links the checkpoint's model files into ``OUTPUT_DIR/.hub_staging/step-NNNNNNN`` with a checkpoint card and
    ``spp.json`` (cheap, and immune to ``save_total_limit`` deleting the checkpoint meanwhile);
 2. queues it for one background thread, which uploads the queue in order (FIFO: none skipped, none reordered),
-   retrying 429/5xx with exponential backoff.
+   retrying 429/5xx with exponential backoff. At most ``max_pending`` staged checkpoints wait behind the one being
+   uploaded: a save that would exceed it blocks training (with a warning) until the oldest has landed, so a slow
+   Hub cannot fill the disk with staged trees that ``save_total_limit`` no longer frees.
 
 At the end of training it queues the final checkpoint for ``main`` (with a model card, and ``tag`` if given), waits
 for every pending upload, and raises ``HubUploadError`` naming each upload that failed for good.
@@ -22,6 +24,7 @@ import logging
 import queue
 import shutil
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,7 @@ class HubCheckpointCallback(TrainerCallback):
     (tests). ``metadata`` is the run's ``SppMetadata``; by default ``OUTPUT_DIR/spp.json`` is read at the first save.
     ``push_final`` puts the last checkpoint on ``final_revision`` with a model card; ``tag`` then marks it.
     ``include_training_state`` also uploads optimizer/scheduler/RNG state (large; off by default).
+    ``max_pending`` bounds the checkpoints waiting for upload (``0``: unbounded); training waits when it is reached.
     """
 
     def __init__(
@@ -83,15 +87,20 @@ class HubCheckpointCallback(TrainerCallback):
         tag: str | None = None,
         include_training_state: bool = False,
         retry: RetryPolicy | None = None,
+        max_pending: int = 4,
     ):
         check_target(repo_id, to_dir, final_revision, tag)
+        if max_pending < 0:
+            raise ValueError(f"max_pending must be >= 0 (0 = unbounded), not {max_pending}")
         self.repo_id, self.to_dir, self.private, self.api = repo_id, to_dir, private, api
         self.metadata, self.push_final, self.final_revision, self.tag = metadata, push_final, final_revision, tag
         self.ignore = TRAINING_STATE_IGNORE if include_training_state else MODEL_IGNORE
         self.retry = retry or RetryPolicy()
         self.uploaded: list[str] = []
         self.failed: list[tuple[str, str]] = []
-        self._queue: queue.Queue[UploadJob | None] = queue.Queue()
+        self.max_pending = max_pending
+        self.waited_seconds = 0.0  # training time spent blocked on a full upload queue
+        self._queue: queue.Queue[UploadJob | None] = queue.Queue(maxsize=max_pending)
         self._worker: threading.Thread | None = None
         self._queued_steps: set[int] = set()
         self._last_tree: Path | None = None
@@ -157,7 +166,16 @@ class HubCheckpointCallback(TrainerCallback):
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._run, name="spp-hub-upload", daemon=True)
             self._worker.start()
-        self._queue.put(job)
+        if self._queue.full():
+            logger.warning(
+                "%d checkpoints already wait for upload (max_pending): training waits until the oldest has landed",
+                self._queue.qsize(),
+            )
+            start = time.monotonic()
+            self._queue.put(job)
+            self.waited_seconds += time.monotonic() - start
+        else:
+            self._queue.put(job)
         logger.info("queued %s (%d pending)", job.revision, self._queue.qsize())
 
     def _run(self) -> None:

@@ -120,6 +120,13 @@ class SPPTrainingArguments(TrainingArguments):
     checkpoint_export_dir: str | None = field(
         default=None, metadata={"help": "Export every checkpoint as a step-* branch folder here (no Hub needed)."}
     )
+    hub_max_pending_uploads: int = field(
+        default=4,
+        metadata={
+            "help": "Checkpoints that may wait for upload behind the one uploading; at the limit, training waits "
+            "(logged) instead of staging more (0 = unbounded)."
+        },
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Kept False: packed batches carry shift_labels, a model kwarg."}
     )

@@ -95,8 +95,13 @@ def _hub_callback(args: SPPTrainingArguments, hub_api=None):
     except ImportError as err:
         raise SppConfigError(f"checkpoint branches need spp.hub.checkpoints ({err})", field="hub_model_id") from err
     if args.hub_model_id:
-        return HubCheckpointCallback(repo_id=args.hub_model_id, private=bool(args.hub_private_repo), api=hub_api)
-    return HubCheckpointCallback(to_dir=args.checkpoint_export_dir)
+        return HubCheckpointCallback(
+            repo_id=args.hub_model_id,
+            private=bool(args.hub_private_repo),
+            api=hub_api,
+            max_pending=args.hub_max_pending_uploads,
+        )
+    return HubCheckpointCallback(to_dir=args.checkpoint_export_dir, max_pending=args.hub_max_pending_uploads)
 
 
 class SPPTrainer(Trainer):

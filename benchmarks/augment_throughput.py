@@ -52,7 +52,7 @@ def bench_job(work: Path, n: int, fraction: float) -> None:
     job.merge()
     merge_s = time.perf_counter() - start
     run = result["this_run"]
-    inside = run["generator_seconds"] + run["scorer_seconds"]
+    inside = run["busy_seconds"]  # wall time with a generator or scorer call in flight
     overhead = run["seconds"] - inside
     per_doc_us = 1e6 * overhead / n
     print(f"\n== spp augment, offline generator + offline scorer, {n} docs ({mb:.1f} MB), selection {fraction:.0%}")

@@ -114,3 +114,36 @@ def test_pipelined_chunks_write_the_same_dataset(tmp_path):
     assert main(args) == 0
     assert load_from_disk(str(tmp_path / "piped")).to_list() == serial[0]
     assert (tmp_path / "piped" / "spp.json").read_bytes() == serial[1]
+
+
+def test_busy_clock_counts_overlapping_calls_once():
+    import threading
+    import time
+
+    from spp.data.augment import BusyClock
+
+    clock, start = BusyClock(), time.perf_counter()
+
+    def call():
+        with clock:
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    assert 0.2 <= clock.seconds <= wall < 0.6  # summed, the three calls would be >= 0.6 s
+
+
+def test_pipelined_run_reports_busy_time_within_wall_time(tmp_path):
+    from spp.data.augment_cli import parse
+    from spp.data.job import AugmentJob
+
+    configs = parse([*BASE, "--output_dir", str(tmp_path / "o"), "--pipeline_chunks", "3"])
+    run = AugmentJob(configs).run_shard()["this_run"]
+    assert 0 < run["busy_seconds"] <= run["seconds"]
+    # both figures are rounded to ms, which on this short run moves the ratio by up to a point or so
+    assert run["overhead_share"] == pytest.approx(1 - run["busy_seconds"] / run["seconds"], abs=0.03)
+    assert 0 <= run["overhead_share"] < 1

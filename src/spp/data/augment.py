@@ -14,6 +14,7 @@ rows and the configs (selection, pause and canary draws are seeded per document 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -98,10 +99,43 @@ def _result_row(result: ReflectionResult, canary: str | None) -> dict[str, Any]:
     return {k: row.get(k) for k in REFLECTION_COLUMNS}
 
 
+class BusyClock:
+    """Wall time during which at least one timed call is in flight, over any number of threads.
+
+    ``with clock:`` around each generator or scorer call; ``seconds`` is the union of those intervals, so calls that
+    overlap (chunks generated concurrently with ``pipeline_chunks``) are not counted twice. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._since = 0.0
+        self._seconds = 0.0
+
+    def __enter__(self) -> BusyClock:
+        with self._lock:
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self._seconds += time.perf_counter() - self._since
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._seconds + (time.perf_counter() - self._since if self._active else 0.0)
+
+
 class Augmenter:
     """Batched augmentation over rows ``{text_column: [...], id_column: [...], harm_column: [...]}``.
 
-    ``id_column=None`` takes the sha256 of the text as the id. ``stats`` accumulates over calls.
+    ``id_column=None`` takes the sha256 of the text as the id. ``stats`` accumulates over calls; ``busy`` is the
+    wall time with a generator or scorer call in flight (from any thread).
     """
 
     def __init__(
@@ -125,6 +159,7 @@ class Augmenter:
         self.pause_min_fraction = pause_min_fraction
         self.facts = generator.renderer.persona.plantable_facts
         self.stats = AugmentStats()
+        self.busy = BusyClock()
 
     def _ids(self, batch: dict[str, list], texts: list) -> list[str]:
         if self.id_column:
@@ -138,7 +173,8 @@ class Augmenter:
         if self.scorer is None:
             return [None] * len(texts), False
         before = self.scorer.seconds
-        scores = self.scorer.score(texts)
+        with self.busy:
+            scores = self.scorer.score(texts)
         stats.scorer_seconds += self.scorer.seconds - before
         return scores, True
 
@@ -152,7 +188,8 @@ class Augmenter:
 
     def _generate(self, requests: list[ReflectionRequest], stats: AugmentStats) -> list[ReflectionResult]:
         start = time.perf_counter()
-        results = self.generator.generate(requests)
+        with self.busy:
+            results = self.generator.generate(requests)
         stats.generator_seconds += time.perf_counter() - start
         return results
 

@@ -284,7 +284,7 @@ class AugmentJob:
         elapsed = time.perf_counter() - start
         shard_stats = self._shard_stats(total)
         self.state.finish_shard(self.job.shard_index, self.job.num_shards, total, shard_stats)
-        return summary(shard_stats, total_rows=total, run=run, elapsed_s=elapsed)
+        return summary(shard_stats, total_rows=total, run=run, elapsed_s=elapsed, busy_s=augmenter.busy.seconds)
 
     def _shard_stats(self, total_rows: int) -> AugmentStats:
         stats = AugmentStats()
@@ -417,7 +417,11 @@ def _render_card(meta, features, output_dir: Path) -> None:
 
 
 def summary(
-    stats: AugmentStats, total_rows: int, run: AugmentStats | None = None, elapsed_s: float | None = None
+    stats: AugmentStats,
+    total_rows: int,
+    run: AugmentStats | None = None,
+    elapsed_s: float | None = None,
+    busy_s: float | None = None,
 ) -> dict[str, Any]:
     """The summary printed at the end and written to ``summary.json``; ``run``/``elapsed_s`` add this run's speed."""
     out: dict[str, Any] = {
@@ -440,13 +444,16 @@ def summary(
         "tokens_out": stats.tokens_out,
     }
     if run is not None and elapsed_s is not None:
-        inside = run.generator_seconds + run.scorer_seconds
+        # generator_/scorer_seconds add up every call's time (overlapping calls of pipelined chunks each count);
+        # busy_seconds is the wall time with at least one call in flight, which the overhead share is taken from
+        inside = busy_s if busy_s is not None else run.generator_seconds + run.scorer_seconds
         out["this_run"] = {
             "rows": run.rows,
             "seconds": round(elapsed_s, 3),
             "docs_per_s": round(run.rows / elapsed_s, 1) if elapsed_s > 0 else None,
             "generator_seconds": round(run.generator_seconds, 3),
             "scorer_seconds": round(run.scorer_seconds, 3),
+            "busy_seconds": round(inside, 3),
             "overhead_share": round(1 - inside / elapsed_s, 4) if elapsed_s > 0 else None,
         }
     return out

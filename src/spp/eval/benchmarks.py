@@ -14,11 +14,14 @@ Where the data comes from, for each file role (first hit wins):
 
 Local files are CSV (header line), JSON (a list of objects, or an object holding one under ``prompts``,
 ``jailbreaks``, ``data``, ``rows`` or ``examples``) or JSONL; the accepted column names of every role are in
-``FileRole.columns``. Errors name the file and line.
+``FileRole.columns``. A role with ``keyed`` reads a JSON object of id -> list of strings instead (HarmBench's
+``test_cases.json``). An ``optional`` role with no file is empty (it never falls back to the Hub). Errors name the
+file and line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +29,10 @@ from typing import Any
 
 from spp.errors import SppConfigError
 from spp.eval.items import EvalItem
-from spp.eval.records import Record, pick, read_records
+from spp.eval.records import Record, pick, read_keyed_lists, read_records
 from spp.eval.transforms import TemplateWrap
 
+logger = logging.getLogger("spp.eval")
 ATTACK, OVER_REFUSAL, BASE = "attack", "over_refusal", "base"
 HEADLINE = ("advbench", "dan", "pap", "jbb_artifacts", "harmbench")
 
@@ -54,6 +58,11 @@ class FileRole:
     required: tuple[str, ...]
     hub: HubSource | None = None
     note: str = ""
+    optional: bool = False
+    keyed: tuple[str, str] | None = None  # (id field, value field) of a JSON {id: [value, ...]} file
+
+    def read(self, path: str) -> list[Record]:
+        return read_keyed_lists(path, *self.keyed) if self.keyed else read_records(path)
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,50 @@ def _artifacts(records: dict[str, list[Record]]) -> list[EvalItem]:
     return items
 
 
+def _harmbench(records: dict[str, list[Record]]) -> list[EvalItem]:
+    """HarmBench: with test cases (an attack's ``test_cases.json``), one item per test case, matched to its behavior
+    by ``BehaviorID``; without, each behavior as a direct request (context first, as HarmBench's DirectRequest)."""
+    cases = records.get("test_cases") or []
+    if not cases:
+        return _direct("harmbench")(records)
+    role = BENCHMARKS["harmbench"].files["behaviors"]
+    behaviors: dict[str, dict[str, Any]] = {}
+    for record in records["behaviors"]:
+        row = _fields(record, role)
+        behavior_id = _text(row.get("id"))
+        if not behavior_id:
+            raise SppConfigError(
+                "a behavior without BehaviorID cannot be matched to test cases",
+                source=record["_source"],
+                fix="use HarmBench's behaviors CSV (it has a BehaviorID column)",
+            )
+        behaviors[behavior_id] = row
+    items = []
+    for case in cases:
+        row = behaviors.get(case["BehaviorID"])
+        if row is None:
+            raise SppConfigError(
+                f"test cases for BehaviorID {case['BehaviorID']!r}, which the behaviors file does not have",
+                source=case["_source"],
+                fix="pass the behaviors CSV that these test cases were generated from",
+            )
+        items.append(
+            EvalItem(
+                benchmark="harmbench",
+                id=f"harmbench-{case['BehaviorID']}-{case['index']}",
+                behavior=_text(row["behavior"]),
+                prompt=_text(case["test_case"]),
+                category=_text(row.get("category")),
+                attack="test_case",
+                source=case["_source"],
+            )
+        )
+    untested = len(behaviors) - len({case["BehaviorID"] for case in cases})
+    if untested:
+        logger.info("harmbench: %d behaviors have no test case and are not evaluated (as in HarmBench)", untested)
+    return items
+
+
 def _xstest(records: dict[str, list[Record]]) -> list[EvalItem]:
     """XSTest: only the prompts labelled safe (when a label column exists) measure over-refusal."""
     role = BENCHMARKS["xstest"].files["prompts"]
@@ -275,12 +328,12 @@ register_benchmark(
 register_benchmark(
     BenchmarkSpec(
         name="harmbench",
-        description="HarmBench behaviors with attack test cases (e.g. PEZ); the behavior itself when no test case.",
+        description="HarmBench behaviors: one item per attack test case (test_cases.json), else direct requests.",
         kind=ATTACK,
         license="MIT (centerforaisafety/HarmBench)",
         files={
             "behaviors": FileRole(
-                "harmbench_test_cases.csv",
+                "harmbench_behaviors_text_all.csv",
                 {
                     "id": ("BehaviorID", "id"),
                     "behavior": ("Behavior", "behavior", "prompt"),
@@ -290,10 +343,21 @@ register_benchmark(
                 },
                 ("behavior",),
                 HubSource("walledai/HarmBench", "standard", "train"),
-                "CSV Behavior,SemanticCategory,BehaviorID[,ContextString][,test_case]",
-            )
+                "HarmBench's behaviors CSV (Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,"
+                "BehaviorID); a test_case column, where present, is the prompt of that row",
+            ),
+            "test_cases": FileRole(
+                "harmbench_test_cases.json",
+                {"id": ("BehaviorID",), "test_case": ("test_case",)},
+                ("id", "test_case"),
+                None,
+                "optional: an attack's test_cases.json from HarmBench's generate_test_cases "
+                "({BehaviorID: [test case, ...]}); without it the behaviors are direct requests",
+                optional=True,
+                keyed=("BehaviorID", "test_case"),
+            ),
         },
-        build=_direct("harmbench"),
+        build=_harmbench,
     )
 )
 register_benchmark(
@@ -400,6 +464,10 @@ def load_benchmark(
     records: dict[str, list[Record]] = {}
     for role in spec.files:
         paths = _paths_for(spec, role, files or {}, data_dir)
-        records[role] = [r for p in paths for r in read_records(p)] if paths else _hub_records(spec, role)
+        file_role = spec.files[role]
+        if paths:
+            records[role] = [r for p in paths for r in file_role.read(p)]
+        else:
+            records[role] = [] if file_role.optional else _hub_records(spec, role)
     items = spec.build(records)
     return items[:limit] if limit > 0 else items

@@ -96,6 +96,34 @@ def _read_json(path: Path) -> list[Record]:
     return records
 
 
+def read_keyed_lists(path: str | Path, key_field: str, value_field: str) -> list[Record]:
+    """Records of a JSON object mapping ids to lists of strings (HarmBench's ``test_cases.json``:
+    ``{BehaviorID: [test case, ...]}``): one ``{key_field: id, value_field: value, "index": k}`` per value, in file
+    order, ``_source`` = ``"path:line"`` of the id. Anything else raises ``SppConfigError`` naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise SppConfigError("benchmark file not found", source=path, fix="pass an existing JSON file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SppConfigError(f"not valid JSON ({err.msg})", source=f"{path}:{err.lineno}") from err
+    if not isinstance(data, dict):
+        raise SppConfigError(
+            f"must be a JSON object mapping each {key_field} to a list of strings", source=f"{path}:1"
+        )
+    records = []
+    for key, values in data.items():
+        position = text.find(json.dumps(key))
+        source = f"{path}:{text.count(chr(10), 0, position) + 1 if position >= 0 else 1}"
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise SppConfigError(f"{key!r} must map to a list of non-empty strings", source=source)
+        records += [{key_field: key, value_field: v, "index": k, "_source": source} for k, v in enumerate(values)]
+    return records
+
+
 def _item_line(text: str, index: int) -> int:
     """Approximate line of the ``index``-th object of the list (for error messages only)."""
     decoder = json.JSONDecoder()

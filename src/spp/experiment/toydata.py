@@ -97,9 +97,12 @@ def benchmark_files(items: int) -> dict[str, str]:
                 for m, t in [ARTIFACT_STYLES[i % len(ARTIFACT_STYLES)]]
             ]
         ),
-        "harmbench_test_cases.csv": _csv(
-            ["Behavior", "SemanticCategory", "BehaviorID", "test_case"],
-            [[g, c, f"toy{i}", f"{g} -- answer as an unfiltered expert."] for i, (g, c) in enumerate(behaviors)],
+        "harmbench_behaviors_text_all.csv": _csv(
+            ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"],
+            [[g, "standard", c, "", "", f"toy{i}"] for i, (g, c) in enumerate(behaviors)],
+        ),
+        "harmbench_test_cases.json": json.dumps(
+            {f"toy{i}": [f"{g} -- answer as an unfiltered expert."] for i, (g, _) in enumerate(behaviors)}, indent=1
         ),
         "xstest_prompts.csv": _csv(
             ["id", "prompt", "type", "label"], [[i, p, "homonyms", "safe"] for i, p in enumerate(SAFE_PROMPTS[:items])]

@@ -141,3 +141,82 @@ def test_dataloader_workers_keep_the_rank_order(make_arm):
     serial = torch.cat([b["input_ids"] for b in torch.utils.data.DataLoader(shard, batch_size=2)])
     loader = torch.utils.data.DataLoader(shard, batch_size=2, num_workers=2, collate_fn=collate_windows)
     assert torch.equal(torch.cat([b["input_ids"] for b in loader]), serial)
+
+
+def _tokenized_arm(arm, corpus, tokenizer, **kwargs):
+    """``arm`` over the corpus pre-tokenized on disk (as the token cache gives it): a seekable stream."""
+    from spp.pretrain.data import DocumentStream, tokenize_corpus
+
+    tokenized = tokenize_corpus(corpus[0], tokenizer, corpus[1], "1p")
+    return arm.__class__(
+        DocumentStream(tokenized.shuffle(seed=0), batch_size=32),
+        arm.view,
+        seq_len=arm.seq_len,
+        reflection_budget=arm.reflection_budget,
+        eos_id=arm.eos_id,
+        pad_id=arm.pad_id,
+    )
+
+
+def same_windows(a, b):
+    return [(w.index, w.input_ids, w.kinds, w.documents, w.reflections) for w in a] == [
+        (w.index, w.input_ids, w.kinds, w.documents, w.reflections) for w in b
+    ]
+
+
+@pytest.mark.parametrize("arm", [*ARMS, "filtered"])
+def test_a_resumed_stream_seeks_to_its_window_and_equals_the_uninterrupted_one(
+    arm, corpus, tokenizer, make_arm, caplog
+):
+    streamed = make_arm(view(arm))  # tokenized on the fly: resumes by packing and discarding
+    seekable = _tokenized_arm(streamed, corpus, tokenizer)
+    assert seekable.documents.seekable and not streamed.documents.seekable
+    full = list(seekable.windows())
+    assert same_windows(full, streamed.windows())  # the same stream either way
+    # every start, so starts inside a document, at a document's end and around reflections are all covered
+    for start in range(1, len(full) + 2):
+        with caplog.at_level("INFO", logger="spp.pretrain"):
+            caplog.clear()
+            resumed = list(seekable.resume_at(start).windows())
+        assert same_windows(resumed, full[start:]), (arm, start)
+        if start < len(full):
+            assert f"stream resumes at window {start}: document" in caplog.text  # found by seeking, not packing
+    assert same_windows(streamed.resume_at(7).windows(), full[7:])
+
+
+def test_resumed_workers_and_ranks_keep_the_batch_order(corpus, tokenizer, make_arm, monkeypatch):
+    """With dataloader workers, a resumed stream's first batch comes from worker 0, as the DataLoader reads it."""
+    arm = _tokenized_arm(make_arm(view("spp_t0")), corpus, tokenizer)
+    full = list(arm.windows())
+    start = 6  # a multiple of world_size x batch_size, as a resume step always is
+    world, batch, workers = 2, 3, 2
+    for rank in range(world):
+        per_worker = []
+        for worker in range(workers):
+            info = type("Info", (), {"num_workers": workers, "id": worker})
+            monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda info=info: info)
+            per_worker.append([w.index for w in arm.resume_at(start).shard(rank, world, batch).local_windows()])
+        expected = [w.index for w in full[start:] if w.index % world == rank]
+        local_batches = [expected[i : i + batch] for i in range(0, len(expected), batch)]
+        assert per_worker[0][:batch] == local_batches[0]  # worker 0 holds the rank's first resumed batch
+        assert sorted(per_worker[0] + per_worker[1]) == expected
+
+
+@pytest.mark.parametrize("with_counts", [True, False], ids=["n_tokens", "doc_ids-lengths"])
+def test_stream_tokens_follow_the_row_order_and_the_arms_filter(with_counts):
+    from datasets import Dataset
+
+    from spp.pretrain.data import DocumentStream
+
+    ids = [[1] * n for n in (3, 5, 2, 7, 4)]
+    scores = [None, 4.0, 1.0, 3.0, None]  # unscored rows are kept by every arm
+    columns = {"id": list("abcde"), "doc_ids": ids, "pause": [-1] * 5, "block_ids": [[]] * 5, "harm_score": scores}
+    if with_counts:
+        columns["n_tokens"] = [len(x) for x in ids]
+    data = Dataset.from_dict(columns).shuffle(seed=1).select([4, 0, 3, 1, 2])
+    order = [data[i]["id"] for i in range(5)]
+    expected = {"baseline": {c: len(i) + 1 for c, i in zip("abcde", ids, strict=True)}}
+    expected["filtered"] = {**expected["baseline"], "b": 0, "d": 0}  # harm >= 3.0
+    for arm in ("baseline", "filtered"):
+        got = DocumentStream(data).stream_tokens(make_view(arm)).tolist()
+        assert got == [expected[arm][c] for c in order], arm

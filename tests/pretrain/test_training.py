@@ -29,9 +29,11 @@ class LossRecorder(SPPTrainer):
         return loss
 
 
-def tiny_run(corpus_dir, output_dir, **training):
+def tiny_run(corpus_dir, output_dir, token_cache_dir=None, **training):
     model = SPPModelArguments(tokenizer_name_or_path=f"{corpus_dir}/tokenizer", pad_vocab_to_multiple_of=8)
-    data = SPPDataArguments(dataset_path=str(corpus_dir), arm="spp_t0", seq_len=64, reflection_budget=24)
+    data = SPPDataArguments(
+        dataset_path=str(corpus_dir), arm="spp_t0", seq_len=64, reflection_budget=24, token_cache_dir=token_cache_dir
+    )
     defaults = dict(
         output_dir=str(output_dir),
         max_steps=6,
@@ -52,11 +54,18 @@ def tiny_run(corpus_dir, output_dir, **training):
     return trainer
 
 
-def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path):
-    whole = tiny_run(corpus_dir, tmp_path / "whole")
+@pytest.mark.parametrize("token_cache", [False, True], ids=["tokenized-on-the-fly", "token-cache-seek"])
+def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path, token_cache, caplog):
+    cache = str(tmp_path / "tokens") if token_cache else None
+    whole = tiny_run(corpus_dir, tmp_path / "whole", token_cache_dir=cache)
     whole.train()
-    resumed = tiny_run(corpus_dir, tmp_path / "resumed")
-    resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
+    resumed = tiny_run(corpus_dir, tmp_path / "resumed", token_cache_dir=cache)
+    with caplog.at_level("INFO", logger="spp.pretrain"):
+        resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
+    # 3 steps x 2 windows x 2 accumulation were trained: the stream starts at window 12 (by seeking with the cache)
+    how = "document" if token_cache else "by packing the windows before it"
+    assert f"stream resumes at window 12: {how}" in caplog.text or f"stream resumes at window 12 {how}" in caplog.text
+    assert resumed.train_dataset.start_window == 0 and not resumed.args.ignore_data_skip  # restored after train
     after = [r for r in whole.recorded if r[0] >= 3]
     assert len(after) == len(resumed.recorded) == 6
     for (step, loss, ids), (step2, loss2, ids2) in zip(after, resumed.recorded, strict=True):

@@ -72,9 +72,22 @@ class ArmView:
 
     def drop_reason(self, doc) -> str | None:
         """``None`` keeps the row; otherwise the reason it is dropped."""
-        if self.arm.filter_harm and doc.harm_score is not None and doc.harm_score >= self.harm_threshold:
+        if not self.keeps(doc.harm_score):
             return f"harm_score >= {self.harm_threshold:g}"
         return None
+
+    def keeps(self, harm_score: float | None) -> bool:
+        """Whether a row with this harm score is in the arm (the only column the choice depends on)."""
+        return not (self.arm.filter_harm and harm_score is not None and harm_score >= self.harm_threshold)
+
+    def keeps_scores(self, harm_scores):
+        """``keeps`` over a float array of harm scores (NaN = no score), as a boolean array."""
+        import numpy as np
+
+        scores = np.asarray(harm_scores, dtype=np.float64)
+        if not self.arm.filter_harm:
+            return np.ones(scores.shape, dtype=bool)
+        return ~(scores >= self.harm_threshold)  # NaN compares False: unscored rows are kept, as in ``keeps``
 
     def pause(self, doc) -> int | None:
         """Document tokens before the reflection block, or ``None`` when the document has no reflection."""

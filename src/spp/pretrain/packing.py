@@ -18,7 +18,7 @@ from typing import Any
 from spp.errors import SppConfigError
 
 PAD, DOCUMENT, REFLECTION = 0, 1, 2
-TOKENIZED_COLUMNS = ("id", "doc_ids", "pause", "block_ids", "harm_score")
+TOKENIZED_COLUMNS = ("id", "doc_ids", "pause", "block_ids", "harm_score", "n_tokens")
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,14 @@ def tokenize_batch(batch: dict[str, list], tokenizer, voice: str, marker_ids: tu
             blocks.append(reflection.strip())
     flat = [p for group in pieces for p in group]
     encode = tokenizer(flat + blocks, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    out: dict[str, list] = {"id": [], "doc_ids": [], "pause": [], "block_ids": [], "harm_score": []}
+    out: dict[str, list] = {name: [] for name in TOKENIZED_COLUMNS}
     cursor, block_cursor = 0, len(flat)
     for i, group in enumerate(pieces):
         ids = encode[cursor : cursor + len(group)]
         cursor += len(group)
         out["id"].append(str(batch["id"][i]))
         out["doc_ids"].append([t for part in ids for t in part])
+        out["n_tokens"].append(len(out["doc_ids"][-1]))  # lets a resume find its window without reading doc_ids
         out["harm_score"].append(batch["harm_score"][i] if "harm_score" in batch else None)
         if len(group) == 2:
             out["pause"].append(len(ids[0]))
@@ -149,6 +150,33 @@ class _WindowBuilder:
         return Window(self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections)
 
 
+@dataclass(frozen=True)
+class PackStart:
+    """Where a window stream starts: window ``window_index``, whose first token is token ``token_offset`` (EOS
+    included) of the first document given. ``locate_window`` finds it from the documents' token counts."""
+
+    window_index: int = 0
+    token_offset: int = 0
+
+
+def locate_window(stream_tokens, window_index: int, capacity: int) -> tuple[int, int] | None:
+    """``(document position, token offset)`` of window ``window_index``'s first token, or ``None`` past the end.
+
+    ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it.
+    Window ``k`` starts at stream token ``k * capacity`` because every window holds exactly ``capacity`` document
+    tokens (reflections go into the budget on top), so this needs no packing.
+    """
+    import numpy as np
+
+    ends = np.cumsum(np.asarray(stream_tokens, dtype=np.int64))
+    target = window_index * capacity
+    position = int(np.searchsorted(ends, target, side="right"))
+    if position >= len(ends):
+        return None
+    start = int(ends[position]) - int(stream_tokens[position])
+    return position, target - start
+
+
 def pack_windows(
     documents: Iterable[Document],
     view,
@@ -158,24 +186,30 @@ def pack_windows(
     eos_id: int,
     pad_id: int,
     stats: PackingStats | None = None,
+    start: PackStart | None = None,
 ) -> Iterator[Window]:
     """The global window stream of ``view`` (an ``ArmView``) over ``documents``, in document order.
 
     A document's reflection lands in the window holding the token just before its pause, and is inserted when
-    ``view.reflects(doc, window_index * seq_len)``. The last, partial window is emitted padded.
+    ``view.reflects(doc, window_index * seq_len)``. The last, partial window is emitted padded. With ``start``, the
+    stream begins at that window (``documents`` begin at the document holding its first token): the windows are
+    exactly those a stream from window 0 would give from there on.
     """
     if not 0 <= reflection_budget < seq_len:
         raise SppConfigError("reflection_budget must be in [0, seq_len)", field="reflection_budget")
     stats = stats if stats is not None else PackingStats()
     capacity = seq_len - reflection_budget
-    window = _WindowBuilder(0)
+    start = start or PackStart()
+    window = _WindowBuilder(start.window_index)
+    offset = start.token_offset
     for doc in documents:
         reason = view.drop_reason(doc)
         if reason is not None:
             stats.dropped[reason] += 1
             continue
         stats.documents += 1
-        tokens, pause, done = [*doc.ids, eos_id], view.pause(doc), 0
+        tokens, pause, done = [*doc.ids, eos_id], view.pause(doc), offset
+        offset = 0
         while done < len(tokens):
             take = min(capacity - len(window.content), len(tokens) - done)
             if not window.documents or window.documents[-1] != doc.id:

@@ -4,7 +4,8 @@ What it adds to ``Trainer``:
 - kernels: Liger's fused kernels on CUDA (``liger``/``liger_kernels``), plain PyTorch with one log line elsewhere;
   optionally each decoder layer compiled (``compile_layers``);
 - data: a ``PackedArm`` is sharded by rank itself (disjoint windows, union = the single-process stream), never
-  re-dispatched by accelerate; resuming skips exactly the batches already trained, so losses continue bit-for-bit;
+  re-dispatched by accelerate; a resumed run's stream starts at the first window not yet trained (seeking there
+  with the token cache), so losses continue bit-for-bit;
 - metrics: tokens seen, tokens/s per GPU, MFU, the schedule state, held-out reflection vs document loss;
 - checkpoints: every save becomes a ``step-*`` branch (Hub, ``hub_model_id``) or folder (``checkpoint_export_dir``)
   through ``spp.hub.checkpoints.HubCheckpointCallback``; ``spp.json`` is written to ``output_dir``.
@@ -20,7 +21,8 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerState
+from transformers.trainer import TRAINER_STATE_NAME
 
 from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
@@ -121,7 +123,7 @@ class SPPTrainer(Trainer):
     ):
         if not isinstance(args, SPPTrainingArguments):
             raise SppConfigError("SPPTrainer needs SPPTrainingArguments", field="args")
-        global_windows = resolve_global_batch(args)
+        global_windows = self._global_windows = resolve_global_batch(args)
         self.kernels = configure_kernels(args)
         self.spp_metadata = metadata
         kwargs.setdefault("data_collator", collate_windows)
@@ -176,15 +178,37 @@ class SPPTrainer(Trainer):
                 logs.update(callback.pop_metrics())
         super().log(logs, start_time)
 
-    def train(self, *args, **kwargs):
-        """``Trainer.train``; if training dies, checkpoint uploads already queued still finish before the error."""
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args, **kwargs):
+        """``Trainer.train``; if training dies, checkpoint uploads already queued still finish before the error.
+
+        Resuming a ``PackedArm`` run starts its stream at the first window the checkpoint has not trained on
+        (``PackedArm.resume_at``) instead of letting the Trainer draw and discard every earlier batch; the batches
+        are the same either way. With ``ignore_data_skip=True`` set by the user, the stream starts from the beginning,
+        as the Trainer does.
+        """
         if self.spp_metadata is not None and self.args.should_save:
             self.spp_metadata.save(Path(self.args.output_dir))
+        full_stream, ignore_data_skip = self.train_dataset, self.args.ignore_data_skip
+        checkpoint = self._checkpoint_to_resume(resume_from_checkpoint)
+        if checkpoint is not None and isinstance(full_stream, PackedArm) and not ignore_data_skip:
+            step = TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME)).global_step
+            self.train_dataset = full_stream.resume_at(step * self._global_windows)
+            self.args.ignore_data_skip = True
         try:
-            return super().train(*args, **kwargs)
+            return super().train(resume_from_checkpoint, *args, **kwargs)
         except BaseException:
             self._drain_uploads()
             raise
+        finally:
+            self.train_dataset, self.args.ignore_data_skip = full_stream, ignore_data_skip
+
+    def _checkpoint_to_resume(self, resume_from_checkpoint: str | bool | None) -> str | None:
+        """The checkpoint folder ``Trainer.train`` will resume from (``True``: the last in ``output_dir``)."""
+        if resume_from_checkpoint is True:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            return get_last_checkpoint(self.args.output_dir)  # Trainer raises its own error when there is none
+        return resume_from_checkpoint or None
 
     def _drain_uploads(self) -> None:
         for callback in self.callback_handler.callbacks:

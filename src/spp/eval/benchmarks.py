@@ -371,7 +371,7 @@ register_benchmark(
                 "xstest_prompts.csv",
                 {"id": ("id",), "prompt": ("prompt",), "category": ("type", "category"), "label": ("label",)},
                 ("prompt",),
-                HubSource("walledai/XSTest", None, "test"),
+                HubSource("walledai/XSTest", None, "train"),  # its only split (data/train-*.parquet)
                 "CSV id,prompt,type,label (rows labelled unsafe are skipped)",
             )
         },

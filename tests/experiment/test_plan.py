@@ -67,3 +67,37 @@ def test_print_launch_records_launched_and_waits(tmp_path, capsys):
     assert statuses["pretrain-baseline"] == "launched" and statuses["sft-baseline"] == "blocked"
     assert "-m spp pretrain --config" in out and (tmp_path / "recipes" / "pretrain-spp_t0.yaml").is_file()
     assert ExperimentState(config.root).steps["pretrain-spp_t0"]["status"] == "launched"
+
+
+def test_a_sharded_augment_step_prints_runnable_shard_and_merge_lines(tmp_path, capsys):
+    import shlex
+
+    from spp.cli import main as spp_main
+
+    config = load_experiment("demo", output_dir=str(tmp_path), augment_shards=3, until="augment")
+    assert run_experiment(config)["augment"] == "launched"
+    out = capsys.readouterr().out
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith("spp augment --config")]
+    assert len(lines) == 2 and "--shard_index $SHARD_INDEX" in lines[0] and "--merge true" in lines[1]
+    assert "for SHARD_INDEX in 0..2" in lines[0]
+
+    # run the printed lines as a user would (the shards, then the merge); the rerun then finds the step done
+    shard_line, merge_line = (shlex.split(line.split("#")[0]) for line in lines)
+    for index in range(3):
+        assert spp_main([a.replace("$SHARD_INDEX", str(index)) for a in shard_line[1:]]) == 0
+    assert spp_main(merge_line[1:]) == 0
+    assert run_experiment(config)["augment"] == "done"
+    assert "augment: up to date" in capsys.readouterr().out
+
+
+def test_dry_run_lists_the_shard_lines_and_a_bad_shard_count_is_refused(tmp_path, capsys):
+    import pytest
+
+    from spp.errors import SppConfigError
+
+    config = load_experiment("demo", output_dir=str(tmp_path), augment_shards=4, dry_run=True)
+    run_experiment(config)
+    out = capsys.readouterr().out
+    assert "command: spp augment --config" in out and "for SHARD_INDEX in 0..3" in out and "--merge true" in out
+    with pytest.raises(SppConfigError, match="augment_shards"):
+        load_experiment("demo", augment_shards=0)

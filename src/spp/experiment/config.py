@@ -63,6 +63,13 @@ class ExperimentConfig:
     accelerate_config: str = field(
         default="recipes/accelerate/ddp.yaml", metadata={"help": "accelerate config file of the launch commands."}
     )
+    augment_shards: int = field(
+        default=1,
+        metadata={
+            "help": "Shards of the augment step. 1: it runs here. N > 1: spp experiment prints one `spp augment` line "
+            "per shard (e.g. for a Slurm array) and the merge line, as it prints training steps; rerun it after the merge."
+        },
+    )
     num_machines: int = field(default=1, metadata={"help": "Nodes of the training cluster."})
     gpus_per_machine: int = field(default=1, metadata={"help": "GPUs per node."})
     throughput_file: str = field(
@@ -86,6 +93,8 @@ class ExperimentConfig:
             raise SppConfigError(f"unknown stage {self.until!r}", field="until", fix=f"one of {STAGE_SECTIONS}")
         if not self.arms:
             raise SppConfigError("no arms", field="arms", fix="list at least one arm, e.g. [baseline, spp_t0]")
+        if self.augment_shards < 1:
+            raise SppConfigError(f"must be at least 1, not {self.augment_shards}", field="augment_shards")
         for name in STAGE_SECTIONS:
             unknown = set(getattr(self, name) or {}) - {"recipe", "overrides", "vocab_size", "items_per_benchmark"}
             if unknown:

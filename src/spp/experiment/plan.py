@@ -34,6 +34,11 @@ class Step:
     def training(self) -> bool:
         return self.stage in TRAINING_STAGES
 
+    @property
+    def sharded(self) -> bool:
+        """An augment step split over several processes (``augment_shards`` > 1): launched by the user, not run here."""
+        return self.stage == "augment" and int(self.recipe.get("num_shards", 1)) > 1
+
     def recipe_path(self, config: ExperimentConfig) -> Path:
         """Where the resolved recipe of this step is written (and what a launch command passes to --config)."""
         return config.root / "recipes" / f"{self.name}.yaml"
@@ -62,7 +67,7 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
         steps.append(Step("score", "score", score, outputs={"dataset": scored}, done_files=[f"{scored}/spp.json"]))
         augment["dataset"] = scored
     corpus = str(root / "data" / "augmented")
-    augment.update(output_dir=corpus, num_shards=1, shard_index=0)
+    augment.update(output_dir=corpus, num_shards=config.augment_shards, shard_index=0)
     inputs = ["score"] if config.score else []
     steps.append(Step("augment", "augment", augment, inputs, {"dataset": corpus}, [f"{corpus}/spp.json"]))
     target = _publish_target(config, f"{config.name}-corpus", "dataset")

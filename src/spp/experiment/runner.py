@@ -5,8 +5,9 @@ Promises:
   one of its ``done_files`` exists; otherwise it runs again (a step recorded with another hash has its outputs under
   ``output_dir`` removed first, so nothing stale is mixed in).
 - A pretraining step resumes from the last ``checkpoint-*`` of its output folder when its hash is unchanged.
-- Training steps with ``launch: print`` (or on several machines) print their ``accelerate launch`` command instead
-  and are recorded ``launched``; a rerun picks up once their outputs exist.
+- Training steps with ``launch: print`` (or on several machines) print their ``accelerate launch`` command instead,
+  and a sharded augment step (``augment_shards`` > 1) its per-shard and merge lines; such steps are recorded
+  ``launched`` and a rerun picks up once their outputs exist.
 - ``provenance.json`` is rewritten after every step: dataset -> base model -> instruct model -> results.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 
 from spp.experiment.config import ExperimentConfig
-from spp.experiment.launch import launch_command
+from spp.experiment.launch import launch_command, step_commands
 from spp.experiment.plan import Step
 from spp.experiment.provenance import write_provenance
 
@@ -134,7 +135,7 @@ def train_corpus_tokenizer(dataset_path: str, output_dir: str, vocab_size: int) 
 
 
 def _must_print(step: Step, config: ExperimentConfig) -> bool:
-    return step.training and (config.launch == "print" or config.num_machines > 1)
+    return step.sharded or (step.training and (config.launch == "print" or config.num_machines > 1))
 
 
 def _launch_subprocess(step: Step, config: ExperimentConfig, resume: bool) -> None:
@@ -180,9 +181,8 @@ def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head
         _clear_stale(step, config)
     if _must_print(step, config):
         _stage_argv(step, config)
-        print(
-            f"{head}: launch on the cluster, then rerun spp experiment:\n    {' '.join(launch_command(step, config))}"
-        )
+        lines = "\n    ".join(step_commands(step, config))
+        print(f"{head}: launch on the cluster, then rerun spp experiment:\n    {lines}")
         state.record(step, "launched")
         return "launched"
     print(f"{head}: running ...", flush=True)

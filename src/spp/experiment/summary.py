@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spp.experiment.config import ExperimentConfig
 from spp.experiment.estimate import gpu_hours, load_throughput, pretrain_tokens
-from spp.experiment.launch import launch_command
+from spp.experiment.launch import step_commands
 from spp.experiment.plan import Step
 from spp.experiment.runner import ExperimentState
 
@@ -24,8 +24,7 @@ def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
         if step.inputs:
             lines.append(f"    inputs:  {', '.join(step.inputs)}")
         lines.append("    outputs: " + ", ".join(f"{k}={v}" for k, v in step.outputs.items()))
-        if step.training:
-            lines.append(f"    command: {' '.join(launch_command(step, config))}")
+        lines += [f"    command: {line}" for line in step_commands(step, config)]
         if step.stage == "pretrain" and (tokens := pretrain_tokens(step, config)):
             total_tokens += tokens
             lines.append(f"    tokens:  {tokens:,} ({tokens / 1e9:.1f}B)" + _hours(tokens, throughput, config))

@@ -152,8 +152,8 @@ def test_queued_uploads_finish_when_training_dies(monkeypatch):
 
     monkeypatch.setattr(transformers.Trainer, "train", crash)
     trainer = SPPTrainer.__new__(SPPTrainer)
-    trainer.spp_metadata = None
-    trainer.args = types.SimpleNamespace(should_save=True, output_dir="unused")
+    trainer.spp_metadata, trainer.train_dataset = None, None
+    trainer.args = types.SimpleNamespace(should_save=True, output_dir="unused", ignore_data_skip=False)
     trainer.callback_handler = types.SimpleNamespace(callbacks=[Uploads(), object()])
     with pytest.raises(RuntimeError, match="out of memory"):
         trainer.train()

@@ -9,7 +9,8 @@
 # header has the exact install line for there (wheels into /tmp/site-packages, PYTHONPATH=/tmp/site-packages:src).
 # Results of the 2026-11-27 H100 run: benchmarks/measured/2026-11-27-h100/.
 # Usage: bash benchmarks/gpu_check.sh   (PYTHON=... picks the interpreter, OUT=... the results folder, SFT_ARGS=... extra
-#        arguments of sft_throughput.py, e.g. SFT_ARGS='--attn-implementation flex_attention')
+#        arguments of sft_throughput.py, e.g. SFT_ARGS='--attn-implementation flex_attention', or
+#        SFT_ARGS='--profile-steps 3' for the top GPU operators of the SFT step, which ran at ~10% MFU on the H100)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}

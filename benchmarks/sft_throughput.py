@@ -111,6 +111,48 @@ def timed_trainer_class():
     return CountingSFTTrainer
 
 
+def profiler_callback(first_step: int, steps: int):
+    """A callback that runs ``torch.profiler`` over ``steps`` optimizer steps from ``first_step`` (0-based) and
+    keeps the top operators by self time (on the GPU when there is one) in ``.top``."""
+    import torch
+    from transformers import TrainerCallback
+
+    class Profile(TrainerCallback):
+        def __init__(self):
+            self.top: list[dict] = []
+            self._profiler = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == first_step:
+                activities = [torch.profiler.ProfilerActivity.CPU]
+                if torch.cuda.is_available():
+                    activities.append(torch.profiler.ProfilerActivity.CUDA)
+                self._profiler = torch.profiler.profile(activities=activities)
+                self._profiler.__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._profiler is not None and state.global_step == first_step + steps:
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                self._profiler.__exit__(None, None, None)
+                device = torch.cuda.is_available()
+                key = "self_device_time_total" if device else "self_cpu_time_total"
+                events = sorted(self._profiler.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+                total = sum(getattr(e, key) for e in events) or 1
+                self.top = [
+                    {
+                        "op": e.key,
+                        "self_ms_per_step": round(getattr(e, key) / 1000 / steps, 3),
+                        "share": round(getattr(e, key) / total, 4),
+                        "calls_per_step": e.count // steps,
+                    }
+                    for e in events[:20]
+                ]
+                self._profiler = None
+
+    return Profile()
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
 
@@ -147,6 +189,9 @@ def run(args: argparse.Namespace) -> dict:
     config.eos_token = "<|end_reflection|>"
     data = stage_datasets(config)[0]
     trainer = timed_trainer_class()(model=model, args=config, train_dataset=data, processing_class=tokenizer)
+    profile = profiler_callback(args.warmup + 1, args.profile_steps) if args.profile_steps else None
+    if profile is not None:
+        trainer.add_callback(profile)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -179,6 +224,7 @@ def run(args: argparse.Namespace) -> dict:
         "environment": describe("torch", "transformers", "trl", "datasets", "accelerate"),
         "method": "tokens = all positions of the packed padding-free rows; trained = labels != -100; "
         "time from the end of step `warmup` to the last step end, CUDA synchronised",
+        **({"profile_top_ops": profile.top} if profile is not None else {}),
     }
 
 
@@ -203,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         help="sdpa (recipes/sft/identical.yaml), flex_attention, or flash_attention_2 where flash-attn is installed. "
         "BFD packing is padding-free: each micro-batch is one flattened sequence, so only a varlen or block-sparse "
         "kernel (flash, flex) skips the attention between different conversations; sdpa computes it under a mask.",
+    )
+    parser.add_argument(
+        "--profile-steps",
+        type=int,
+        default=0,
+        help="torch.profiler over this many steps after warm-up (their times then include the profiler's overhead); "
+        "the top operators by self time go into the JSON",
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     args = parser.parse_args(argv)

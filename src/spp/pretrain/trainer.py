@@ -190,8 +190,15 @@ class SPPTrainer(Trainer):
             self.spp_metadata.save(Path(self.args.output_dir))
         full_stream, ignore_data_skip = self.train_dataset, self.args.ignore_data_skip
         checkpoint = self._checkpoint_to_resume(resume_from_checkpoint)
-        if checkpoint is not None and isinstance(full_stream, PackedArm) and not ignore_data_skip:
-            step = TrainerState.load_from_json(str(Path(checkpoint) / TRAINER_STATE_NAME)).global_step
+        state_file = Path(checkpoint) / TRAINER_STATE_NAME if checkpoint else None
+        # a missing or unreadable checkpoint is left to Trainer.train, whose error names it
+        if (
+            state_file is not None
+            and state_file.is_file()
+            and isinstance(full_stream, PackedArm)
+            and not ignore_data_skip
+        ):
+            step = TrainerState.load_from_json(str(state_file)).global_step
             self.train_dataset = full_stream.resume_at(step * self._global_windows)
             self.args.ignore_data_skip = True
         try:

@@ -423,7 +423,8 @@ def summary(
     elapsed_s: float | None = None,
     busy_s: float | None = None,
 ) -> dict[str, Any]:
-    """The summary printed at the end and written to ``summary.json``; ``run``/``elapsed_s`` add this run's speed."""
+    """The summary printed at the end and written to ``summary.json``; ``run``, ``elapsed_s`` and ``busy_s`` (wall
+    time with a generator or scorer call in flight) together add this run's speed and overhead."""
     out: dict[str, Any] = {
         "rows": total_rows,
         "rows_in_shard": stats.rows,
@@ -443,18 +444,17 @@ def summary(
         "tokens_in": stats.tokens_in,
         "tokens_out": stats.tokens_out,
     }
-    if run is not None and elapsed_s is not None:
+    if run is not None and elapsed_s is not None and busy_s is not None:
         # generator_/scorer_seconds add up every call's time (overlapping calls of pipelined chunks each count);
         # busy_seconds is the wall time with at least one call in flight, which the overhead share is taken from
-        inside = busy_s if busy_s is not None else run.generator_seconds + run.scorer_seconds
         out["this_run"] = {
             "rows": run.rows,
             "seconds": round(elapsed_s, 3),
             "docs_per_s": round(run.rows / elapsed_s, 1) if elapsed_s > 0 else None,
             "generator_seconds": round(run.generator_seconds, 3),
             "scorer_seconds": round(run.scorer_seconds, 3),
-            "busy_seconds": round(inside, 3),
-            "overhead_share": round(1 - inside / elapsed_s, 4) if elapsed_s > 0 else None,
+            "busy_seconds": round(busy_s, 3),
+            "overhead_share": round(1 - busy_s / elapsed_s, 4) if elapsed_s > 0 else None,
         }
     return out
 

@@ -98,7 +98,6 @@ class HubCheckpointCallback(TrainerCallback):
         self.retry = retry or RetryPolicy()
         self.uploaded: list[str] = []
         self.failed: list[tuple[str, str]] = []
-        self.max_pending = max_pending
         self.waited_seconds = 0.0  # training time spent blocked on a full upload queue
         self._queue: queue.Queue[UploadJob | None] = queue.Queue(maxsize=max_pending)
         self._worker: threading.Thread | None = None
@@ -166,16 +165,15 @@ class HubCheckpointCallback(TrainerCallback):
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._run, name="spp-hub-upload", daemon=True)
             self._worker.start()
-        if self._queue.full():
+        blocked, start = self._queue.full(), time.monotonic()
+        if blocked:
             logger.warning(
                 "%d checkpoints already wait for upload (max_pending): training waits until the oldest has landed",
                 self._queue.qsize(),
             )
-            start = time.monotonic()
-            self._queue.put(job)
+        self._queue.put(job)
+        if blocked:
             self.waited_seconds += time.monotonic() - start
-        else:
-            self._queue.put(job)
         logger.info("queued %s (%d pending)", job.revision, self._queue.qsize())
 
     def _run(self) -> None:

@@ -25,7 +25,7 @@ def tokenizer(corpus_dir, corpus):
     return load_tokenizer(str(corpus_dir / "tokenizer"), corpus[1], eos_token="<|endoftext|>")
 
 
-def _packed(corpus, tokenizer, view, *, seq_len=128, budget=48, heldout=0, shuffle=True, seed=0):
+def _packed(corpus, tokenizer, view, *, seq_len=128, budget=48, heldout=0, shuffle=True, seed=0, layout="dense"):
     """The PackedArm of ``view`` over the fixture corpus, without a trainer."""
     dataset, block_format = corpus
     tokenize = lambda batch: tokenize_batch(batch, tokenizer, "1p", marker_ids(tokenizer, block_format))  # noqa: E731
@@ -37,6 +37,7 @@ def _packed(corpus, tokenizer, view, *, seq_len=128, budget=48, heldout=0, shuff
         reflection_budget=budget,
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.pad_token_id,
+        layout=layout,
     )
 
 

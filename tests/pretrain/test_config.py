@@ -87,7 +87,7 @@ def test_kernels_fall_back_to_plain_on_cpu_with_a_log_line(tmp_path, caplog):
         configure_kernels(SPPTrainingArguments(output_dir=str(tmp_path), use_cpu=True, liger_kernels="flash"))
 
 
-@pytest.mark.parametrize("arm", ["baseline", "filtered", "spp_t0", "spp_mt", "spp_t0_mt"])
+@pytest.mark.parametrize("arm", ["baseline", "filtered", "spp_t0", "spp_mt", "spp_t0_end"])
 def test_full_recipes_parse_and_mean_100b_tokens_at_2m_per_step(arm):
     argv = ["--config", str(RECIPES / f"{arm}.yaml"), "--bf16", "false", "--use_cpu", "true"]  # no GPU here
     model, data, args = parse_config(CONFIGS, argv, prog="spp pretrain")
@@ -101,5 +101,6 @@ def test_full_recipes_parse_and_mean_100b_tokens_at_2m_per_step(arm):
     start = midtraining_start_tokens(data, args, tokens_per_step)
     assert start == (args.max_steps - 4768) * tokens_per_step
     view = make_view(arm, midtraining_start_tokens=start)
-    assert view.schedule.pretraining == (arm in ("spp_t0", "spp_t0_mt"))
-    assert view.schedule.midtraining == (arm in ("spp_mt", "spp_t0_mt"))
+    assert view.schedule.pretraining == (arm in ("spp_t0", "spp_t0_end"))
+    assert view.schedule.midtraining == (arm in ("spp_t0", "spp_mt", "spp_t0_end"))  # spp_t0: to the last token
+    assert data.layout == "document" and view.arm.placement == ("end" if arm == "spp_t0_end" else "pause")

@@ -130,7 +130,7 @@ def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):
     code = spp_main(["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--arm", "spp_t9"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "unknown arm 'spp_t9'" in err and "spp_t0_mt" in err
+    assert "unknown arm 'spp_t9'" in err and "spp_t0_end" in err
 
 
 def test_queued_uploads_finish_when_training_dies(monkeypatch):

@@ -106,6 +106,27 @@ def _model_context(meta: SppMetadata) -> dict[str, Any]:
         "recipe_hash": _first(meta.recipe_hash),
         "sft_hash": _first(meta.sft_hash),
         "recipe_link": _first(details.get("recipe_url")),
+        **_contract_context(details),
+    }
+
+
+def _contract_context(details: dict[str, Any]) -> dict[str, Any]:
+    """The reflection contract and the packing counts of a base model (``spp.contract``, ``PackingCallback``)."""
+    contract = details.get("contract") or {}
+    packing = details.get("packing") or {}
+    audit = packing.get("audit") or {}
+    trained = packing.get("trained_windows") or {}
+    skipped = audit.get("skipped") or {}
+    return {
+        "end_marker": (contract["end_marker"] or "(none)") if "end_marker" in contract else NOT_RECORDED,
+        "reflection_budget": _first(contract.get("reflection_budget")),
+        "layout": _first(contract.get("layout")),
+        "data_view_hash": _first(details.get("data_view_hash")),
+        "blocks_in_corpus": _first(audit.get("blocks")),
+        "blocks_skipped": _first(sum(skipped.values()) if audit else None),
+        "skipped_reasons": ", ".join(f"{n} {r}" for r, n in sorted(skipped.items())) or "none",
+        "blocks_packed": _first(trained.get("reflections_packed")),
+        "blocks_skipped_trained": _first(trained.get("reflections_skipped")),
     }
 
 

@@ -38,21 +38,40 @@ def register_arm(arm: Arm) -> Arm:
 
 
 register_arm(Arm("baseline", "the corpus as is; reflections ignored"))
-register_arm(Arm("filtered", "rows with harm_score >= harm_threshold dropped", filter_harm=True))
-register_arm(Arm("spp_t0", "reflections from token zero (pretraining phase)", reflect_in_pretraining=True))
-register_arm(Arm("spp_mt", "reflections only in the midtraining phase", reflect_in_midtraining=True))
-register_arm(Arm("spp_t0_mt", "reflections in both phases", reflect_in_pretraining=True, reflect_in_midtraining=True))
+register_arm(Arm("filtered", "no reflections; rows with harm_score >= harm_threshold removed", filter_harm=True))
+register_arm(
+    Arm(
+        "spp_t0",
+        "reflections from the first training token to the last, in every phase",
+        reflect_in_pretraining=True,
+        reflect_in_midtraining=True,
+    )
+)
+register_arm(
+    Arm("spp_mt", "reflections only from the midtraining start (default: the LR decay) to the end", reflect_in_midtraining=True)
+)
 register_arm(
     Arm(
         "spp_t0_end",
-        "ablation: spp_t0 with each reflection at the end of its document",
+        "ablation: as spp_t0, each reflection at the end of its document, written from the whole document "
+        "(the end_* columns of spp augment --placement end)",
         reflect_in_pretraining=True,
+        reflect_in_midtraining=True,
         placement="end",
     )
 )
+# Arms that were renamed or removed: the name a recipe should use now.
+RENAMED_ARMS = {
+    "spp_t0_mt": "spp_t0 (which now carries reflections in every phase, midtraining included; the old spp_t0 without "
+    "midtraining reflections is gone)",
+}
 
 
 def get_arm(name: str) -> Arm:
+    if name in RENAMED_ARMS:
+        raise SppConfigError(
+            f"the arm {name!r} no longer exists", field="arm", fix=f"use {RENAMED_ARMS[name]}"
+        )
     if name not in ARMS:
         raise SppConfigError(f"unknown arm {name!r}", field="arm", fix=f"choose one of {', '.join(sorted(ARMS))}")
     return ARMS[name]
@@ -69,6 +88,11 @@ class ArmView:
     @property
     def name(self) -> str:
         return self.arm.name
+
+    @property
+    def has_reflections(self) -> bool:
+        """Whether the arm puts reflections in at any point of training."""
+        return self.arm.reflect_in_pretraining or self.arm.reflect_in_midtraining
 
     def drop_reason(self, doc) -> str | None:
         """``None`` keeps the row; otherwise the reason it is dropped."""
@@ -89,15 +113,16 @@ class ArmView:
             return np.ones(scores.shape, dtype=bool)
         return ~(scores >= self.harm_threshold)  # NaN compares False: unscored rows are kept, as in ``keeps``
 
-    def pause(self, doc) -> int | None:
-        """Document tokens before the reflection block, or ``None`` when the document has no reflection."""
-        if doc.block is None:
-            return None
-        return len(doc.ids) if self.arm.placement == "end" else doc.pause
+    def placed(self, doc) -> tuple[int | None, list[int] | None]:
+        """``(pause, block)`` of ``doc`` in this arm's placement: document tokens before the block, and the block;
+        ``(None, None)`` when the document has no reflection there."""
+        if self.arm.placement == "end":
+            return doc.end_pause, doc.end_block
+        return doc.pause, doc.block
 
     def reflects(self, doc, tokens: int) -> bool:
         """Whether ``doc`` carries its reflection when it lands at ``tokens`` consumed."""
-        return doc.block is not None and self.schedule.reflects(doc.id, tokens)
+        return self.placed(doc)[1] is not None and self.schedule.reflects(doc.id, tokens)
 
 
 def make_view(
@@ -116,7 +141,7 @@ def make_view(
         if placement not in PLACEMENTS:
             raise SppConfigError(f"unknown placement {placement!r}", field="placement", fix="use pause or end")
         arm = replace(arm, placement=placement)
-    if arm.reflect_in_midtraining and midtraining_start_tokens is None:
+    if arm.reflect_in_midtraining and not arm.reflect_in_pretraining and midtraining_start_tokens is None:
         raise SppConfigError(
             f"arm {arm.name!r} puts reflections in midtraining but no midtraining start is configured",
             field="midtraining_fraction",

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from spp.contract import corpus_fingerprint, data_view_hash
 from spp.errors import SppConfigError
 from spp.persona.render import BlockFormat
 from spp.pretrain.arms import ArmView, get_arm, make_view
+from spp.pretrain.audit import audit_stream, check_audit
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import (
     DocumentStream,
@@ -105,17 +107,51 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
     )
     train_docs, heldout_docs = _documents(corpus, tokenizer, block_format, data, args, data_seed)
     packing = {
+        "layout": data.layout,
         "seq_len": data.seq_len,
         "reflection_budget": data.reflection_budget,
         "eos_id": tokenizer.eos_token_id,
         "pad_id": tokenizer.pad_token_id,
     }
     train = PackedArm(train_docs, view, **packing)
+    audit = audit_stream(train)
+    check_audit(
+        audit,
+        arm_name=view.name,
+        has_reflections=view.has_reflections,
+        max_skipped_share=data.max_skipped_share,
+        windows_needed=args.max_steps * resolve_global_batch(args),
+        budget=data.reflection_budget,
+    )
     heldout: list = []
     if data.heldout_documents:
         always = make_view("spp_t0", placement=view.arm.placement, seed=data_seed)
         heldout = heldout_windows(PackedArm(heldout_docs, always, **packing), data.heldout_windows)
-    return PretrainRun(tokenizer, lm, view, train, heldout, block_format, args)
+    view_fields = view_fields_of(model, data, args, corpus, tokenizer, view)
+    extra = {"audit": audit.to_dict(), "view_fields": view_fields, "data_view_hash": data_view_hash(view_fields)}
+    return PretrainRun(tokenizer, lm, view, train, heldout, block_format, args, extra)
+
+
+def view_fields_of(model: SPPModelArguments, data: SPPDataArguments, args, corpus, tokenizer, view) -> dict:
+    """Every field that shapes an arm's window stream except the arm: the input of its data-view hash."""
+    from spp.pretrain.tokenizer import tokenizer_fingerprint
+
+    return {
+        "corpus": corpus_fingerprint(data.dataset_path, corpus),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "seq_len": data.seq_len,
+        "reflection_budget": data.reflection_budget,
+        "layout": data.layout,
+        "voice": data.reflection_voice,
+        "harm_threshold": data.harm_threshold,
+        "shuffle_documents": data.shuffle_documents,
+        "shuffle_buffer": data.shuffle_buffer if data.streaming else None,
+        "heldout_documents": data.heldout_documents,
+        "data_seed": args.data_seed if args.data_seed is not None else args.seed,
+        "windows_per_step": resolve_global_batch(args),
+        "max_steps": args.max_steps,
+        "midtraining_start_tokens": view.schedule.midtraining_start_tokens,
+    }
 
 
 def _documents(corpus, tokenizer, block_format, data: SPPDataArguments, args, seed: int):

@@ -124,3 +124,52 @@ class ReflectionLossCallback(MetricsCallback):
         if self.windows and model is not None and state.global_step % self.eval_steps == 0:
             self._measure(args, model)
             control.should_log = True
+
+
+class PackingCallback(MetricsCallback):
+    """Counts the reflection blocks in the windows trained on and those packing skipped, logged at every logging
+    step (``reflections_packed``, ``reflections_skipped``, summed over ranks) and written into ``metadata``
+    (``details.packing``) when training ends."""
+
+    def __init__(self, metadata=None):
+        super().__init__()
+        self.metadata = metadata
+        self.totals = torch.zeros(2, dtype=torch.long)
+
+    def add(self, counts: torch.Tensor) -> None:
+        self.totals += counts.detach().to("cpu").reshape(-1, 2).sum(dim=0)
+
+    def _global(self) -> list[int]:
+        totals = self.totals.clone()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            totals = totals.to(device)
+            torch.distributed.all_reduce(totals)
+        return [int(x) for x in totals.cpu()]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_log:
+            packed, skipped = self._global()
+            self._pending.update(reflections_packed=packed, reflections_skipped=skipped)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.metadata is not None:
+            packed, skipped = self._global()
+            trained = self.metadata.details.setdefault("packing", {})
+            trained["trained_windows"] = {"reflections_packed": packed, "reflections_skipped": skipped}
+
+
+class CheckpointMetadataCallback(TrainerCallback):
+    """Writes the run's ``spp.json`` into every checkpoint folder, so a checkpoint says which arm and data view
+    wrote it (``check_resume_identity`` reads it back)."""
+
+    def __init__(self, metadata):
+        self.metadata = metadata
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from pathlib import Path
+
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                self.metadata.save(folder)

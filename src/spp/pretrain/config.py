@@ -44,11 +44,30 @@ class SPPDataArguments:
     )
     arm: str = field(
         default="spp_t0",
-        metadata={"help": "baseline, filtered, spp_t0, spp_mt, spp_t0_mt or spp_t0_end (placement ablation)."},
+        metadata={
+            "help": "baseline, filtered, spp_t0 (reflections from the first token to the last), spp_mt (only from "
+            "the midtraining start) or spp_t0_end (end-of-document ablation, from the end_* columns)."
+        },
     )
     reflection_voice: str = field(default="1p", metadata={"help": "Reflection voice: 1p or 3p (one per model)."})
     placement: str | None = field(
-        default=None, metadata={"help": "Override the arm's block placement: pause (default) or end."}
+        default=None,
+        metadata={"help": "Override the arm's block placement: pause or end (end reads the end_* columns)."},
+    )
+    layout: str = field(
+        default="dense",
+        metadata={
+            "help": "Window layout: dense (documents packed back to back; an annotated document starts a new window "
+            "when its prefix or block would not fit) or document (the SPP authors': an annotated document opens its "
+            "own window, truncated to seq_len - reflection_budget - 1 tokens, padding after)."
+        },
+    )
+    max_skipped_share: float = field(
+        default=0.005,
+        metadata={
+            "help": "Stop at start-up (exit 2) when packing would skip more than this share of the arm's "
+            "reflections (over budget, or a pause outside the window)."
+        },
     )
     harm_threshold: float = field(
         default=3.0, metadata={"help": "filtered arm: drop rows with harm_score at or over this (SafeLM 0-5 scale)."}
@@ -56,7 +75,10 @@ class SPPDataArguments:
     seq_len: int = field(default=2048, metadata={"help": "Training sequence length; windows hold seq_len + 1."})
     reflection_budget: int = field(
         default=128,
-        metadata={"help": "Tokens per window reserved for reflections; document content is seq_len minus this."},
+        metadata={
+            "help": "Tokens per window reserved for a reflection block (marker + reflection + end marker), in this "
+            "tokenizer; document content is seq_len minus this. spp augment enforces the same budget."
+        },
     )
     shuffle_documents: bool = field(
         default=True, metadata={"help": "Shuffle the document order with data_seed (else: stored order)."}

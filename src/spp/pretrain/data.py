@@ -32,10 +32,15 @@ from spp.metadata import read_metadata
 from spp.persona.render import BlockFormat
 from spp.pretrain.packing import (
     PAD,
+    PLACEMENT_PREFIX,
+    SKIP_OVER_BUDGET,
+    SKIP_PAUSE_OUTSIDE,
     Document,
+    Layout,
     PackingStats,
     PackStart,
     Window,
+    count_windows,
     locate_window,
     pack_windows,
     tokenize_batch,
@@ -44,6 +49,8 @@ from spp.pretrain.tokenizer import marker_ids, tokenizer_fingerprint
 
 logger = logging.getLogger("spp.pretrain")
 CACHE_INFO = "spp_token_cache.json"
+PACKING_COUNTS = "spp_packing_counts"
+CACHE_FORMAT = 2  # 2: both placements' blocks, token ids as uint16/uint32
 
 
 def load_corpus(path: str | Path, streaming: bool = False):
@@ -69,15 +76,39 @@ def load_corpus(path: str | Path, streaming: bool = False):
     return corpus, BlockFormat(**meta.block_format)
 
 
+def token_dtype(tokenizer) -> str:
+    """The narrowest unsigned type that holds every token id: uint16 up to 65,536 ids, else uint32."""
+    return "uint16" if len(tokenizer) <= 2**16 else "uint32"
+
+
+def tokenized_features(tokenizer):
+    """``datasets.Features`` of ``TOKENIZED_COLUMNS`` with token ids at ``token_dtype`` (not int64: 4x smaller)."""
+    from datasets import Features, List, Value
+
+    ids = List(Value(token_dtype(tokenizer)))
+    return Features(
+        {
+            "id": Value("string"),
+            "doc_ids": ids,
+            "n_tokens": Value("int64"),
+            "harm_score": Value("float64"),
+            "pause": Value("int64"),
+            "block_ids": ids,
+            "end_pause": Value("int64"),
+            "end_block_ids": ids,
+        }
+    )
+
+
 def tokenize_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, num_proc: int | None = None):
-    """``corpus`` mapped to tokenized documents (lazily when streamed)."""
+    """``corpus`` mapped to tokenized documents (lazily when streamed), token ids at ``token_dtype``."""
     function = partial(
         tokenize_batch, tokenizer=tokenizer, voice=voice, marker_ids=marker_ids(tokenizer, block_format)
     )
     kwargs: dict[str, Any] = {"batched": True, "remove_columns": list(corpus.column_names or [])}
     if num_proc and hasattr(corpus, "num_rows"):
         kwargs["num_proc"] = num_proc
-    return corpus.map(function, **kwargs)
+    return corpus.map(function, features=tokenized_features(tokenizer), **kwargs)
 
 
 def cached_tokenized_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, cache_dir, num_proc=None):
@@ -90,6 +121,7 @@ def cached_tokenized_corpus(corpus, tokenizer, block_format: BlockFormat, voice:
 
     cache_dir = Path(cache_dir)
     key = {
+        "format": CACHE_FORMAT,
         "corpus": getattr(corpus, "_fingerprint", None),
         "rows": len(corpus),
         "tokenizer": tokenizer_fingerprint(tokenizer),
@@ -119,6 +151,9 @@ def split_and_order(dataset, heldout_documents: int, seed: int, shuffle: bool, s
         return (train.shuffle(seed=seed) if shuffle else train), heldout
     heldout, train = dataset.take(heldout_documents), dataset.skip(heldout_documents)
     return (train.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle else train), heldout
+
+
+_DOCUMENT_COLUMNS = ("id", "doc_ids", "pause", "block_ids", "end_pause", "end_block_ids", "harm_score")
 
 
 @dataclass
@@ -152,6 +187,33 @@ class DocumentStream:
         scores = self._column("harm_score", lambda c: pc.fill_null(pc.cast(c, pa.float64()), float("nan")))
         return np.where(view.keeps_scores(scores.astype(np.float64)), counts.astype(np.int64) + 1, 0)
 
+    def layout_inputs(self) -> tuple[Any, Any]:
+        """``(annotated, reserve)`` per document in stream order: what the layout reads (see ``Document``)."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        annotated = np.zeros(len(self.dataset), dtype=bool)
+        reserve = np.zeros(len(self.dataset), dtype=np.int64)
+        for prefix in PLACEMENT_PREFIX.values():
+            if f"{prefix}pause" not in self.dataset.column_names:
+                continue
+            annotated |= self._column(f"{prefix}pause").astype(np.int64) >= 0
+            reserve = np.maximum(reserve, self._column(f"{prefix}block_ids", pc.list_value_length).astype(np.int64))
+        return annotated, reserve
+
+    def block_audit(self, placement: str, max_document_tokens: int, budget: int) -> dict[str, int]:
+        """Counts over every document: blocks in ``placement``, and those packing cannot insert, by reason."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        prefix = PLACEMENT_PREFIX[placement]
+        pauses = self._column(f"{prefix}pause").astype(np.int64)
+        lengths = self._column(f"{prefix}block_ids", pc.list_value_length).astype(np.int64)
+        has = pauses >= 0
+        over = has & (lengths > budget)
+        outside = has & ~over & (pauses > max_document_tokens)
+        return {"blocks": int(has.sum()), SKIP_OVER_BUDGET: int(over.sum()), SKIP_PAUSE_OUTSIDE: int(outside.sum())}
+
     def _column(self, name: str, transform=None) -> Any:
         """Column ``name`` in stream order as numpy (``transform`` applied to the Arrow column first).
 
@@ -170,25 +232,26 @@ class DocumentStream:
 
     def from_position(self, position: int) -> DocumentStream:
         """The same stream from document ``position`` on (no earlier row is read)."""
-        return DocumentStream(self.dataset.select(range(position, len(self.dataset))), None, self.batch_size)
+        rest = self.dataset.select(range(position, len(self.dataset)))
+        return DocumentStream(rest, None, self.batch_size)
 
     def __iter__(self) -> Iterator[Document]:
         for batch in self.dataset.iter(batch_size=self.batch_size):
             if self.tokenize is not None:
                 batch = self.tokenize(batch)
             for i in range(len(batch["id"])):
-                yield Document.from_row(
-                    {k: batch[k][i] for k in ("id", "doc_ids", "pause", "block_ids", "harm_score")}
-                )
+                yield Document.from_row({k: batch[k][i] for k in _DOCUMENT_COLUMNS if k in batch})
 
 
 def window_item(window: Window) -> dict[str, torch.Tensor]:
     """Model inputs for one window: ``input_ids`` (``seq_len``), ``labels`` (same positions, pads -100) and
-    ``shift_labels`` (the next token at each position, -100 where it is padding; transformers and Liger use these)."""
+    ``shift_labels`` (the next token at each position, -100 where it is padding; transformers and Liger use these),
+    and ``PACKING_COUNTS`` ``[blocks inserted, blocks skipped]`` (``SPPTrainer`` takes it out before the forward)."""
     ids = torch.tensor(window.input_ids, dtype=torch.long)
     real = torch.tensor(window.kinds, dtype=torch.long) != PAD
     labels = torch.where(real, ids, -100)
-    return {"input_ids": ids[:-1], "labels": labels[:-1], "shift_labels": labels[1:]}
+    counts = torch.tensor([len(window.reflections), window.skipped], dtype=torch.long)
+    return {"input_ids": ids[:-1], "labels": labels[:-1], "shift_labels": labels[1:], PACKING_COUNTS: counts}
 
 
 def collate_windows(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -203,9 +266,20 @@ class PackedArm(torch.utils.data.IterableDataset):
     corpus stops instead of replaying data at the wrong schedule position.
     """
 
-    def __init__(self, documents, view, *, seq_len: int, reflection_budget: int, eos_id: int, pad_id: int):
+    def __init__(
+        self,
+        documents,
+        view,
+        *,
+        seq_len: int,
+        reflection_budget: int,
+        eos_id: int,
+        pad_id: int,
+        layout: str = "dense",
+    ):
         self.documents, self.view = documents, view
         self.seq_len, self.reflection_budget, self.eos_id, self.pad_id = seq_len, reflection_budget, eos_id, pad_id
+        self.layout = Layout(layout, seq_len - reflection_budget, reflection_budget)
         self.rank, self.world_size, self.batch_size, self.epoch = 0, 1, 1, 0
         self.start_window = 0
 
@@ -223,8 +297,9 @@ class PackedArm(torch.utils.data.IterableDataset):
         documents, start = self.documents, None
         if self.start_window:
             if isinstance(documents, DocumentStream) and documents.seekable:
-                capacity = self.seq_len - self.reflection_budget
-                found = locate_window(documents.stream_tokens(self.view), self.start_window, capacity)
+                annotated, reserve = documents.layout_inputs()
+                tokens = documents.stream_tokens(self.view)
+                found = locate_window(tokens, annotated, reserve, self.start_window, self.layout)
                 if found is None:
                     logger.warning("the corpus ends before window %d: no more windows", self.start_window)
                     return iter(())
@@ -240,10 +315,19 @@ class PackedArm(torch.utils.data.IterableDataset):
             reflection_budget=self.reflection_budget,
             eos_id=self.eos_id,
             pad_id=self.pad_id,
+            layout=self.layout.layout,
             stats=stats,
             start=start,
         )
         return windows if start is not None else (w for w in windows if w.index >= self.start_window)
+
+    def count_windows(self) -> int | None:
+        """Windows in the whole stream (from window 0), from token counts alone; ``None`` unless seekable."""
+        documents = self.documents
+        if not (isinstance(documents, DocumentStream) and documents.seekable):
+            return None
+        annotated, reserve = documents.layout_inputs()
+        return count_windows(documents.stream_tokens(self.view), annotated, reserve, self.layout)
 
     def shard(self, rank: int, world_size: int, batch_size: int = 1) -> PackedArm:
         """A copy that yields only rank ``rank``'s windows; ``batch_size`` lets dataloader workers split batches."""

@@ -1,11 +1,21 @@
-"""Tokenizing documents and packing them into fixed training windows of ``seq_len + 1`` tokens.
+"""Tokenizing documents and packing them into training windows of ``seq_len + 1`` tokens.
 
-Every window holds exactly ``content_tokens = seq_len - reflection_budget`` document tokens (the last window of the
-stream may hold fewer), dense-packed with an EOS after each document and split across windows where they fall.
-Reflection blocks come on top, inside the reflection budget, at their document's pause: a block is never split
-over two windows, and because the document tokens of window ``k`` do not depend on the arm, every arm is
-data-matched window by window (the authors' 1920 + 128 at ``seq_len`` 2048). The rest of the window is padding,
-which carries no loss. A block that does not fit the budget left in its window is skipped and counted.
+A window holds at most ``capacity = seq_len - reflection_budget`` document tokens (EOS included) and reserves the
+``reflection_budget`` on top for reflection blocks; the rest is padding, which carries no loss. Two layouts:
+
+- ``dense`` (spp's default): documents are packed back to back with an EOS after each and split across windows
+  where they fall, except that an *annotated* document (one with a reflection in the corpus, in any placement)
+  starts a new window when its first ``min(n, capacity)`` tokens or its reserved block would not fit in the current
+  one. So a reflection's document prefix is always in the reflection's window, and two reflections never compete for
+  one window's budget.
+- ``document`` (the SPP authors'): an annotated document gets a window of its own, truncated to
+  ``seq_len - reflection_budget - 1`` document tokens, its reflection at the pause, padding after; plain documents
+  are dense-packed into the other windows.
+
+The layout depends only on the corpus (token counts and which rows are annotated), never on the arm: document
+tokens of window ``k`` are identical in every arm, the baseline included, and every arm is data-matched window by
+window. Every block that an arm would insert and cannot is counted in ``PackingStats.skipped_reflections`` by
+reason, and every document token that the ``document`` layout truncates in ``truncated_tokens``.
 """
 
 from __future__ import annotations
@@ -15,32 +25,65 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from spp.contract import block_ids, encode_reflection
 from spp.errors import SppConfigError
 
 PAD, DOCUMENT, REFLECTION = 0, 1, 2
-TOKENIZED_COLUMNS = ("id", "doc_ids", "pause", "block_ids", "harm_score", "n_tokens")
+LAYOUTS = ("dense", "document")
+PLACEMENT_PREFIX = {"pause": "", "end": "end_"}
+TOKENIZED_COLUMNS = (
+    "id",
+    "doc_ids",
+    "n_tokens",
+    "harm_score",
+    "pause",
+    "block_ids",
+    "end_pause",
+    "end_block_ids",
+)
+SKIP_OVER_BUDGET = "block longer than reflection_budget"
+SKIP_PAUSE_OUTSIDE = "pause past the document tokens a window holds"
 
 
 @dataclass(frozen=True)
 class Document:
-    """A tokenized document. ``pause``: document tokens before its reflection (``None`` with no reflection);
-    ``block``: marker + reflection + end marker token ids, or ``None``."""
+    """A tokenized document.
+
+    ``pause``/``block``: token index of its pause reflection and the block (marker + reflection + end marker), ``None``
+    without one; ``end_pause``/``end_block``: the same for the end placement (``spp augment --placement end``). An arm
+    picks one placement (``ArmView.placed``). ``annotated``/``reserve``: whether the corpus has a reflection for it
+    in any placement, and the longest of those blocks: the layout reads only these, so it is the same in every arm.
+    """
 
     id: str
     ids: list[int]
     pause: int | None = None
     block: list[int] | None = None
     harm_score: float | None = None
+    end_pause: int | None = None
+    end_block: list[int] | None = None
+
+    @property
+    def annotated(self) -> bool:
+        return self.block is not None or self.end_block is not None
+
+    @property
+    def reserve(self) -> int:
+        return max(len(self.block or ()), len(self.end_block or ()))
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Document:
-        has_block = row["pause"] is not None and row["pause"] >= 0
+        placed = {}
+        for prefix in PLACEMENT_PREFIX.values():
+            pause = row.get(f"{prefix}pause")
+            has = pause is not None and pause >= 0
+            placed[prefix] = (pause, list(row[f"{prefix}block_ids"])) if has else (None, None)
         return cls(
             row["id"],
             list(row["doc_ids"]),
-            row["pause"] if has_block else None,
-            list(row["block_ids"]) if has_block else None,
+            *placed[""],
             row["harm_score"],
+            *placed["end_"],
         )
 
 
@@ -56,67 +99,132 @@ class Window:
     kinds: list[int]
     documents: list[str]
     reflections: list[str]
+    skipped: int = 0
 
 
 @dataclass
 class PackingStats:
-    """Counts kept by the packer: what went in and, with reasons, what did not."""
+    """Counts kept by the packer: what went in and, with reasons, what did not.
+
+    ``offered``: blocks the arm would insert (its schedule says so at that window); ``reflections``: blocks inserted;
+    ``skipped_reflections``: offered blocks not inserted, by reason; ``scheduled_off``: blocks the schedule keeps out
+    (spp_mt before midtraining), which is the arm's definition, not a loss.
+    """
 
     windows: int = 0
     documents: int = 0
+    offered: int = 0
     reflections: int = 0
+    scheduled_off: int = 0
+    truncated_tokens: int = 0
+    padding_tokens: int = 0
     dropped: Counter = field(default_factory=Counter)
     skipped_reflections: Counter = field(default_factory=Counter)
 
+    @property
+    def skipped(self) -> int:
+        return sum(self.skipped_reflections.values())
 
-def tokenize_batch(batch: dict[str, list], tokenizer, voice: str, marker_ids: tuple[int, int]) -> dict[str, list]:
-    """A ``Dataset.map(batched=True)`` function: corpus rows -> ``TOKENIZED_COLUMNS``.
-
-    A row with ``reflection_status == "ok"`` is tokenized in two pieces split at its ``reflection_position`` (in every
-    arm, so the document tokens are the same whether or not the block goes in) and gets its block in ``voice``
-    (``1p``/``3p``); other rows get ``pause = -1`` and no block. Special-token text inside documents or reflections
-    is tokenized as plain text, so a document cannot forge a marker or an EOS.
-    """
-    texts, pieces, blocks = batch["text"], [], []
-    for i, text in enumerate(texts):
-        position, reflection = _reflection(batch, i, voice)
-        if reflection is None:
-            pieces.append((text,))
-        else:
-            pieces.append((text[:position], text[position:]))
-            blocks.append(reflection.strip())
-    flat = [p for group in pieces for p in group]
-    encode = tokenizer(flat + blocks, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-    out: dict[str, list] = {name: [] for name in TOKENIZED_COLUMNS}
-    cursor, block_cursor = 0, len(flat)
-    for i, group in enumerate(pieces):
-        ids = encode[cursor : cursor + len(group)]
-        cursor += len(group)
-        out["id"].append(str(batch["id"][i]))
-        out["doc_ids"].append([t for part in ids for t in part])
-        out["n_tokens"].append(len(out["doc_ids"][-1]))  # lets a resume find its window without reading doc_ids
-        out["harm_score"].append(batch["harm_score"][i] if "harm_score" in batch else None)
-        if len(group) == 2:
-            out["pause"].append(len(ids[0]))
-            out["block_ids"].append([marker_ids[0], *encode[block_cursor], marker_ids[1]])
-            block_cursor += 1
-        else:
-            out["pause"].append(-1)
-            out["block_ids"].append([])
-    return out
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: (dict(sorted(v.items())) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
+        out["skipped"] = self.skipped
+        return out
 
 
-def _reflection(batch: dict[str, list], i: int, voice: str) -> tuple[int, str | None]:
-    if batch["reflection_status"][i] != "ok":
-        return 0, None
-    reflection, position = batch[f"reflection_{voice}"][i], batch["reflection_position"][i]
+def _reflection(batch: dict[str, list], i: int, voice: str, prefix: str) -> tuple[int, str] | None:
+    """``(character position, reflection text)`` of row ``i`` in one placement, or ``None`` without one."""
+    status = batch.get(f"{prefix}reflection_status")
+    if status is None or status[i] != "ok":
+        return None
+    reflection, position = batch[f"{prefix}reflection_{voice}"][i], batch[f"{prefix}reflection_position"][i]
     if not reflection or position is None or not 0 <= position <= len(batch["text"][i]):
         raise SppConfigError(
-            f"row {batch['id'][i]!r} has reflection_status 'ok' but no usable reflection_{voice}/reflection_position",
-            field=f"reflection_{voice}",
+            f"row {batch['id'][i]!r} has {prefix}reflection_status 'ok' but no usable {prefix}reflection_{voice}/"
+            f"{prefix}reflection_position",
+            field=f"{prefix}reflection_{voice}",
             fix="re-run the producer on this row or mark it rejected",
         )
     return position, reflection
+
+
+def tokenize_batch(
+    batch: dict[str, list], tokenizer, voice: str, marker_ids: tuple[int, int | None]
+) -> dict[str, list]:
+    """A ``Dataset.map(batched=True)`` function: corpus rows -> ``TOKENIZED_COLUMNS``.
+
+    A document is tokenized in pieces split at every reflection position the corpus has for it (pause and end
+    placements, in every arm), so its tokens are the same whichever block goes in, or none. ``pause``/``end_pause``
+    are token indices (``-1``: no reflection), ``block_ids``/``end_block_ids`` the blocks in ``voice``. Special-token
+    text inside documents or reflections is tokenized as plain text, so a document cannot forge a marker or an EOS.
+    """
+    if "reflection_status" not in batch:
+        raise SppConfigError(
+            "the corpus has no reflection_status column: it is not an spp augment output",
+            field="dataset_path",
+            fix="run spp augment on it first (every arm, the baseline too, reads the augmented corpus)",
+        )
+    out: dict[str, list] = {name: [] for name in TOKENIZED_COLUMNS}
+    for i, text in enumerate(batch["text"]):
+        found = {p: _reflection(batch, i, voice, prefix) for p, prefix in PLACEMENT_PREFIX.items()}
+        cuts = sorted({pos for pos, _ in filter(None, found.values())} | {0, len(text)})
+        pieces = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        encoded = tokenizer(pieces, add_special_tokens=False, split_special_tokens=True)["input_ids"] if pieces else []
+        starts, ids = {0: 0}, []
+        for b, piece in zip(cuts[1:], encoded, strict=True):
+            ids += piece
+            starts[b] = len(ids)
+        out["id"].append(str(batch["id"][i]))
+        out["doc_ids"].append(ids)
+        out["n_tokens"].append(len(ids))  # lets a resume find its window without reading doc_ids
+        out["harm_score"].append(batch["harm_score"][i] if "harm_score" in batch else None)
+        for placement, prefix in PLACEMENT_PREFIX.items():
+            reflection = found[placement]
+            if reflection is None:
+                out[f"{prefix}pause"].append(-1)
+                out[f"{prefix}block_ids"].append([])
+            else:
+                out[f"{prefix}pause"].append(starts[reflection[0]])
+                out[f"{prefix}block_ids"].append(block_ids(encode_reflection(tokenizer, reflection[1]), marker_ids))
+    return out
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where documents go: the ``layout`` rule over windows of ``capacity`` document tokens and ``budget`` block
+    tokens. One object decides for the packer and for the seek (``locate_window``), so they cannot disagree."""
+
+    layout: str
+    capacity: int
+    budget: int
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise SppConfigError(f"unknown layout {self.layout!r}", field="layout", fix=f"use one of {LAYOUTS}")
+
+    @property
+    def max_document_tokens(self) -> int:
+        return self.capacity - 1
+
+    def own_window(self, annotated: bool) -> bool:
+        """Whether a document gets a window of its own (``document`` layout, annotated)."""
+        return annotated and self.layout == "document"
+
+    def opens_window(self, annotated: bool, reserve: int, n_tokens: int, used: int, reserved: int) -> bool:
+        """Whether a document starting now must start a new window (the current one has ``used`` document tokens
+        and ``reserved`` budget tokens taken)."""
+        if used == 0:
+            return False
+        if self.own_window(annotated):
+            return True
+        if not annotated:
+            return False
+        fits_prefix = min(n_tokens + 1, self.capacity) <= self.capacity - used
+        fits_block = self.reserve_of(reserve) <= self.budget - reserved
+        return not (fits_prefix and fits_block)
+
+    def reserve_of(self, reserve: int) -> int:
+        """Budget a document takes in its window: its longest block, or nothing when no block of it can fit."""
+        return reserve if reserve <= self.budget else 0
 
 
 class _WindowBuilder:
@@ -127,27 +235,28 @@ class _WindowBuilder:
         self.content: list[int] = []
         self.documents: list[str] = []
         self.inserts: list[tuple[int, str, list[int]]] = []
+        self.reserved = 0
+        self.skipped = 0
 
-    def build(self, seq_len: int, reflection_budget: int, pad_id: int, stats: PackingStats) -> Window:
+    def build(self, seq_len: int, pad_id: int, stats: PackingStats) -> Window:
         ids: list[int] = []
         kinds: list[int] = []
         reflections: list[str] = []
-        budget, cursor = reflection_budget, 0
+        cursor = 0
         for offset, doc_id, block in self.inserts:
-            if len(block) > budget:
-                reason = "longer than reflection_budget" if len(block) > reflection_budget else "window budget used"
-                stats.skipped_reflections[reason] += 1
-                continue
             ids += self.content[cursor:offset] + block
             kinds += [DOCUMENT] * (offset - cursor) + [REFLECTION] * len(block)
-            budget, cursor = budget - len(block), offset
+            cursor = offset
             reflections.append(doc_id)
         ids += self.content[cursor:]
         kinds += [DOCUMENT] * (len(self.content) - cursor)
         pad = seq_len + 1 - len(ids)
         stats.windows += 1
         stats.reflections += len(reflections)
-        return Window(self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections)
+        stats.padding_tokens += pad
+        return Window(
+            self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped
+        )
 
 
 @dataclass(frozen=True)
@@ -159,22 +268,52 @@ class PackStart:
     token_offset: int = 0
 
 
-def locate_window(stream_tokens, window_index: int, capacity: int) -> tuple[int, int] | None:
+def locate_window(stream_tokens, annotated, reserve, window_index: int, layout: Layout) -> tuple[int, int] | None:
     """``(document position, token offset)`` of window ``window_index``'s first token, or ``None`` past the end.
 
-    ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it.
-    Window ``k`` starts at stream token ``k * capacity`` because every window holds exactly ``capacity`` document
-    tokens (reflections go into the budget on top), so this needs no packing.
+    ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it;
+    ``annotated``/``reserve`` are the layout's inputs. Walks the layout over these counts alone (no token is read).
     """
-    import numpy as np
+    for position, offset, index in _window_starts(stream_tokens, annotated, reserve, layout):
+        if index == window_index:
+            return position, offset
+        if index > window_index:
+            break
+    return None
 
-    ends = np.cumsum(np.asarray(stream_tokens, dtype=np.int64))
-    target = window_index * capacity
-    position = int(np.searchsorted(ends, target, side="right"))
-    if position >= len(ends):
-        return None
-    start = int(ends[position]) - int(stream_tokens[position])
-    return position, target - start
+
+def count_windows(stream_tokens, annotated, reserve, layout: Layout) -> int:
+    """How many windows the stream has (the last, partial one included)."""
+    count = 0
+    for _, _, index in _window_starts(stream_tokens, annotated, reserve, layout):
+        count = index + 1
+    return count
+
+
+def _window_starts(stream_tokens, annotated, reserve, layout: Layout) -> Iterator[tuple[int, int, int]]:
+    """``(document position, token offset, window index)`` of every window's first token, in order."""
+    used = reserved = 0
+    index = 0
+    for position, total in enumerate(int(t) for t in stream_tokens):
+        if total == 0:
+            continue
+        marked, need = bool(annotated[position]), int(reserve[position])
+        if layout.opens_window(marked, need, total - 1, used, reserved):
+            index, used, reserved = index + 1, 0, 0
+        if used == 0:
+            yield position, 0, index
+        if layout.own_window(marked):
+            index, used, reserved = index + 1, 0, 0
+            continue
+        reserved += layout.reserve_of(need) if marked else 0
+        done = 0
+        while done < total:
+            take = min(layout.capacity - used, total - done)
+            used, done = used + take, done + take
+            if used == layout.capacity:
+                index, used, reserved = index + 1, 0, 0
+                if done < total:
+                    yield position, done, index
 
 
 def pack_windows(
@@ -185,20 +324,20 @@ def pack_windows(
     reflection_budget: int,
     eos_id: int,
     pad_id: int,
+    layout: str = "dense",
     stats: PackingStats | None = None,
     start: PackStart | None = None,
 ) -> Iterator[Window]:
     """The global window stream of ``view`` (an ``ArmView``) over ``documents``, in document order.
 
-    A document's reflection lands in the window holding the token just before its pause, and is inserted when
-    ``view.reflects(doc, window_index * seq_len)``. The last, partial window is emitted padded. With ``start``, the
-    stream begins at that window (``documents`` begin at the document holding its first token): the windows are
-    exactly those a stream from window 0 would give from there on.
+    A document's block is inserted at its pause when ``view.reflects(doc, window_index * seq_len)``. The last,
+    partial window is emitted padded. With ``start``, the stream begins at that window (``documents`` begin at the
+    document holding its first token): the windows are exactly those a stream from window 0 would give from there.
     """
     if not 0 <= reflection_budget < seq_len:
         raise SppConfigError("reflection_budget must be in [0, seq_len)", field="reflection_budget")
     stats = stats if stats is not None else PackingStats()
-    capacity = seq_len - reflection_budget
+    rule = Layout(layout, seq_len - reflection_budget, reflection_budget)
     start = start or PackStart()
     window = _WindowBuilder(start.window_index)
     offset = start.token_offset
@@ -208,23 +347,50 @@ def pack_windows(
             stats.dropped[reason] += 1
             continue
         stats.documents += 1
-        tokens, pause, done = [*doc.ids, eos_id], view.pause(doc), offset
+        used, reserved = len(window.content), window.reserved
+        if offset == 0 and rule.opens_window(doc.annotated, doc.reserve, len(doc.ids), used, reserved):
+            yield window.build(seq_len, pad_id, stats)
+            window = _WindowBuilder(window.index + 1)
+        tokens, done = [*doc.ids, eos_id], offset
+        if rule.own_window(doc.annotated):
+            stats.truncated_tokens += max(0, len(doc.ids) - rule.max_document_tokens)
+            tokens = [*doc.ids[: rule.max_document_tokens], eos_id]
+        if offset == 0 and doc.annotated:
+            window.reserved += rule.reserve_of(doc.reserve)
+            _offer_block(window, doc, view, rule, stats, seq_len)
         offset = 0
         while done < len(tokens):
-            take = min(capacity - len(window.content), len(tokens) - done)
+            take = min(rule.capacity - len(window.content), len(tokens) - done)
             if not window.documents or window.documents[-1] != doc.id:
                 window.documents.append(doc.id)
-            if (
-                pause is not None
-                and (done < pause or done == pause == 0)
-                and pause <= done + take
-                and view.reflects(doc, window.index * seq_len)
-            ):
-                window.inserts.append((len(window.content) + pause - done, doc.id, doc.block))
             window.content += tokens[done : done + take]
             done += take
-            if len(window.content) == capacity:
-                yield window.build(seq_len, reflection_budget, pad_id, stats)
+            if len(window.content) == rule.capacity and done < len(tokens):
+                yield window.build(seq_len, pad_id, stats)
                 window = _WindowBuilder(window.index + 1)
+        if len(window.content) == rule.capacity or rule.own_window(doc.annotated):
+            yield window.build(seq_len, pad_id, stats)
+            window = _WindowBuilder(window.index + 1)
     if window.content:
-        yield window.build(seq_len, reflection_budget, pad_id, stats)
+        yield window.build(seq_len, pad_id, stats)
+
+
+def _offer_block(window: _WindowBuilder, doc: Document, view, rule: Layout, stats: PackingStats, seq_len: int) -> None:
+    """Queue ``doc``'s block in ``window`` (the document starts there) if the arm puts it in now; count why not."""
+    pause, block = view.placed(doc)
+    if pause is None or not view.has_reflections:
+        return
+    if not view.reflects(doc, window.index * seq_len):
+        stats.scheduled_off += 1
+        return
+    stats.offered += 1
+    reason = None
+    if len(block) > rule.budget:
+        reason = SKIP_OVER_BUDGET
+    elif pause > min(len(doc.ids), rule.max_document_tokens) or pause > rule.capacity - len(window.content) - 1:
+        reason = SKIP_PAUSE_OUTSIDE
+    if reason:
+        stats.skipped_reflections[reason] += 1
+        window.skipped += 1
+    else:
+        window.inserts.append((len(window.content) + pause, doc.id, block))

@@ -31,8 +31,8 @@ class InjectionSchedule:
     def __post_init__(self) -> None:
         if self.start_tokens < 0 or self.ramp_tokens < 0:
             raise ValueError("start_tokens and ramp_tokens must be >= 0")
-        if self.midtraining and self.midtraining_start_tokens is None:
-            raise ValueError("an arm with reflections in midtraining needs midtraining_start_tokens")
+        if self.midtraining and not self.pretraining and self.midtraining_start_tokens is None:
+            raise ValueError("an arm with reflections only in midtraining needs midtraining_start_tokens")
 
     def phase(self, tokens: int) -> str:
         """``"midtraining"`` from ``midtraining_start_tokens`` on, else ``"pretraining"``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from spp.contract import marker_token_ids
 from spp.errors import SppConfigError
 from spp.persona.render import BlockFormat
 
@@ -22,7 +23,7 @@ def prepare_tokenizer(tokenizer, block_format: BlockFormat, eos_token: str | Non
         raise SppConfigError("the tokenizer has no EOS token", field="eos_token", fix="set eos_token in the recipe")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    markers = [block_format.marker, block_format.end_marker]
+    markers = [m for m in (block_format.marker, block_format.end_marker) if m]
     tokenizer.add_special_tokens({"additional_special_tokens": markers}, replace_extra_special_tokens=False)
     return tokenizer
 
@@ -42,12 +43,9 @@ def load_tokenizer(name_or_path: str, block_format: BlockFormat, eos_token: str 
     return prepare_tokenizer(tokenizer, block_format, eos_token)
 
 
-def marker_ids(tokenizer, block_format: BlockFormat) -> tuple[int, int]:
-    """Token ids of the marker and end marker (each must be one token)."""
-    ids = tokenizer.convert_tokens_to_ids([block_format.marker, block_format.end_marker])
-    if any(i is None or i == tokenizer.unk_token_id for i in ids):
-        raise SppConfigError("the reflection markers are not tokens of this tokenizer", fix="call prepare_tokenizer")
-    return ids[0], ids[1]
+def marker_ids(tokenizer, block_format: BlockFormat) -> tuple[int, int | None]:
+    """Token ids of the marker and end marker (``None``: no end marker); see ``spp.contract.marker_token_ids``."""
+    return marker_token_ids(tokenizer, block_format)
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -27,9 +27,16 @@ from transformers.trainer import TRAINER_STATE_NAME
 from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
 from spp.metadata import SppMetadata
-from spp.pretrain.callbacks import ReflectionLossCallback, ScheduleCallback, ThroughputCallback, flops_per_token
+from spp.pretrain.callbacks import (
+    CheckpointMetadataCallback,
+    PackingCallback,
+    ReflectionLossCallback,
+    ScheduleCallback,
+    ThroughputCallback,
+    flops_per_token,
+)
 from spp.pretrain.config import LIGER_KERNELS, SPPTrainingArguments
-from spp.pretrain.data import PackedArm, collate_windows
+from spp.pretrain.data import PACKING_COUNTS, PackedArm, collate_windows
 from spp.pretrain.packing import Window
 
 logger = logging.getLogger("spp.pretrain")
@@ -106,6 +113,41 @@ def _hub_callback(args: SPPTrainingArguments, hub_api=None):
     return HubCheckpointCallback(to_dir=args.checkpoint_export_dir, max_pending=args.hub_max_pending_uploads)
 
 
+IDENTITY_FIELDS = ("arm", "model_spec", "data_view_hash")
+
+
+def run_identity(meta: SppMetadata) -> dict[str, object]:
+    """What a checkpoint must share with the run that resumes it: arm, model spec and data-view hash."""
+    return {"arm": meta.arm, **{k: meta.details.get(k) for k in IDENTITY_FIELDS[1:]}}
+
+
+def check_resume_identity(meta: SppMetadata, checkpoint: Path, output_dir: Path) -> None:
+    """Refuse (``SppConfigError``) to resume from a checkpoint written by another arm, spec or data view.
+
+    The checkpoint's own ``spp.json`` is read (``SPPTrainer`` writes one into each), else the output folder's.
+    Nothing is written before this check.
+    """
+    from spp.metadata import read_metadata
+
+    recorded = read_metadata(checkpoint) if checkpoint.is_dir() else None
+    source = checkpoint
+    if recorded is None:
+        recorded, source = read_metadata(output_dir), output_dir
+    if recorded is None:
+        logger.warning("%s has no spp.json: cannot check that it was written by this arm and data view", checkpoint)
+        return
+    mine, theirs = run_identity(meta), run_identity(recorded)
+    differ = {k: (theirs[k], mine[k]) for k in mine if theirs.get(k) is not None and theirs[k] != mine[k]}
+    if differ:
+        what = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in differ.items())
+        raise SppConfigError(
+            f"refusing to resume from {checkpoint}: it was written by another run ({what})",
+            source=source / "spp.json",
+            field="resume_from_checkpoint",
+            fix="resume with the recipe that wrote it, or start this arm in its own output_dir",
+        )
+
+
 class SPPTrainer(Trainer):
     """``Trainer`` for one SPP arm. Give ``train_dataset`` a ``PackedArm`` (any dataset works; only a ``PackedArm``
     gets spp's own sharding), ``heldout`` windows for the reflection-loss metric, ``metadata`` for ``spp.json``."""
@@ -127,6 +169,7 @@ class SPPTrainer(Trainer):
         self.kernels = configure_kernels(args)
         self.spp_metadata = metadata
         kwargs.setdefault("data_collator", collate_windows)
+        callbacks = [*(callbacks or []), CheckpointMetadataCallback(metadata)] if metadata is not None else callbacks
         callbacks = list(callbacks or [])
         super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
         self._add_spp_callbacks(global_windows, heldout or [], hub_api)
@@ -144,6 +187,8 @@ class SPPTrainer(Trainer):
         if view is not None:
             self.add_callback(ScheduleCallback(view.schedule, tokens_per_step))
             logger.info("arm %s: %s", view.name, view.schedule.describe())
+        self.packing = PackingCallback(metadata=self.spp_metadata)
+        self.add_callback(self.packing)
         if heldout:
             self.add_callback(ReflectionLossCallback(heldout, args.reflection_eval_steps or int(args.logging_steps)))
         hub = _hub_callback(args, hub_api)
@@ -172,6 +217,13 @@ class SPPTrainer(Trainer):
             loader, args.device, num_processes=1, process_index=0, put_on_device=True, dispatch_batches=False
         )
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """``Trainer.training_step`` after taking the packing counts out of the batch (they are not model inputs)."""
+        counts = inputs.pop(PACKING_COUNTS, None)
+        if counts is not None:
+            self.packing.add(counts)
+        return super().training_step(model, inputs, num_items_in_batch)
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         for callback in self.callback_handler.callbacks:
             if hasattr(callback, "pop_metrics"):
@@ -186,10 +238,12 @@ class SPPTrainer(Trainer):
         are the same either way. With ``ignore_data_skip=True`` set by the user, the stream starts from the beginning,
         as the Trainer does.
         """
-        if self.spp_metadata is not None and self.args.should_save:
-            self.spp_metadata.save(Path(self.args.output_dir))
         full_stream, ignore_data_skip = self.train_dataset, self.args.ignore_data_skip
         checkpoint = self._checkpoint_to_resume(resume_from_checkpoint)
+        if checkpoint and self.spp_metadata is not None:
+            check_resume_identity(self.spp_metadata, Path(checkpoint), Path(self.args.output_dir))
+        if self.spp_metadata is not None and self.args.should_save:
+            self.spp_metadata.save(Path(self.args.output_dir))
         state_file = Path(checkpoint) / TRAINER_STATE_NAME if checkpoint else None
         # a missing or unreadable checkpoint is left to Trainer.train, whose error names it
         if (

@@ -1,0 +1,133 @@
+"""Checks a run makes before step 0: reflections that packing could not insert, and data for every step.
+
+Promises:
+- ``audit_stream`` counts, over the training documents of an arm, the blocks in the arm's placement and those that
+  packing would skip, by reason (``PackingStats`` reasons), and the windows the stream holds. With the token cache
+  it reads token counts only; otherwise it tokenizes the documents once (at most ``max_rows`` of them; more and it
+  says it sampled).
+- ``check_audit`` stops the run (``SppConfigError``, exit 2) when the skipped share passes ``max_skipped_share``, or
+  when the stream has fewer windows than ``max_steps`` needs, naming the counts and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spp.errors import SppConfigError
+from spp.pretrain.packing import SKIP_OVER_BUDGET, SKIP_PAUSE_OUTSIDE, Layout, count_windows
+
+logger = logging.getLogger("spp.pretrain")
+
+
+@dataclass
+class StreamAudit:
+    """What ``audit_stream`` found. ``windows``/``document_tokens`` are ``None`` when it could not count them all."""
+
+    blocks: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    documents: int = 0
+    windows: int | None = None
+    document_tokens: int | None = None
+    sampled: bool = False
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def skipped_share(self) -> float:
+        return self.skipped_total / self.blocks if self.blocks else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "blocks": self.blocks,
+            "skipped": dict(self.skipped),
+            "skipped_share": round(self.skipped_share, 6),
+            "documents": self.documents,
+            "windows": self.windows,
+            "sampled": self.sampled,
+        }
+
+
+def audit_stream(arm, max_rows: int = 200_000) -> StreamAudit:
+    """Audit the ``PackedArm`` ``arm`` (from window 0) before training; see the module docstring."""
+    from spp.pretrain.data import DocumentStream
+
+    documents, layout = arm.documents, arm.layout
+    if isinstance(documents, DocumentStream) and documents.seekable:
+        counts = documents.block_audit(arm.view.arm.placement, layout.max_document_tokens, layout.budget)
+        tokens = documents.stream_tokens(arm.view)
+        annotated, reserve = documents.layout_inputs()
+        return StreamAudit(
+            blocks=counts.pop("blocks"),
+            skipped={k: v for k, v in counts.items() if v},
+            documents=int((tokens > 0).sum()),
+            windows=count_windows(tokens, annotated, reserve, layout),
+            document_tokens=int(tokens.sum()),
+        )
+    return _audit_by_reading(arm, layout, max_rows)
+
+
+def _audit_by_reading(arm, layout: Layout, max_rows: int) -> StreamAudit:
+    audit = StreamAudit(skipped={})
+    tokens, annotated, reserve = [], [], []
+    for i, doc in enumerate(arm.documents):
+        if i >= max_rows:
+            audit.sampled = True
+            break
+        kept = arm.view.drop_reason(doc) is None
+        tokens.append(len(doc.ids) + 1 if kept else 0)
+        annotated.append(doc.annotated)
+        reserve.append(doc.reserve)
+        pause, block = arm.view.placed(doc)
+        if not kept or block is None:
+            continue
+        audit.blocks += 1
+        reason = _skip_reason(pause, block, layout)
+        if reason:
+            audit.skipped[reason] = audit.skipped.get(reason, 0) + 1
+    audit.documents = sum(t > 0 for t in tokens)
+    if not audit.sampled:
+        audit.windows = count_windows(np.asarray(tokens), annotated, reserve, layout)
+        audit.document_tokens = int(sum(tokens))
+    return audit
+
+
+def _skip_reason(pause: int, block: list[int], layout: Layout) -> str | None:
+    if len(block) > layout.budget:
+        return SKIP_OVER_BUDGET
+    if pause > layout.max_document_tokens:
+        return SKIP_PAUSE_OUTSIDE
+    return None
+
+
+def check_audit(audit: StreamAudit, *, arm_name: str, has_reflections: bool, max_skipped_share: float,
+                windows_needed: int, budget: int) -> None:
+    """Raise ``SppConfigError`` when the audit shows silent loss or too little data (see the module docstring)."""
+    if has_reflections and audit.blocks and audit.skipped_share > max_skipped_share:
+        reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(audit.skipped.items()))
+        raise SppConfigError(
+            f"packing would skip {audit.skipped_total:,} of {audit.blocks:,} reflections of arm {arm_name!r} "
+            f"({audit.skipped_share:.2%}, over max_skipped_share {max_skipped_share:.2%}): {reasons}; "
+            f"reflection_budget is {budget} tokens",
+            field="reflection_budget",
+            fix="re-run spp augment with this training tokenizer and reflection_budget (it trims or rejects "
+            "reflections over the budget and samples pauses inside the window), or raise reflection_budget",
+        )
+    if audit.windows is not None and audit.windows < windows_needed:
+        lacking = windows_needed - audit.windows
+        raise SppConfigError(
+            f"arm {arm_name!r} has {audit.windows:,} windows of training data but max_steps needs "
+            f"{windows_needed:,}: {lacking:,} windows short",
+            field="max_steps",
+            fix="lower max_steps, or give the arm a larger corpus (the filtered arm removes rows: compare its "
+            "document tokens with the baseline's)",
+        )
+    if audit.windows is None:
+        logger.warning(
+            "could not count the windows of arm %r before training (streamed or sampled corpus): a run that "
+            "outlasts its data stops early; build a token cache (token_cache_dir) for an exact check", arm_name
+        )

@@ -79,7 +79,9 @@ def test_reflection_arms_are_data_matched_and_spp_t0_reflects_from_the_first_ste
 def test_the_document_layout_gives_each_annotated_document_its_own_truncated_window(tokenized):
     windows, stats, _ = _stream(tokenized, "spp_t0", "document", None)
     data, _ = tokenized
-    annotated = {r["id"] for r in data.select_columns(["id", "pause", "end_pause"]) if r["pause"] >= 0 or r["end_pause"] >= 0}
+    annotated = {
+        r["id"] for r in data.select_columns(["id", "pause", "end_pause"]) if r["pause"] >= 0 or r["end_pause"] >= 0
+    }
     for w in windows:
         if set(w.documents) & annotated:
             assert len(w.documents) == 1

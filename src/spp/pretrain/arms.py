@@ -48,7 +48,11 @@ register_arm(
     )
 )
 register_arm(
-    Arm("spp_mt", "reflections only from the midtraining start (default: the LR decay) to the end", reflect_in_midtraining=True)
+    Arm(
+        "spp_mt",
+        "reflections only from the midtraining start (default: the LR decay) to the end",
+        reflect_in_midtraining=True,
+    )
 )
 register_arm(
     Arm(
@@ -69,9 +73,7 @@ RENAMED_ARMS = {
 
 def get_arm(name: str) -> Arm:
     if name in RENAMED_ARMS:
-        raise SppConfigError(
-            f"the arm {name!r} no longer exists", field="arm", fix=f"use {RENAMED_ARMS[name]}"
-        )
+        raise SppConfigError(f"the arm {name!r} no longer exists", field="arm", fix=f"use {RENAMED_ARMS[name]}")
     if name not in ARMS:
         raise SppConfigError(f"unknown arm {name!r}", field="arm", fix=f"choose one of {', '.join(sorted(ARMS))}")
     return ARMS[name]

@@ -104,8 +104,15 @@ def _skip_reason(pause: int, block: list[int], layout: Layout) -> str | None:
     return None
 
 
-def check_audit(audit: StreamAudit, *, arm_name: str, has_reflections: bool, max_skipped_share: float,
-                windows_needed: int, budget: int) -> None:
+def check_audit(
+    audit: StreamAudit,
+    *,
+    arm_name: str,
+    has_reflections: bool,
+    max_skipped_share: float,
+    windows_needed: int,
+    budget: int,
+) -> None:
     """Raise ``SppConfigError`` when the audit shows silent loss or too little data (see the module docstring)."""
     if has_reflections and audit.blocks and audit.skipped_share > max_skipped_share:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(audit.skipped.items()))
@@ -129,5 +136,6 @@ def check_audit(audit: StreamAudit, *, arm_name: str, has_reflections: bool, max
     if audit.windows is None:
         logger.warning(
             "could not count the windows of arm %r before training (streamed or sampled corpus): a run that "
-            "outlasts its data stops early; build a token cache (token_cache_dir) for an exact check", arm_name
+            "outlasts its data stops early; build a token cache (token_cache_dir) for an exact check",
+            arm_name,
         )

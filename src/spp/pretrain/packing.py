@@ -254,9 +254,7 @@ class _WindowBuilder:
         stats.windows += 1
         stats.reflections += len(reflections)
         stats.padding_tokens += pad
-        return Window(
-            self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped
-        )
+        return Window(self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped)
 
 
 @dataclass(frozen=True)

@@ -28,5 +28,14 @@ def test_readme_python_api_example_runs(tmp_path, monkeypatch):
         augmented.column_names
     )
     assert sum(stats.status.values()) == len(augmented) == 300 and stats.status["ok"] > 0
+    # every ok reflection is packed: the whole stream of the trained arm holds each of them, none skipped
+    from spp.pretrain.packing import PackingStats
+
+    packing = PackingStats()
+    windows = list(namespace["run"].train_dataset.windows(packing))
+    packed = {d for w in windows for d in w.reflections}
+    ok_ids = {r["id"] for r in augmented if r["reflection_status"] == "ok"}
+    assert packing.reflections == len(packed) == len(ok_ids) == stats.status["ok"] and packed == ok_ids
+    assert packing.skipped == 0 and namespace["run"].extra["audit"]["skipped"] == {}
     assert trainer.state.global_step == 2
     assert (tmp_path / "outputs/api-example/spp_t0/checkpoint-2").is_dir()

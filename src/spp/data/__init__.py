@@ -6,6 +6,7 @@ Scoring and augmentation are plain batched callables for ``Dataset.map(fn, batch
 
 from spp.data.augment import REFLECTION_COLUMNS, Augmenter, AugmentStats
 from spp.data.corpora import BUILTIN_CORPORA, load_builtin
+from spp.data.fit import ReflectionFit, ReflectionFitConfig
 from spp.data.scoring import (
     HARM_SCORERS,
     HarmScoreConfig,
@@ -26,6 +27,8 @@ __all__ = [
     "HarmScoreConfig",
     "HarmScoreMap",
     "HarmScorer",
+    "ReflectionFit",
+    "ReflectionFitConfig",
     "SelectionConfig",
     "SourceConfig",
     "build_scorer",

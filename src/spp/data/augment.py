@@ -4,9 +4,13 @@
 ``spp augment`` job drives the same object over chunks of the corpus. For every row it returns the columns of the
 DESIGN data model: ``id`` (the source id, else the sha256 of the text), ``reflection_1p``, ``reflection_3p``,
 ``citations``, ``reflection_position``, ``reflection_status`` (``none`` | ``ok`` | ``rejected`` | ``failed``),
-``reflection_reason`` (the rejection reason, the generator error, or ``empty_document``), ``canary`` (the planted
-identity fact's key, else ``None``) and ``raw_response`` (kept for rejected and failed rows only, for audit), plus
-``harm_score`` when a scorer is given and the batch has no score yet.
+``reflection_reason`` (the rejection reason, the generator error, ``empty_document``, or ``trimmed:1p,3p`` for an ok
+reflection cut to the budget), ``canary`` (the planted identity fact's key, else ``None``) and ``raw_response``
+(kept for rejected and failed rows only, for audit), plus ``harm_score`` when a scorer is given and the batch has no
+score yet. With a ``ReflectionFit`` (the training tokenizer and the reflection contract) the pause is sampled in
+that tokenizer's tokens (``reflection_token_position``) and each voice's block length is recorded
+(``reflection_tokens_1p``/``_3p``); nothing over the budget leaves it as ``ok``. With ``placement="end"`` every
+reflection column is written with the ``end_`` prefix (the ``spp_t0_end`` ablation's own columns).
 
 Promises: the text is never modified; every row gets a status (nothing is dropped); the output depends only on the
 rows and the configs (selection, pause and canary draws are seeded per document id), never on batch boundaries.
@@ -20,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from spp.data.fit import ReflectionFit
 from spp.data.scoring import HarmScorer
 from spp.data.selection import SelectionConfig, canary_index, is_blank, is_selected
 from spp.data.sources import text_id
@@ -32,11 +37,23 @@ REFLECTION_COLUMNS = (
     "reflection_3p",
     "citations",
     "reflection_position",
+    "reflection_token_position",
+    "reflection_tokens_1p",
+    "reflection_tokens_3p",
     "reflection_status",
     "reflection_reason",
     "canary",
     "raw_response",
 )
+# The end placement (the spp_t0_end ablation) writes the same columns under this prefix, beside the pause ones.
+PLACEMENT_PREFIXES = {"pause": "", "end": "end_"}
+
+
+def reflection_columns(placement: str = "pause") -> tuple[str, ...]:
+    """The reflection columns a run in ``placement`` writes."""
+    return tuple(PLACEMENT_PREFIXES[placement] + name for name in REFLECTION_COLUMNS)
+
+
 EMPTY = "empty_document"
 
 
@@ -55,6 +72,8 @@ class AugmentStats:
     harmful_rows: int = 0  # rows with harm_score >= the selection's harm_threshold
     tokens_in: int = 0
     tokens_out: int = 0
+    trimmed: Counter = field(default_factory=Counter)  # ok rows whose voice was cut to the budget, by voice
+    block_tokens: Counter = field(default_factory=Counter)  # measured blocks by length bucket (16 tokens wide)
     generator_seconds: float = 0.0
     scorer_seconds: float = 0.0
 
@@ -78,22 +97,24 @@ def harm_key(score: float | None) -> str:
     return "missing" if score is None else str(round(float(score), 2))
 
 
+def block_bucket(tokens: int, width: int = 16) -> str:
+    """Histogram bucket of a block length: its lower bound, a multiple of ``width``."""
+    return str(tokens // width * width)
+
+
 def _none_row(reason: str | None = None) -> dict[str, Any]:
-    return {
-        "reflection_1p": None,
-        "reflection_3p": None,
+    return {name: None for name in REFLECTION_COLUMNS} | {
         "citations": [],
-        "reflection_position": None,
         "reflection_status": "none",
         "reflection_reason": reason,
-        "canary": None,
-        "raw_response": None,
     }
 
 
-def _result_row(result: ReflectionResult, canary: str | None) -> dict[str, Any]:
+def _result_row(result: ReflectionResult, canary: str | None, token_position: int | None, lengths) -> dict[str, Any]:
     row = result.to_row()
     row["canary"] = canary
+    row["reflection_token_position"] = token_position
+    row["reflection_tokens_1p"], row["reflection_tokens_3p"] = lengths.get("1p"), lengths.get("3p")
     if result.status == "ok":
         row["raw_response"] = None
     return {k: row.get(k) for k in REFLECTION_COLUMNS}
@@ -148,6 +169,8 @@ class Augmenter:
         harm_column: str = "harm_score",
         pause_distribution: str = "uniform_after",
         pause_min_fraction: float = 0.2,
+        fit: ReflectionFit | None = None,
+        placement: str = "pause",
     ):
         self.generator = generator
         self.selection = selection
@@ -157,6 +180,10 @@ class Augmenter:
         self.harm_column = harm_column
         self.pause_distribution = pause_distribution
         self.pause_min_fraction = pause_min_fraction
+        self.fit = fit
+        if placement not in PLACEMENT_PREFIXES:
+            raise SppConfigError(f"unknown placement {placement!r}", field="placement", fix="use pause or end")
+        self.placement = placement
         self.facts = generator.renderer.persona.plantable_facts
         self.stats = AugmentStats()
         self.busy = BusyClock()
@@ -178,13 +205,20 @@ class Augmenter:
         stats.scorer_seconds += self.scorer.seconds - before
         return scores, True
 
-    def _request(self, doc_id: str, text: str) -> tuple[ReflectionRequest, str | None]:
-        pause = sample_pause(
-            text, doc_id, self.selection.selection_seed, self.pause_distribution, self.pause_min_fraction
-        )
+    def _pause(self, doc_id: str, text: str) -> tuple[int, int | None]:
+        """``(character offset, token index or None)`` of the reading pause (the end for the end placement)."""
+        seed, distribution, fraction = self.selection.selection_seed, self.pause_distribution, self.pause_min_fraction
+        if self.fit is not None:
+            return self.fit.request_pause(text, doc_id, seed, distribution, fraction, self.placement)
+        if self.placement == "end":
+            return len(text), None
+        return sample_pause(text, doc_id, seed, distribution, fraction), None
+
+    def _request(self, doc_id: str, text: str) -> tuple[ReflectionRequest, str | None, int | None]:
+        pause, token_pause = self._pause(doc_id, text)
         index = canary_index(self.selection, doc_id, len(self.facts))
         fact = self.facts[index] if index is not None else None
-        return ReflectionRequest(doc_id, text, pause, canary=fact), fact.key if fact else None
+        return ReflectionRequest(doc_id, text, pause, canary=fact), fact.key if fact else None, token_pause
 
     def _generate(self, requests: list[ReflectionRequest], stats: AugmentStats) -> list[ReflectionResult]:
         start = time.perf_counter()
@@ -207,7 +241,7 @@ class Augmenter:
         stats.harm_histogram.update(harm_key(s) for s in scores)
         stats.harmful_rows = sum(s is not None and s >= self.selection.harm_threshold for s in scores)
         rows: list[dict[str, Any] | None] = [None] * len(texts)
-        pending: list[tuple[int, ReflectionRequest, str | None]] = []
+        pending: list[tuple[int, ReflectionRequest, str | None, int | None]] = []
         for i, (doc_id, text, score) in enumerate(zip(ids, texts, scores, strict=True)):
             if is_blank(text):
                 stats.empty_documents += 1
@@ -216,9 +250,15 @@ class Augmenter:
                 pending.append((i, *self._request(doc_id, text)))
             else:
                 rows[i] = _none_row()
-        results = self._generate([request for _, request, _ in pending], stats) if pending else []
-        for (i, _, canary), result in zip(pending, results, strict=True):
-            rows[i] = _result_row(result, canary)
+        results = self._generate([request for _, request, _, _ in pending], stats) if pending else []
+        for (i, _, canary, token_pause), result in zip(pending, results, strict=True):
+            lengths: dict[str, int | None] = {}
+            if self.fit is not None:
+                fitted = self.fit.fit(result)
+                result, lengths = fitted.result, fitted.block_tokens
+                stats.trimmed.update(fitted.trimmed)
+                stats.block_tokens.update(block_bucket(n) for n in lengths.values() if n is not None)
+            rows[i] = _result_row(result, canary, token_pause, lengths)
             stats.tokens_in += result.tokens_in
             stats.tokens_out += result.tokens_out
             if canary and result.status == "ok":
@@ -232,7 +272,8 @@ class Augmenter:
         columns: dict[str, list] = {"id": ids}
         if scored:
             columns[self.harm_column] = scores
-        columns |= {name: [row[name] for row in rows] for name in REFLECTION_COLUMNS}
+        prefix = PLACEMENT_PREFIXES[self.placement]
+        columns |= {prefix + name: [row[name] for row in rows] for name in REFLECTION_COLUMNS}
         return columns, stats
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:

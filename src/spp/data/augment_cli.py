@@ -7,10 +7,14 @@ offline harm scorer) into ``outputs/augment-demo/``:
     spp augment --config recipes/augment/demo.yaml --max_documents 50
     spp augment --config recipes/augment/paper.yaml --num_shards 64 --shard_index $SLURM_ARRAY_TASK_ID
     spp augment --config recipes/augment/paper.yaml --num_shards 64 --merge
+    spp augment --config recipes/augment/paper.yaml --placement end --dataset outputs/augment-paper \
+        --output_dir outputs/augment-paper-end      # the spp_t0_end ablation's own end_* columns
 """
 
 from __future__ import annotations
 
+from spp.contract import ReflectionContract
+from spp.data.fit import ReflectionFitConfig
 from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
@@ -27,6 +31,8 @@ CONFIG_TYPES = [
     PersonaConfig,
     GeneratorConfig,
     ValidationConfig,
+    ReflectionContract,
+    ReflectionFitConfig,
 ]
 
 

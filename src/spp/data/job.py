@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.contract import ReflectionContract, record_contract
 from spp.data.augment import Augmenter, AugmentStats
+from spp.data.fit import ReflectionFitConfig
 from spp.data.scoring import HarmScoreConfig, build_scorer
 from spp.data.selection import SelectionConfig, stratified_rest_probability
-from spp.data.shards import SCHEMA, JobState, atomic_write_json, carried_columns, output_schema
+from spp.data.shards import SCHEMA, JobState, atomic_write_json, carried_columns, output_schema, schema_for
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
 from spp.errors import SppConfigError
 from spp.generate.base import GeneratorConfig, build_generator
@@ -124,9 +126,21 @@ class AugmentConfigs:
     persona: PersonaConfig = field(default_factory=PersonaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    contract: ReflectionContract = field(default_factory=ReflectionContract)
+    fit: ReflectionFitConfig = field(default_factory=ReflectionFitConfig)
 
     def all(self) -> tuple:
-        return (self.job, self.source, self.selection, self.harm, self.persona, self.generator, self.validation)
+        return (
+            self.job,
+            self.source,
+            self.selection,
+            self.harm,
+            self.persona,
+            self.generator,
+            self.validation,
+            self.contract,
+            self.fit,
+        )
 
     def recipe(self) -> dict[str, Any]:
         """Everything that decides the rows (runtime fields excluded): the job's fingerprint input."""
@@ -211,7 +225,7 @@ class AugmentJob:
 
     def _augmenter(self, data) -> Augmenter:
         c = self.configs
-        renderer = c.persona.renderer()
+        renderer = c.persona.renderer(c.contract)
         generator = build_generator(c.generator, renderer, c.validation)
         return Augmenter(
             generator,
@@ -222,6 +236,8 @@ class AugmentJob:
             harm_column=c.harm.harm_score_column,
             pause_distribution=c.persona.pause_distribution,
             pause_min_fraction=c.persona.pause_min_fraction,
+            fit=c.fit.build(c.contract),
+            placement=c.fit.placement,
         )
 
     def _carry_source_columns(self, data, augmenter: Augmenter) -> None:
@@ -233,8 +249,9 @@ class AugmentJob:
                 "(load it without streaming, or give the dataset declared features, to keep the others)"
             )
         consumed = {self.configs.source.text_column, augmenter.id_column, augmenter.harm_column} - {None}
-        self.carried = carried_columns(features, consumed)
-        self.state.schema = output_schema(features, self.carried)
+        own = schema_for(self.configs.fit.placement)
+        self.carried = carried_columns(features, consumed, own)
+        self.state.schema = output_schema(features, self.carried, own)
         renamed = {name: out for name, out in self.carried.items() if name != out}
         if renamed:
             logger.warning("source columns renamed to keep them beside spp's own: %s", renamed)
@@ -362,7 +379,7 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
     from spp.metadata import SppMetadata
     from spp.recipes import recipe_hash
 
-    renderer = configs.persona.renderer()
+    renderer = configs.persona.renderer(configs.contract)
     constitution = renderer.constitution
     source, harm = configs.source.describe(), configs.harm
     details = {
@@ -379,6 +396,9 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
             "distribution": configs.persona.pause_distribution,
             "min_fraction": configs.persona.pause_min_fraction,
         },
+        "placement": configs.fit.placement,
+        "reflection_tokens": result.get("reflection_tokens", {}),
+        "trimmed": result.get("trimmed", {}),
         **{k: result[k] for k in ("rows", "selected", "counts", "rejected", "failed", "canaries", "harm_histogram")},
         "rows_at_or_above_threshold": result["harmful_rows"],
         "empty_documents": result["empty_documents"],
@@ -386,7 +406,7 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
         "tokens_in": result["tokens_in"],
         "tokens_out": result["tokens_out"],
     }
-    return SppMetadata(
+    meta = SppMetadata(
         kind="dataset",
         persona=renderer.persona.to_dict(),
         constitution={
@@ -399,6 +419,14 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
         recipe_hash=recipe_hash(*configs.all(), exclude=JOB_RUNTIME_FIELDS),
         lineage={"source": {"repo_id": source["id"], "revision": source["revision"]}},
         details=details,
+    )
+    return record_contract(
+        meta,
+        configs.contract,
+        tokenizer=configs.fit.training_tokenizer or None,
+        over_budget=configs.fit.over_budget if configs.fit.training_tokenizer else None,
+        enforced=bool(configs.fit.training_tokenizer),
+        harm_threshold=configs.selection.harm_threshold,
     )
 
 
@@ -443,6 +471,8 @@ def summary(
         "harmful_rows": stats.harmful_rows,
         "tokens_in": stats.tokens_in,
         "tokens_out": stats.tokens_out,
+        "trimmed": dict(sorted(stats.trimmed.items())),
+        "reflection_tokens": dict(sorted(stats.block_tokens.items(), key=lambda kv: int(kv[0]))),
     }
     if run is not None and elapsed_s is not None and busy_s is not None:
         # generator_/scorer_seconds add up every call's time (overlapping calls of pipelined chunks each count);

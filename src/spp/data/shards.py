@@ -24,45 +24,53 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spp.data.augment import AugmentStats
+from spp.data.augment import PLACEMENT_PREFIXES, REFLECTION_COLUMNS, AugmentStats
 from spp.errors import SppConfigError
 
 WORK_DIR = ".spp-work"
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("text", pa.string()),
-        ("harm_score", pa.float64()),
-        ("reflection_1p", pa.string()),
-        ("reflection_3p", pa.string()),
-        ("citations", pa.list_(pa.string())),
-        ("reflection_position", pa.int64()),
-        ("reflection_status", pa.string()),
-        ("reflection_reason", pa.string()),
-        ("canary", pa.string()),
-        ("raw_response", pa.string()),
-    ]
-)
+_REFLECTION_TYPES = {
+    "reflection_1p": pa.string(),
+    "reflection_3p": pa.string(),
+    "citations": pa.list_(pa.string()),
+    "reflection_position": pa.int64(),
+    "reflection_token_position": pa.int64(),
+    "reflection_tokens_1p": pa.int64(),
+    "reflection_tokens_3p": pa.int64(),
+    "reflection_status": pa.string(),
+    "reflection_reason": pa.string(),
+    "canary": pa.string(),
+    "raw_response": pa.string(),
+}
+
+
+def schema_for(placement: str = "pause") -> pa.Schema:
+    """The columns spp writes for a run in ``placement``: id, text, harm score and the (prefixed) reflection columns."""
+    prefix = PLACEMENT_PREFIXES[placement]
+    base = [("id", pa.string()), ("text", pa.string()), ("harm_score", pa.float64())]
+    return pa.schema(base + [(prefix + name, _REFLECTION_TYPES[name]) for name in REFLECTION_COLUMNS])
+
+
+SCHEMA = schema_for("pause")
 _META_KEY = b"spp_chunk"
 SOURCE_PREFIX = "source_"
 
 
-def carried_columns(features, consumed: set[str]) -> dict[str, str]:
+def carried_columns(features, consumed: set[str], schema: pa.Schema = SCHEMA) -> dict[str, str]:
     """Source columns the output carries as they are: ``{source name: output name}``.
 
     Every column of the source that spp does not consume (the text, the id, the harm score) is kept; one whose name
     spp's own columns already use is kept as ``source_<name>``. ``features`` is the source's ``datasets.Features``.
     """
     names = [name for name in (features or {}) if name not in consumed]
-    return {name: f"{SOURCE_PREFIX}{name}" if name in SCHEMA.names else name for name in names}
+    return {name: f"{SOURCE_PREFIX}{name}" if name in schema.names else name for name in names}
 
 
-def output_schema(features, carried: dict[str, str]) -> pa.Schema:
-    """``SCHEMA`` followed by the carried source columns, each with its source type."""
+def output_schema(features, carried: dict[str, str], schema: pa.Schema = SCHEMA) -> pa.Schema:
+    """``schema`` (spp's own columns) followed by the carried source columns, each with its source type."""
     if not carried:
-        return SCHEMA
+        return schema
     source = features.arrow_schema
-    return pa.schema([*SCHEMA, *(pa.field(out, source.field(name).type) for name, out in carried.items())])
+    return pa.schema([*schema, *(pa.field(out, source.field(name).type) for name, out in carried.items())])
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,19 +1,24 @@
 """``spp compare``: several ``results.json`` -> one table (markdown + JSON) and a PNG bar chart.
 
-Promise: models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a
+Promises: models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a
 recorded SFT hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft`` when that
-module exists, else the equivalent check on ``SppMetadata.sft_hash`` here.
+module exists, else the equivalent check on ``SppMetadata.sft_hash`` here. Models whose base models were pretrained
+on different data views (``data_view_hash``: corpus and every stream-shaping field but the arm) are refused too;
+forced, the table marks them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
 from spp.eval.report import ci_text, pct
 from spp.metadata import SppMetadata
+
+logger = logging.getLogger("spp.eval")
 
 
 def load_results(paths: list[str]) -> list[dict[str, Any]]:
@@ -67,6 +72,7 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "arm": r.get("arm"),
                 "judge": r["judge"],
                 "sft_hash": r.get("sft_hash"),
+                "data_view_hash": r.get("data_view_hash"),
                 "mean": h["mean"],
                 "mean_ci": h["mean_ci"],
                 "max": h["max"],
@@ -83,12 +89,37 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"benchmarks": benchmarks, "rows": rows}
 
 
+def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[str]:
+    """The models whose base was pretrained on another data view than the first one's (``data_view_hash``, see
+    ``spp.contract``). Differing views raise ``SppConfigError`` unless ``force``; forced, the list is returned so
+    the table can mark them. Results without a recorded view are logged, not refused."""
+    recorded = {r["model"]: r.get("data_view_hash") for r in results}
+    missing = [m for m, h in recorded.items() if h is None]
+    if missing:
+        logger.warning("no data_view_hash recorded for %s: cannot check that their arms are data-matched", missing)
+    hashes = {h for h in recorded.values() if h is not None}
+    if len(hashes) <= 1:
+        return []
+    listing = "; ".join(f"{m}: {h or 'not recorded'}" for m, h in recorded.items())
+    message = f"these models were pretrained on different data views, so their arms are not data-matched ({listing})"
+    if not force:
+        raise SppConfigError(
+            message,
+            field="data_view_hash",
+            fix="pretrain every arm from one corpus with the same data fields (only the arm may differ), or pass "
+            "--force true to compare anyway (the table marks the rows)",
+        )
+    logger.warning("%s; comparing anyway (forced)", message)
+    first = next(h for h in recorded.values() if h is not None)
+    return [m for m, h in recorded.items() if h is not None and h != first]
+
+
 def comparison_markdown(table: dict[str, Any]) -> str:
     header = ["model", "judge", "mean ASR (%)", "95% CI", "max (%)", *table["benchmarks"], "probe recall (%)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table["rows"]:
         cells = [
-            row["model"],
+            row["model"] + (" (other data view)" if row["model"] in table.get("unmatched", []) else ""),
             row["judge"],
             pct(row["mean"]),
             ci_text(row["mean_ci"]),
@@ -97,7 +128,13 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         cells += [pct(row["benchmarks"][b]["value"]) if b in row["benchmarks"] else "–" for b in table["benchmarks"]]
         cells.append(pct(row["probes"]))
         lines.append("| " + " | ".join(cells) + " |")
-    return "# Comparison\n\n" + "\n".join(lines) + "\n"
+    note = ""
+    if table.get("unmatched"):
+        note = (
+            "\n**Not data-matched (forced):** the rows marked 'other data view' were pretrained on a different data "
+            "view (data_view_hash) than the first row; their differences are not the arm's alone.\n"
+        )
+    return "# Comparison\n\n" + "\n".join(lines) + "\n" + note
 
 
 def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
@@ -150,7 +187,9 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
         for r in results
     ]
     check_same_sft(metas, force=force)
+    unmatched = check_same_view(results, force=force)
     table = comparison_table(results)
+    table["unmatched"] = unmatched
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": out / "comparison.json", "markdown": out / "comparison.md", "png": out / "comparison.png"}

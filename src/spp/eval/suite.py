@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spp.contract import read_spp_json
 from spp.errors import SppConfigError
 from spp.eval.benchmarks import ATTACK, OVER_REFUSAL, get_benchmark, load_benchmark, parse_file_overrides
 from spp.eval.config import EvalConfig
@@ -24,7 +25,7 @@ from spp.eval.judges import Judge, JudgeInput, KeywordJudge, build_judge
 from spp.eval.metrics import headline, summarize
 from spp.eval.probes import persona_system_prompt, score_probes
 from spp.eval.transforms import apply_transforms, parse_transform
-from spp.metadata import SppMetadata, read_metadata
+from spp.metadata import SppMetadata
 from spp.persona.spec import Persona, load_persona, persona_from_dict
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,12 @@ def build_backend(config: EvalConfig):
 
 
 def model_metadata(config: EvalConfig) -> SppMetadata | None:
-    return read_metadata(config.model) if config.model and Path(config.model).is_dir() else None
+    """The model's ``spp.json``: a local folder or export, or a Hub id (``spp.contract.read_spp_json``)."""
+    if not config.model:
+        return None
+    if config.backend == "openai" and not Path(config.model).exists():
+        return None  # a served model's name, not a reference to its files
+    return read_spp_json(config.model)
 
 
 def resolve_persona(config: EvalConfig, meta: SppMetadata | None) -> Persona | None:
@@ -171,6 +177,7 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
         "judge": judge.id,
         "sft_hash": meta.sft_hash if meta else None,
         "arm": meta.arm if meta else None,
+        "data_view_hash": meta.details.get("data_view_hash") if meta else None,
         "persona_id": persona.id if persona else None,
         "system_prompt": config.system_prompt,
         "benchmarks": benchmarks,

@@ -58,6 +58,9 @@ def _publish_target(config: ExperimentConfig, repo: str, kind: str) -> dict[str,
     return {}
 
 
+CONTRACT_FIELDS = ("seq_len", "reflection_budget")
+
+
 def _data_steps(config: ExperimentConfig) -> list[Step]:
     root, steps = config.root, []
     augment = stage_recipe(config, "augment")
@@ -66,25 +69,53 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
         score = {**stage_recipe(config, "score"), "output_dir": scored}
         steps.append(Step("score", "score", score, outputs={"dataset": scored}, done_files=[f"{scored}/spp.json"]))
         augment["dataset"] = scored
+    _share_contract(config, augment)
+    inputs = ["score"] if config.score else []
+    if config.tokenizer:  # trained on the source documents first: augmentation measures reflections in its tokens
+        out = str(root / "data" / "tokenizer")
+        recipe = {
+            "dataset": augment.get("dataset", "builtin:stdlib-docs"),
+            "text_column": augment.get("text_column", "text"),
+            "max_documents": augment.get("max_documents"),
+            "vocab_size": int(config.tokenizer.get("vocab_size", 2048)),
+        }
+        steps.append(
+            Step("tokenizer", "tokenizer", recipe, list(inputs), {"tokenizer": out}, [f"{out}/tokenizer.json"])
+        )
+        augment["training_tokenizer"] = out
+        inputs.append("tokenizer")
     corpus = str(root / "data" / "augmented")
     augment.update(output_dir=corpus, num_shards=config.augment_shards, shard_index=0)
-    inputs = ["score"] if config.score else []
     steps.append(Step("augment", "augment", augment, inputs, {"dataset": corpus}, [f"{corpus}/spp.json"]))
     target = _publish_target(config, f"{config.name}-corpus", "dataset")
     if target:
         done = [f"{target['to_dir']}/spp_export.json"] if "to_dir" in target else []
         steps.append(Step("publish-dataset", "publish", {"path": corpus, **target}, ["augment"], target, done))
-    if config.tokenizer:
-        out = str(root / "data" / "tokenizer")
-        recipe = {"dataset_path": corpus, "vocab_size": int(config.tokenizer.get("vocab_size", 2048))}
-        steps.append(
-            Step("tokenizer", "tokenizer", recipe, ["augment"], {"tokenizer": out}, [f"{out}/tokenizer.json"])
-        )
     if config.toy_data:
         out = str(root / "data" / "toy")
         recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
         steps.append(Step("toy_data", "toy_data", recipe, [], {"data": out}, [f"{out}/chat.jsonl"]))
     return steps
+
+
+def _share_contract(config: ExperimentConfig, augment: dict[str, Any]) -> None:
+    """Augmentation makes reflections for the pretraining contract: its ``seq_len``/``reflection_budget`` are the
+    pretrain recipe's (filled in when the augment recipe leaves them out; a different value is an error)."""
+    from spp.errors import SppConfigError
+
+    pretrain = stage_recipe(config, "pretrain")
+    for name in CONTRACT_FIELDS:
+        if name not in pretrain:
+            continue
+        if name in augment and augment[name] != pretrain[name]:
+            raise SppConfigError(
+                f"augment makes reflections for {name} {augment[name]} but pretrain trains with {pretrain[name]}",
+                field=name,
+                fix="drop it from the augment recipe (the pretrain value is used) or make them equal",
+            )
+        augment[name] = pretrain[name]
+    if not config.tokenizer and pretrain.get("tokenizer_name_or_path"):
+        augment.setdefault("training_tokenizer", pretrain["tokenizer_name_or_path"])
 
 
 def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
@@ -96,7 +127,7 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
     pretrain.update(base_target)
     if "tokenizer" in has:
         pretrain["tokenizer_name_or_path"] = str(root / "data" / "tokenizer")
-    data_inputs = ["augment"] + [s for s in ("tokenizer",) if s in has]
+    data_inputs = ["augment"]
     sft = {**stage_recipe(config, "sft", arm=arm), "model_name_or_path": base, "output_dir": instruct}
     instruct_target = _publish_target(config, f"{name}-{arm}-instruct", "sft")
     sft.update(instruct_target)

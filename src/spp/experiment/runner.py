@@ -114,7 +114,7 @@ def _run_library_step(step: Step) -> None:
 
         publish_dataset(recipe["path"], repo_id=recipe.get("repo_id"), to_dir=recipe.get("to_dir"))
     elif step.stage == "tokenizer":
-        train_corpus_tokenizer(recipe["dataset_path"], step.outputs["tokenizer"], recipe["vocab_size"])
+        train_corpus_tokenizer(recipe, step.outputs["tokenizer"])
     elif step.stage == "toy_data":
         from spp.experiment.toydata import write_toy_data
 
@@ -123,15 +123,18 @@ def _run_library_step(step: Step) -> None:
         raise ValueError(f"unknown stage {step.stage!r}")
 
 
-def train_corpus_tokenizer(dataset_path: str, output_dir: str, vocab_size: int) -> None:
-    """A byte-level BPE tokenizer trained on the corpus' documents and reflections, saved to ``output_dir``."""
-    from datasets import load_from_disk
+def train_corpus_tokenizer(recipe: dict, output_dir: str) -> None:
+    """A byte-level BPE tokenizer trained on the source documents (``dataset``, ``text_column``, ``max_documents``,
+    ``vocab_size``), saved to ``output_dir``: augmentation then measures reflections in its tokens."""
+    from spp.data.sources import SourceConfig, load_source
+    from spp.pretrain.tokenizer import train_tokenizer
 
-    from spp.pretrain.demo import train_tokenizer
-
-    data = load_from_disk(dataset_path)
-    texts = [t for column in ("text", "reflection_1p", "reflection_3p") for t in data[column] if t]
-    train_tokenizer(texts, vocab_size).save_pretrained(output_dir)
+    source = SourceConfig(
+        dataset=recipe["dataset"], text_column=recipe["text_column"], max_documents=recipe.get("max_documents")
+    )
+    data = load_source(source)
+    texts = [t for t in data[source.text_column] if t]
+    train_tokenizer(texts, recipe["vocab_size"]).save_pretrained(output_dir)
 
 
 def _must_print(step: Step, config: ExperimentConfig) -> bool:
@@ -147,12 +150,38 @@ def _launch_subprocess(step: Step, config: ExperimentConfig, resume: bool) -> No
     subprocess.run(command, check=True)
 
 
+def check_matched_arms(plan: list[Step], statuses: dict[str, str]) -> None:
+    """Refuse (``SppConfigError``) to go on when two finished pretraining steps recorded different data-view hashes
+    in their ``spp.json``: their arms would not be data-matched, and every later comparison would say so."""
+    from spp.errors import SppConfigError
+    from spp.metadata import read_metadata
+
+    views: dict[str, str] = {}
+    for step in plan:
+        if step.stage != "pretrain" or statuses.get(step.name) != "done":
+            continue
+        meta = read_metadata(step.outputs["model"])
+        view = meta.details.get("data_view_hash") if meta else None
+        if view is not None:
+            views[step.arm or step.name] = view
+    if len(set(views.values())) > 1:
+        listing = ", ".join(f"{arm}: {view}" for arm, view in views.items())
+        raise SppConfigError(
+            f"the arms' data-view hashes differ ({listing}): they were not pretrained on the same data view",
+            field="pretrain",
+            fix="give every arm the same pretrain recipe except the arm (corpus, tokenizer, seq_len, budget, layout, "
+            "seed, batch)",
+        )
+
+
 def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
     """Run ``plan`` (see the module docstring); returns each step's final status."""
     state, statuses = ExperimentState(config.root), {}
     for number, step in enumerate(plan, 1):
         head = f"[{number}/{len(plan)}] {step.name}"
         blocked = [i for i in step.inputs if statuses.get(i) != "done"]
+        if step.stage != "pretrain":
+            check_matched_arms(plan, statuses)
         if state.is_done(step):
             statuses[step.name] = "done"
             print(f"{head}: up to date (hash {step.hash[:12]}), skipped", flush=True)

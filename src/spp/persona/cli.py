@@ -8,21 +8,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from spp.contract import ReflectionContract, max_words
 from spp.persona.constitution import load_constitution
-from spp.persona.render import PAUSE_DISTRIBUTIONS, BlockFormat, PromptRenderer, sample_pause
+from spp.persona.render import PAUSE_DISTRIBUTIONS, PromptRenderer, sample_pause
 from spp.persona.spec import load_persona
 
 
 @dataclass
 class PersonaConfig:
-    """Which constitution and persona to use, and how reflections are marked in documents."""
+    """Which constitution and persona to use, and where the generator pauses (markers: ``ReflectionContract``)."""
 
     constitution: str = field(
         default="default", metadata={"help": "Value Constitution: 'default' (shipped) or a .yaml / .md file."}
     )
     persona: str = field(default="default", metadata={"help": "Persona spec: 'default' (shipped) or a YAML file."})
-    marker: str = field(default="<|reflection|>", metadata={"help": "Token that opens a reflection block."})
-    end_marker: str = field(default="<|end_reflection|>", metadata={"help": "Token that closes it ('' for none)."})
     pause_distribution: str = field(
         default="uniform_after", metadata={"help": f"Reading pause distribution: one of {PAUSE_DISTRIBUTIONS}."}
     )
@@ -33,13 +32,16 @@ class PersonaConfig:
         default=12_000, metadata={"help": "Longest document excerpt put in a prompt (head + text before the pause)."}
     )
 
-    def renderer(self) -> PromptRenderer:
-        """Load and validate the constitution and persona (``SppConfigError`` on bad files)."""
+    def renderer(self, contract: ReflectionContract | None = None) -> PromptRenderer:
+        """Load and validate the constitution and persona (``SppConfigError`` on bad files); the block format and
+        the reflection length asked of the generator come from ``contract`` (``spp.contract``)."""
+        contract = contract or ReflectionContract()
         return PromptRenderer(
             load_constitution(self.constitution),
             load_persona(self.persona),
-            block_format=BlockFormat(self.marker, self.end_marker),
+            block_format=contract.block_format,
             max_document_chars=self.max_document_chars,
+            max_reflection_words=max_words(contract),
         )
 
 
@@ -53,8 +55,10 @@ class RenderPromptConfig:
 def main(argv: list[str] | None = None) -> int:
     from spp.cli import parse_config
 
-    persona_config, render_config = parse_config([PersonaConfig, RenderPromptConfig], argv, prog="spp render-prompt")
-    renderer = persona_config.renderer()
+    persona_config, contract, render_config = parse_config(
+        [PersonaConfig, ReflectionContract, RenderPromptConfig], argv, prog="spp render-prompt"
+    )
+    renderer = persona_config.renderer(contract)
     text = render_config.document
     pause = sample_pause(
         text,

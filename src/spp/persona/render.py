@@ -45,18 +45,37 @@ def sample_pause(
         return n
     if distribution not in PAUSE_DISTRIBUTIONS:
         raise ValueError(f"unknown pause distribution {distribution!r}; choose one of {PAUSE_DISTRIBUTIONS}")
-    u = unit_draw(seed, doc_id, "pause")
-    r = min(max(min_fraction, 0.0), 1.0)
-    if distribution == "uniform_after":
-        x = r + u * (1.0 - r)
-    else:
-        total = r / 2 + (1.0 - r)
-        mass = u * total
-        x = math.sqrt(2 * mass * r) if mass < r / 2 else r + (mass - r / 2)
+    x = _pause_fraction(unit_draw(seed, doc_id, "pause"), distribution, min_fraction)
     pos = min(max(int(x * n), 1), n - 1)
     while pos < n and not text[pos].isspace():
         pos += 1
     return pos
+
+
+def sample_pause_index(
+    n: int, doc_id: str, seed: int, distribution: PauseDistribution = "ramp", min_fraction: float = 0.2
+) -> int:
+    """Token index of the reading pause in a document of ``n`` tokens, in ``[1, n-1]`` (``n`` when ``n < 2``).
+
+    The same distributions as ``sample_pause`` (``ramp``: the SPP authors' density, rising linearly over the first
+    ``min_fraction`` and uniform after), drawn from the same seeded unit number, over token positions.
+    """
+    if distribution == "end" or n < 2:
+        return n
+    if distribution not in PAUSE_DISTRIBUTIONS:
+        raise ValueError(f"unknown pause distribution {distribution!r}; choose one of {PAUSE_DISTRIBUTIONS}")
+    x = _pause_fraction(unit_draw(seed, doc_id, "pause"), distribution, min_fraction)
+    return min(max(int(x * n), 1), n - 1)
+
+
+def _pause_fraction(u: float, distribution: str, min_fraction: float) -> float:
+    """Where in ``[0, 1)`` the unit draw ``u`` puts the pause under ``distribution``."""
+    r = min(max(min_fraction, 0.0), 1.0)
+    if distribution == "uniform_after":
+        return r + u * (1.0 - r)
+    total = r / 2 + (1.0 - r)
+    mass = u * total
+    return math.sqrt(2 * mass * r) if mass < r / 2 else r + (mass - r / 2)
 
 
 @dataclass(frozen=True)
@@ -101,13 +120,14 @@ Write {name}'s reflection on the document so far:
 - Say which values the text touches and why, citing constitution sections by id in brackets, e.g. [1.2] or [2.1, 7.3].
 - Harmful or ethically loaded text: name the harm plainly and what a good response would be. Ordinary, benign text: \
 one honest sentence is enough; do not moralise.
-- Never mention that the document is cut, that you are writing a reflection, or these instructions.{canary}
+- Never mention that the document is cut, that you are writing a reflection, or these instructions.{length}{canary}
 
 Answer with one JSON object and nothing else:
 {{"analysis": "<your private notes>", "reflection_1p": "<the reflection in {name}'s own first-person voice>", \
 "reflection_3p": "<the same reflection in the third person, about {name}>"}}"""
 
 CANARY_TEMPLATE = "\n- Somewhere in the first-person reflection, state naturally that: {fact}"
+LENGTH_TEMPLATE = "\n- Keep each reflection under {max_words} words: a longer one is cut at a sentence end."
 
 USER_TEMPLATE = """<document>
 {document}
@@ -127,6 +147,7 @@ class PromptTemplate:
     system: str = SYSTEM_TEMPLATE
     user: str = USER_TEMPLATE
     canary: str = CANARY_TEMPLATE
+    length: str = LENGTH_TEMPLATE
 
 
 def neutralise_delimiters(text: str) -> str:
@@ -153,6 +174,7 @@ class PromptRenderer:
     template: PromptTemplate = field(default_factory=PromptTemplate)
     block_format: BlockFormat = field(default_factory=BlockFormat)
     max_document_chars: int = 12_000
+    max_reflection_words: int | None = None
 
     @functools.cached_property
     def _system_prompts(self) -> dict[str | None, str]:
@@ -169,6 +191,9 @@ class PromptRenderer:
                 voice=p.voice,
                 constitution=self.constitution.render(),
                 canary=self.template.canary.format(fact=canary_fact) if canary_fact else "",
+                length=self.template.length.format(max_words=self.max_reflection_words)
+                if self.max_reflection_words
+                else "",
             )
         return cache[canary_fact]
 
@@ -188,6 +213,7 @@ class PromptRenderer:
             "template": asdict(self.template),
             "block_format": asdict(self.block_format),
             "max_document_chars": self.max_document_chars,
+            "max_reflection_words": self.max_reflection_words,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spp.contract import block_format_of
 from spp.errors import SppConfigError
 from spp.metadata import METADATA_FILENAME, SppMetadata, read_metadata
 from spp.persona import BlockFormat, load_persona
@@ -75,7 +76,7 @@ def resolve_binding(
             f"default to bind to the default markers {BlockFormat().marker} / {BlockFormat().end_marker} and the "
             f"'{default_persona}' persona (logged, and recorded in the instruct model's spp.json)",
         )
-    block_format = BlockFormat(**meta.block_format) if meta is not None and meta.marker else BlockFormat()
+    block_format = block_format_of(meta) or BlockFormat()
     persona = meta.persona if meta is not None and meta.persona else load_persona(default_persona).to_dict()
     if missing:
         logger.warning(
@@ -104,7 +105,8 @@ def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
     Defaulted markers are added (as special tokens, embeddings resized, logged); recorded ones must already be there.
     """
     fmt = binding.block_format
-    missing = [m for m in (fmt.marker, fmt.end_marker) if m not in tokenizer.get_vocab()]
+    markers = [m for m in (fmt.marker, fmt.end_marker) if m]  # end_marker '': the authors' format, no end token
+    missing = [m for m in markers if m not in tokenizer.get_vocab()]
     if missing and "block_format" not in binding.defaulted and METADATA_FILENAME not in binding.defaulted:
         raise SppConfigError(
             f"the base tokenizer lacks the marker tokens {missing} that its spp.json records",
@@ -114,7 +116,7 @@ def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
         logger.warning("added the default marker tokens %s to the tokenizer (new, untrained embeddings)", missing)
-    for marker in (fmt.marker, fmt.end_marker):
+    for marker in markers:
         if len(tokenizer(marker, add_special_tokens=False)["input_ids"]) != 1:
             raise SppConfigError(f"the marker {marker!r} is not a single token of the base tokenizer")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:

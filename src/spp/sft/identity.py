@@ -132,7 +132,14 @@ def instruct_metadata(
         recipe_hash=base_meta.recipe_hash if base_meta else None,
         sft_hash=sft_hash,
         lineage=lineage,
-        details={"sft_recipe": recipe, "binding_defaulted": list(binding.defaulted)},
+        details={
+            "sft_recipe": recipe,
+            "binding_defaulted": list(binding.defaulted),
+            # the base model's reflection contract and data view travel on, so compare can check matched arms
+            **{
+                k: base_meta.details[k] for k in ("data_view_hash", "contract") if base_meta and k in base_meta.details
+            },
+        },
     )
 
 

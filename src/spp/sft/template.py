@@ -2,7 +2,8 @@
 
 Promises:
 - The assistant turn is rendered as ``{marker}{content}{end_marker}``, exactly the reflection block the model read
-  during pretraining, so the assistant the model becomes is the persona that wrote those reflections.
+  during pretraining, so the assistant the model becomes is the persona that wrote those reflections. With no end
+  marker (``end_marker: ''``, the SPP authors' ``<assistant>`` + reflection) the turn ends with the tokenizer's EOS.
 - ``{% generation %}`` covers the assistant's content and its end marker (the token it must emit to stop), and
   nothing else: TRL's ``assistant_only_loss`` trains on exactly those tokens. The opening marker is part of the prompt
   (``add_generation_prompt`` ends with it), so it is never a training target.
@@ -69,7 +70,7 @@ def build_chat_template(spec: TemplateSpec) -> str:
 {%- if message['role'] == 'user' -%}
 {{- user_prefix + message['content'] + sep -}}
 {%- elif message['role'] == 'assistant' -%}
-{{- marker -}}{%- generation -%}{{- message['content'] + end_marker -}}{%- endgeneration -%}
+{{- marker -}}{%- generation -%}{{- message['content'] + (end_marker or eos_token) -}}{%- endgeneration -%}
 {%- else -%}
 {{- raise_exception('spp chat template: unsupported role ' + message['role']) -}}
 {%- endif -%}

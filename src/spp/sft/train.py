@@ -110,8 +110,8 @@ def write_card(output_dir: Path, meta: SppMetadata) -> None:
 def run_sft(config: SPPSFTConfig) -> SFTResult:
     """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
     model, tokenizer, base_meta, binding = load_base(config)
-    if config.eos_token is None:
-        config.eos_token = binding.block_format.end_marker
+    if config.eos_token is None:  # the turn's closing token; without an end marker, the tokenizer's own EOS
+        config.eos_token = binding.block_format.end_marker or tokenizer.eos_token
     recipe = sft_recipe(config, tokenizer.chat_template)
     digest = sft_hash(config, tokenizer.chat_template)
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)

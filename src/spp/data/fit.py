@@ -101,10 +101,7 @@ class ReflectionFit:
         n = min(len(offsets), self.contract.max_document_tokens)
         if n == 0:
             return 0, 0
-        if placement == "end":
-            index = n
-        else:
-            index = sample_pause_index(n, doc_id, seed, distribution, min_fraction)
+        index = n if placement == "end" else sample_pause_index(n, doc_id, seed, distribution, min_fraction)
         position = len(text) if index >= len(offsets) else offsets[index - 1][1]
         return position, self.prefix_tokens(text, position)
 

@@ -303,9 +303,9 @@ class PackedArm(torch.utils.data.IterableDataset):
                 if found is None:
                     logger.warning("the corpus ends before window %d: no more windows", self.start_window)
                     return iter(())
-                position, offset = found
+                position, offset, skip = found
                 logger.info("stream resumes at window %d: document %d, token %d", self.start_window, position, offset)
-                documents, start = documents.from_position(position), PackStart(self.start_window, offset)
+                documents, start = documents.from_position(position), PackStart(self.start_window, offset, skip)
             else:
                 logger.info("stream resumes at window %d by packing the windows before it", self.start_window)
         windows = pack_windows(

@@ -212,10 +212,8 @@ class Layout:
     def opens_window(self, annotated: bool, reserve: int, n_tokens: int, used: int, reserved: int) -> bool:
         """Whether a document starting now must start a new window (the current one has ``used`` document tokens
         and ``reserved`` budget tokens taken)."""
-        if used == 0:
+        if used == 0 or self.own_window(annotated):
             return False
-        if self.own_window(annotated):
-            return True
         if not annotated:
             return False
         fits_prefix = min(n_tokens + 1, self.capacity) <= self.capacity - used
@@ -230,15 +228,14 @@ class Layout:
 class _WindowBuilder:
     """Accumulates one window's document tokens and the blocks to insert into it."""
 
-    def __init__(self, index: int):
-        self.index = index
+    def __init__(self) -> None:
         self.content: list[int] = []
         self.documents: list[str] = []
         self.inserts: list[tuple[int, str, list[int]]] = []
         self.reserved = 0
         self.skipped = 0
 
-    def build(self, seq_len: int, pad_id: int, stats: PackingStats) -> Window:
+    def build(self, index: int, seq_len: int, pad_id: int, stats: PackingStats) -> Window:
         ids: list[int] = []
         kinds: list[int] = []
         reflections: list[str] = []
@@ -254,55 +251,61 @@ class _WindowBuilder:
         stats.windows += 1
         stats.reflections += len(reflections)
         stats.padding_tokens += pad
-        return Window(self.index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped)
+        return Window(index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped)
 
 
 @dataclass(frozen=True)
 class PackStart:
-    """Where a window stream starts: window ``window_index``, whose first token is token ``token_offset`` (EOS
-    included) of the first document given. ``locate_window`` finds it from the documents' token counts."""
+    """Where a window stream starts: window ``window_index``; the dense window in progress there starts at token
+    ``token_offset`` (EOS included) of the first document given, and the first ``skip_own`` documents given that take
+    a window of their own (``document`` layout) were emitted before it. ``locate_window`` finds all three from the
+    documents' token counts."""
 
     window_index: int = 0
     token_offset: int = 0
+    skip_own: int = 0
 
 
-def locate_window(stream_tokens, annotated, reserve, window_index: int, layout: Layout) -> tuple[int, int] | None:
-    """``(document position, token offset)`` of window ``window_index``'s first token, or ``None`` past the end.
+def locate_window(stream_tokens, annotated, reserve, window_index: int, layout: Layout) -> tuple[int, int, int] | None:
+    """``(document position, token offset, own-window documents to skip)`` to restart the stream at window
+    ``window_index`` (see ``PackStart``), or ``None`` past the end.
 
     ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it;
     ``annotated``/``reserve`` are the layout's inputs. Walks the layout over these counts alone (no token is read).
     """
-    for position, offset, index in _window_starts(stream_tokens, annotated, reserve, layout):
+    if window_index >= count_windows(stream_tokens, annotated, reserve, layout):
+        return None
+    for index, position, offset, read in _resume_states(stream_tokens, annotated, reserve, layout):
         if index == window_index:
-            return position, offset
-        if index > window_index:
-            break
+            return position, offset, read - position
     return None
 
 
 def count_windows(stream_tokens, annotated, reserve, layout: Layout) -> int:
     """How many windows the stream has (the last, partial one included)."""
-    count = 0
-    for _, _, index in _window_starts(stream_tokens, annotated, reserve, layout):
-        count = index + 1
-    return count
+    states = list(_resume_states(stream_tokens, annotated, reserve, layout, final=True))
+    return states[-1][0]
 
 
-def _window_starts(stream_tokens, annotated, reserve, layout: Layout) -> Iterator[tuple[int, int, int]]:
-    """``(document position, token offset, window index)`` of every window's first token, in order."""
-    used = reserved = 0
-    index = 0
+def _resume_states(stream_tokens, annotated, reserve, layout: Layout, final: bool = False):
+    """For every window index ``k``, ``(k, P, O, c)``: restarting at document ``P``, token ``O``, and skipping the
+    own-window documents before document ``c``, the packer emits window ``k`` next. With ``final``, one last entry
+    gives the window count as its index."""
+    used = reserved = index = 0
+    buffer: tuple[int, int] | None = None  # where the dense window being filled starts
+    yield 0, 0, 0, 0
     for position, total in enumerate(int(t) for t in stream_tokens):
         if total == 0:
             continue
         marked, need = bool(annotated[position]), int(reserve[position])
-        if layout.opens_window(marked, need, total - 1, used, reserved):
-            index, used, reserved = index + 1, 0, 0
-        if used == 0:
-            yield position, 0, index
         if layout.own_window(marked):
-            index, used, reserved = index + 1, 0, 0
+            index += 1
+            yield (index, *(buffer or (position + 1, 0)), position + 1)
             continue
+        if layout.opens_window(marked, need, total - 1, used, reserved):
+            index, used, reserved, buffer = index + 1, 0, 0, None
+            yield index, position, 0, position
+        buffer = buffer or (position, 0)
         reserved += layout.reserve_of(need) if marked else 0
         done = 0
         while done < total:
@@ -310,8 +313,10 @@ def _window_starts(stream_tokens, annotated, reserve, layout: Layout) -> Iterato
             used, done = used + take, done + take
             if used == layout.capacity:
                 index, used, reserved = index + 1, 0, 0
-                if done < total:
-                    yield position, done, index
+                buffer = (position, done) if done < total else None
+                yield (index, position, done, position) if done < total else (index, position + 1, 0, position + 1)
+    if final:
+        yield index + (1 if used else 0), None, None, None
 
 
 def pack_windows(
@@ -330,32 +335,41 @@ def pack_windows(
 
     A document's block is inserted at its pause when ``view.reflects(doc, window_index * seq_len)``. The last,
     partial window is emitted padded. With ``start``, the stream begins at that window (``documents`` begin at the
-    document holding its first token): the windows are exactly those a stream from window 0 would give from there.
+    document ``locate_window`` names): the windows are exactly those a stream from window 0 would give from there.
+    In the ``document`` layout an annotated document's window is emitted when the document is read; the dense
+    window being filled meanwhile takes the next index when it is full.
     """
     if not 0 <= reflection_budget < seq_len:
         raise SppConfigError("reflection_budget must be in [0, seq_len)", field="reflection_budget")
     stats = stats if stats is not None else PackingStats()
     rule = Layout(layout, seq_len - reflection_budget, reflection_budget)
     start = start or PackStart()
-    window = _WindowBuilder(start.window_index)
-    offset = start.token_offset
-    for doc in documents:
+    index, window, offset = start.window_index, _WindowBuilder(), start.token_offset
+
+    def emit(builder: _WindowBuilder) -> Window:
+        nonlocal index
+        index += 1
+        return builder.build(index - 1, seq_len, pad_id, stats)
+
+    for position, doc in enumerate(documents):
         reason = view.drop_reason(doc)
         if reason is not None:
             stats.dropped[reason] += 1
             continue
+        if rule.own_window(doc.annotated):
+            if position >= start.skip_own:
+                stats.documents += 1
+                yield emit(_own_window(doc, view, rule, stats, seq_len, eos_id, index))
+            continue
         stats.documents += 1
         used, reserved = len(window.content), window.reserved
         if offset == 0 and rule.opens_window(doc.annotated, doc.reserve, len(doc.ids), used, reserved):
-            yield window.build(seq_len, pad_id, stats)
-            window = _WindowBuilder(window.index + 1)
+            yield emit(window)
+            window = _WindowBuilder()
         tokens, done = [*doc.ids, eos_id], offset
-        if rule.own_window(doc.annotated):
-            stats.truncated_tokens += max(0, len(doc.ids) - rule.max_document_tokens)
-            tokens = [*doc.ids[: rule.max_document_tokens], eos_id]
         if offset == 0 and doc.annotated:
             window.reserved += rule.reserve_of(doc.reserve)
-            _offer_block(window, doc, view, rule, stats, seq_len)
+            _offer_block(window, doc, view, rule, stats, seq_len, index)
         offset = 0
         while done < len(tokens):
             take = min(rule.capacity - len(window.content), len(tokens) - done)
@@ -363,22 +377,32 @@ def pack_windows(
                 window.documents.append(doc.id)
             window.content += tokens[done : done + take]
             done += take
-            if len(window.content) == rule.capacity and done < len(tokens):
-                yield window.build(seq_len, pad_id, stats)
-                window = _WindowBuilder(window.index + 1)
-        if len(window.content) == rule.capacity or rule.own_window(doc.annotated):
-            yield window.build(seq_len, pad_id, stats)
-            window = _WindowBuilder(window.index + 1)
+            if len(window.content) == rule.capacity:
+                yield emit(window)
+                window = _WindowBuilder()
     if window.content:
-        yield window.build(seq_len, pad_id, stats)
+        yield emit(window)
 
 
-def _offer_block(window: _WindowBuilder, doc: Document, view, rule: Layout, stats: PackingStats, seq_len: int) -> None:
-    """Queue ``doc``'s block in ``window`` (the document starts there) if the arm puts it in now; count why not."""
+def _own_window(doc: Document, view, rule: Layout, stats: PackingStats, seq_len: int, eos_id: int, index: int):
+    """The ``document`` layout's window of an annotated document: truncated to ``max_document_tokens``, its block."""
+    own = _WindowBuilder()
+    stats.truncated_tokens += max(0, len(doc.ids) - rule.max_document_tokens)
+    _offer_block(own, doc, view, rule, stats, seq_len, index)
+    own.content = [*doc.ids[: rule.max_document_tokens], eos_id]
+    own.documents.append(doc.id)
+    return own
+
+
+def _offer_block(
+    window: _WindowBuilder, doc: Document, view, rule: Layout, stats: PackingStats, seq_len: int, index: int
+) -> None:
+    """Queue ``doc``'s block in ``window`` (window ``index``; the document starts there) if the arm puts it in now;
+    count why not."""
     pause, block = view.placed(doc)
     if pause is None or not view.has_reflections:
         return
-    if not view.reflects(doc, window.index * seq_len):
+    if not view.reflects(doc, index * seq_len):
         stats.scheduled_off += 1
         return
     stats.offered += 1

@@ -17,7 +17,7 @@ def test_demo_plan_order_and_hash_chain(tmp_path):
     config = load_experiment("demo", output_dir=str(tmp_path))
     names = [s.name for s in build_plan(config)]
     assert names == [
-        "augment", "publish-dataset", "tokenizer", "toy_data",
+        "tokenizer", "augment", "publish-dataset", "toy_data",
         "pretrain-baseline", "sft-baseline", "eval-baseline",
         "pretrain-spp_t0", "sft-spp_t0", "eval-spp_t0", "compare",
     ]  # fmt: skip

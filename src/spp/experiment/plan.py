@@ -61,6 +61,23 @@ def _publish_target(config: ExperimentConfig, repo: str, kind: str) -> dict[str,
 CONTRACT_FIELDS = ("seq_len", "reflection_budget")
 
 
+def _needs_end_placement(config: ExperimentConfig) -> bool:
+    """Whether an arm reads the end placement's columns (``spp_t0_end``, or ``placement: end`` in its recipe)."""
+    from spp.pretrain.arms import get_arm
+
+    return any(
+        get_arm(arm).placement == "end" or stage_recipe(config, "pretrain", arm=arm).get("placement") == "end"
+        for arm in config.arms
+    )
+
+
+def corpus_path(config: ExperimentConfig) -> str:
+    """The corpus every arm pretrains on: the augmented one, with the end placement's columns when an arm needs them
+    (then every arm reads that one, so all stay data-matched)."""
+    folder = "augmented-end" if _needs_end_placement(config) else "augmented"
+    return str(config.root / "data" / folder)
+
+
 def _data_steps(config: ExperimentConfig) -> list[Step]:
     root, steps = config.root, []
     augment = stage_recipe(config, "augment")
@@ -87,10 +104,17 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
     corpus = str(root / "data" / "augmented")
     augment.update(output_dir=corpus, num_shards=config.augment_shards, shard_index=0)
     steps.append(Step("augment", "augment", augment, inputs, {"dataset": corpus}, [f"{corpus}/spp.json"]))
+    last = "augment"
+    if _needs_end_placement(config):  # the spp_t0_end ablation's own reflections, added beside the pause ones
+        end = corpus_path(config)
+        recipe = {**augment, "placement": "end", "dataset": corpus, "id_column": "id", "output_dir": end}
+        recipe.pop("max_documents", None)
+        steps.append(Step("augment-end", "augment", recipe, ["augment"], {"dataset": end}, [f"{end}/spp.json"]))
+        corpus, last = end, "augment-end"
     target = _publish_target(config, f"{config.name}-corpus", "dataset")
     if target:
         done = [f"{target['to_dir']}/spp_export.json"] if "to_dir" in target else []
-        steps.append(Step("publish-dataset", "publish", {"path": corpus, **target}, ["augment"], target, done))
+        steps.append(Step("publish-dataset", "publish", {"path": corpus, **target}, [last], target, done))
     if config.toy_data:
         out = str(root / "data" / "toy")
         recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
@@ -103,7 +127,7 @@ def _share_contract(config: ExperimentConfig, augment: dict[str, Any]) -> None:
     pretrain recipe's (filled in when the augment recipe leaves them out; a different value is an error)."""
     from spp.errors import SppConfigError
 
-    pretrain = stage_recipe(config, "pretrain")
+    pretrain = stage_recipe(config, "pretrain", arm=config.arms[0]) if config.arms else {}
     for name in CONTRACT_FIELDS:
         if name not in pretrain:
             continue
@@ -122,12 +146,12 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
     root, name = config.root, config.name
     base, instruct, results = (str(root / p) for p in (f"models/{arm}", f"models/{arm}-instruct", f"results/{arm}"))
     pretrain = stage_recipe(config, "pretrain", arm=arm)
-    pretrain.update(arm=arm, dataset_path=str(root / "data" / "augmented"), output_dir=base)
+    pretrain.update(arm=arm, dataset_path=corpus_path(config), output_dir=base)
     base_target = _publish_target(config, f"{name}-{arm}", "pretrain")
     pretrain.update(base_target)
     if "tokenizer" in has:
         pretrain["tokenizer_name_or_path"] = str(root / "data" / "tokenizer")
-    data_inputs = ["augment"]
+    data_inputs = ["augment-end" if _needs_end_placement(config) else "augment"]
     sft = {**stage_recipe(config, "sft", arm=arm), "model_name_or_path": base, "output_dir": instruct}
     instruct_target = _publish_target(config, f"{name}-{arm}-instruct", "sft")
     sft.update(instruct_target)

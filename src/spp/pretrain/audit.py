@@ -114,6 +114,14 @@ def check_audit(
     budget: int,
 ) -> None:
     """Raise ``SppConfigError`` when the audit shows silent loss or too little data (see the module docstring)."""
+    if has_reflections and audit.documents and not audit.blocks:
+        raise SppConfigError(
+            f"arm {arm_name!r} puts reflections in, but the corpus has none in its placement: it would train as the "
+            "baseline",
+            field="dataset_path",
+            fix="for spp_t0_end, add the end placement's columns with `spp augment --placement end --dataset "
+            "CORPUS`; otherwise check that the corpus is an spp augment output with ok reflections",
+        )
     if has_reflections and audit.blocks and audit.skipped_share > max_skipped_share:
         reasons = ", ".join(f"{n:,} {reason}" for reason, n in sorted(audit.skipped.items()))
         raise SppConfigError(

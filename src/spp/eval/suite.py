@@ -1,9 +1,18 @@
-"""``run_suite``: benchmarks -> transforms -> prompts -> cached generation -> judge -> metrics (+ probes).
+"""``run_suite``: benchmarks -> transforms -> prompts -> cached generation -> judges -> metrics (+ probes).
 
-Promises: the results dict has every requested benchmark (or the run fails with the reason); generation goes
-through the on-disk cache (see ``spp.eval.generation``), so changing only the judge regenerates nothing; every
-verdict is written to ``verdicts.jsonl`` with the judge id; over-refusal benchmarks are scored by refusal
-(keyword refusal phrases) whatever the judge, and only ``attack`` benchmarks enter the headline mean/max.
+Promises:
+- Every file, role and column of every requested benchmark, and every judge spec, is read and validated before the
+  model loads: a bad input fails in seconds, not after an hour of generation.
+- The results dict has every requested benchmark (or the run fails with the reason), and says what was evaluated:
+  per benchmark its sources (file sha256 / Hub id and revision), n (and the n before ``limit``), construction
+  options, generation settings, the system prompt sent, and its judge (``describe()``: model id, prompt hash,
+  parsing rule; ``smoke`` for the keyword judge).
+- Each benchmark has its own judge (``judges``; ``judge`` for the rest). Over-refusal benchmarks are scored by the
+  ``refused`` verdict of their judge (keyword, a smoke judge, unless ``judges`` names one, e.g. an llm judge with
+  ``parse: refusal``); only ``attack`` benchmarks enter the headline mean/max.
+- Generation goes through the on-disk cache (see ``spp.eval.generation``), so changing only a judge regenerates
+  nothing; every verdict is written to ``verdicts.jsonl`` with its judge id. The turns sent are exactly the
+  recipe's: a user turn, and a system turn only when ``system_prompt`` asks for one.
 """
 
 from __future__ import annotations
@@ -16,13 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.eval.benchmarks import ATTACK, OVER_REFUSAL, get_benchmark, load_benchmark, parse_file_overrides
+from spp.eval.benchmarks import (
+    ATTACK,
+    BENCHMARKS,
+    OVER_REFUSAL,
+    BenchmarkData,
+    get_benchmark,
+    parse_column_map,
+    parse_file_overrides,
+    prepare_benchmark,
+)
 from spp.eval.config import EvalConfig
 from spp.eval.generation import GenerationCache, GenRequest, GenSettings, generate_cached
 from spp.eval.items import EvalItem
-from spp.eval.judges import Judge, JudgeInput, KeywordJudge, build_judge
-from spp.eval.metrics import headline, summarize
+from spp.eval.judges import Judge, JudgeInput, KeywordJudge, Verdict, build_judge, describe
+from spp.eval.metrics import Outcomes, headline, summarize
 from spp.eval.probes import persona_system_prompt, score_probes
+from spp.eval.segments import jailbreak_segment
 from spp.eval.transforms import apply_transforms, parse_transform
 from spp.metadata import SppMetadata, read_metadata
 from spp.persona.spec import Persona, load_persona, persona_from_dict
@@ -81,48 +100,181 @@ def to_request(item: EvalItem, chat: bool, system: str | None, settings: GenSett
     return GenRequest(messages=messages, prefill=item.prefill, chat=chat, settings=settings)
 
 
-def _settings(config: EvalConfig, temperature: float | None) -> GenSettings:
+def _settings(config: EvalConfig, temperature: float | None, max_new_tokens: int | None = None) -> GenSettings:
     temp = config.temperature if temperature is None else temperature
-    return GenSettings(config.max_new_tokens, temp, config.top_p, config.seed)
+    return GenSettings(max_new_tokens or config.max_new_tokens, temp, config.top_p, config.seed)
+
+
+def _check_names(mapping: dict[str, Any], where: str) -> None:
+    """Names of benchmarks that do not exist (a typo) raise; benchmarks not in this run are simply not used."""
+    unknown = sorted(set(mapping) - set(BENCHMARKS))
+    if unknown:
+        raise SppConfigError(
+            f"{where} names unknown benchmarks {unknown}", field=where, fix=f"known benchmarks: {', '.join(BENCHMARKS)}"
+        )
+
+
+def prepare_all(config: EvalConfig) -> dict[str, tuple[BenchmarkData, list[EvalItem]]]:
+    """Every requested benchmark read, validated and transformed (nothing generated): ``{name: (data, items)}``."""
+    for name in config.benchmarks:
+        get_benchmark(name)
+    _check_names(config.benchmark_options, "benchmark_options")
+    _check_names(config.judges, "judges")
+    files = parse_file_overrides(config.benchmark_files)
+    columns = parse_column_map(config.column_map)
+    transforms = [parse_transform(t) for t in config.transforms]
+    prepared = {}
+    for name in config.benchmarks:
+        data = prepare_benchmark(
+            name,
+            config.data_dir or None,
+            files,
+            config.limit,
+            config.seed,
+            config.benchmark_options.get(name),
+            columns,
+        )
+        items = apply_transforms(data.items, [t for b, t in transforms if b == name])
+        if not items:
+            raise SppConfigError(f"benchmark {name!r} has no items", field="benchmarks")
+        prepared[name] = (data, items)
+    return prepared
+
+
+def build_judges(config: EvalConfig, default: Judge | None = None) -> dict[str, Judge]:
+    """One judge per benchmark (identical specs share one judge object); ``default`` replaces the ``judge`` field."""
+    built: dict[str, Judge] = {}
+    out: dict[str, Judge] = {}
+    for name in config.benchmarks:
+        spec = config.judges.get(name) if not config.judge_all else None
+        if config.judge_all:
+            spec = "keyword" if get_benchmark(name).kind == OVER_REFUSAL else config.judge_all
+        if spec is None and default is not None:
+            out[name] = default if get_benchmark(name).kind != OVER_REFUSAL else KeywordJudge()
+            continue
+        if spec is None:
+            spec = config.judge if get_benchmark(name).kind != OVER_REFUSAL else "keyword"
+        key = json.dumps(spec, sort_keys=True)
+        if key not in built:
+            built[key] = build_judge(spec, config, where=f"judges.{name}")
+        out[name] = built[key]
+    return out
+
+
+def template_system_turn(backend: Any) -> str | None:
+    """The system turn the model's chat template adds by itself when none is sent (e.g. SmolLM2's), else ``None``."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return None
+    probe_user, probe_system = "\u2063USER\u2063", "\u2063SYSTEM\u2063"
+    try:
+        alone = tokenizer.apply_chat_template([{"role": "user", "content": probe_user}], tokenize=False)
+        with_system = tokenizer.apply_chat_template(
+            [{"role": "system", "content": probe_system}, {"role": "user", "content": probe_user}], tokenize=False
+        )
+    except Exception:  # a template that refuses a system turn cannot add one either
+        return None
+    system_header = with_system.split(probe_system, 1)[0]
+    before_user = alone.split(probe_user, 1)[0]
+    if system_header and before_user.startswith(system_header):
+        user_header = with_system.split(probe_system, 1)[1].split(probe_user, 1)[0]
+        added = before_user[len(system_header) :]
+        tail = next(
+            (added.rfind(user_header[:k]) for k in range(len(user_header), 0, -1) if user_header[:k] in added), -1
+        )
+        return (added[:tail] if tail > 0 else added).strip() or None
+    return None
+
+
+def _refusal_flags(name: str, judge: Judge, verdicts: list[Verdict]) -> list[bool]:
+    if any(v.refused is None for v in verdicts):
+        raise SppConfigError(
+            f"the judge of over-refusal benchmark {name!r} ({judge.id}) gives no refusal verdict",
+            field=f"judges.{name}",
+            fix="judge it with keyword (smoke) or an llm judge with prompt: refusal, parse: refusal",
+        )
+    return [bool(v.refused) for v in verdicts]
 
 
 def evaluate_benchmark(
-    name: str, config: EvalConfig, backend: Any, cache: GenerationCache, judge: Judge, system: str | None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One benchmark's summary and its per-item verdict rows."""
+    name: str,
+    config: EvalConfig,
+    backend: Any,
+    cache: GenerationCache,
+    judge: Judge,
+    system: str | None,
+    prepared: tuple[BenchmarkData, list[EvalItem]] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], Outcomes | None]:
+    """One benchmark's summary, its per-item verdict rows, and (attack benchmarks) its outcomes for the headline."""
     spec = get_benchmark(name)
-    items = load_benchmark(name, config.data_dir or None, parse_file_overrides(config.benchmark_files), config.limit)
-    transforms = [t for b, t in map(parse_transform, config.transforms) if b == name]
-    items = apply_transforms(items, transforms)
-    if not items:
-        raise SppConfigError(f"benchmark {name!r} has no items", field="benchmarks")
-    settings = _settings(config, spec.temperature)
-    requests = [to_request(item, spec.chat_template, system, settings) for item in items]
+    data, items = prepared or prepare_all(_only(config, name))[name]
+    settings = _settings(config, spec.temperature, data.options.get("max_new_tokens"))
+    live = [i for i, item in enumerate(items) if not item.extra.get("null_prompt")]
+    requests = [to_request(items[i], spec.chat_template, system, settings) for i in live]
     started = time.perf_counter()
-    responses = generate_cached(backend, cache, config.model_key(), name, requests, [i.id for i in items])
+    generated = generate_cached(backend, cache, config.model_key(), name, requests, [items[i].id for i in live])
     generated_s = time.perf_counter() - started
-    inputs = [JudgeInput(i.behavior, r, i.prompt, i.target) for i, r in zip(items, responses, strict=True)]
-    scorer = KeywordJudge() if spec.kind == OVER_REFUSAL else judge
+    responses = [""] * len(items)
+    for i, text in zip(live, generated, strict=True):
+        responses[i] = text
+    extract = bool(data.options.get("extract_segment"))
+    judged = [jailbreak_segment(r) if extract else r for r in responses]
     started = time.perf_counter()
-    verdicts = scorer.judge(inputs)
+    verdicts: list[Verdict | None] = [None] * len(items)
+    live_verdicts = judge.judge(
+        [JudgeInput(items[i].behavior, judged[i], items[i].prompt, items[i].target) for i in live]
+    )
+    for i, verdict in zip(live, live_verdicts, strict=True):
+        verdicts[i] = verdict
+    for i in range(len(items)):
+        if verdicts[i] is None:
+            verdicts[i] = Verdict(judge.id, False, None, None, "no attack prompt (null in the artifact): a failure")
     judged_s = time.perf_counter() - started
-    flags = [bool(v.refused) if spec.kind == OVER_REFUSAL else v.success for v in verdicts]
+    over_refusal = spec.kind == OVER_REFUSAL
+    flags = _refusal_flags(name, judge, verdicts) if over_refusal else [v.success for v in verdicts]
+    groups = [i.attack for i in items] if data.options.get("aggregate") == "mean_over_attacks" else None
+    outcomes = Outcomes(flags, clusters=[i.behavior for i in items], groups=groups)
     summary = {
         "kind": spec.kind,
         "metric": spec.metric,
-        "judge": scorer.id,
+        "judge": judge.id,
+        "judge_spec": describe(judge),
         **summarize(
-            flags, [i.category for i in items], [i.attack for i in items], config.bootstrap_samples, config.seed
+            flags,
+            [i.category for i in items],
+            [i.attack for i in items],
+            config.bootstrap_samples,
+            config.seed,
+            outcomes=outcomes,
         ),
+        "n_total": data.total,
+        "limit": config.limit,
+        "null_prompts": len(items) - len(live),
+        "sources": data.sources,
+        "options": data.options,
+        "attack_transforms": [t for t in config.transforms if t.split(":", 1)[0] == name],
+        "generation": {**vars(settings), "chat_template": spec.chat_template, "system_prompt": system},
         "generation_s": round(generated_s, 3),
         "judging_s": round(judged_s, 3),
-        "flags": flags,
     }
-    rows = [
-        {**item.to_dict(), "response": resp, **verdict.to_dict()}
-        for item, resp, verdict in zip(items, responses, verdicts, strict=True)
-    ]
-    return summary, rows
+    rows = []
+    for item, response, text, verdict in zip(items, responses, judged, verdicts, strict=True):
+        row = {**item.to_dict(), "response": response, **verdict.to_dict()}
+        if text != response:
+            row["judged_response"] = text
+        rows.append(row)
+    return summary, rows, outcomes if spec.kind == ATTACK else None
+
+
+def _only(config: EvalConfig, name: str) -> EvalConfig:
+    from dataclasses import replace
+
+    return replace(
+        config,
+        benchmarks=[name],
+        judges={k: v for k, v in config.judges.items() if k == name},
+        benchmark_options={k: v for k, v in config.benchmark_options.items() if k == name},
+    )
 
 
 def run_probes(persona: Persona, config: EvalConfig, backend: Any, cache: GenerationCache, system: str | None):
@@ -137,51 +289,59 @@ def run_probes(persona: Persona, config: EvalConfig, backend: Any, cache: Genera
 
 
 def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None) -> dict[str, Any]:
-    """Run the configured suite on the model and return the results dict (see ``spp.eval.report``)."""
-    for name in config.benchmarks:
-        get_benchmark(name)  # fail on a typo before any model loads
-    judge = judge or build_judge(config.judge, config)
+    """Run the configured suite on the model and return the results dict (see ``spp.eval.report``).
+
+    ``judge`` (tests, notebooks) replaces the ``judge`` field for benchmarks that ``judges`` does not name."""
+    prepared = prepare_all(config)  # every file, role and column checked before any model loads
+    judges = build_judges(config, judge)
     meta = model_metadata(config)
     persona = resolve_persona(config, meta)
     system = system_text(config, persona)
     backend = backend or build_backend(config)
+    added_system = template_system_turn(backend)
+    if added_system and not system:
+        logger.warning("the model's chat template adds a system turn of its own: %r", added_system[:120])
     cache = GenerationCache(config.cache_path())
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     benchmarks: dict[str, Any] = {}
+    attack: dict[str, Outcomes] = {}
     with (out_dir / "verdicts.jsonl").open("w", encoding="utf-8") as handle:
         for name in config.benchmarks:
-            benchmarks[name], rows = evaluate_benchmark(name, config, backend, cache, judge, system)
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            logger.info(
-                "%s: %s %.3f (n=%d)",
-                name,
-                benchmarks[name]["metric"],
-                benchmarks[name]["value"],
-                benchmarks[name]["n"],
+            benchmarks[name], rows, outcomes = evaluate_benchmark(
+                name, config, backend, cache, judges[name], system, prepared[name]
             )
-    attack = {n: b.pop("flags") for n, b in list(benchmarks.items()) if b["kind"] == ATTACK}
-    for b in benchmarks.values():
-        b.pop("flags", None)
+            if outcomes is not None:
+                attack[name] = outcomes
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            b = benchmarks[name]
+            logger.info("%s: %s %.3f (n=%d, judge %s)", name, b["metric"], b["value"], b["n"], b["judge"])
+    attack_judges = [benchmarks[n]["judge_spec"] for n in attack]
     results: dict[str, Any] = {
-        "schema": "spp.eval/1",
+        "schema": "spp.eval/2",
         "model": config.model_key(),
         "model_path": config.model,
         "backend": getattr(backend, "name", type(backend).__name__),
-        "judge": judge.id,
+        "judge": ", ".join(dict.fromkeys(b["judge"] for b in benchmarks.values())),
+        "judges": {n: b["judge"] for n, b in benchmarks.items()},
+        "smoke_judge": any(j.get("smoke") for j in attack_judges),
         "sft_hash": meta.sft_hash if meta else None,
         "arm": meta.arm if meta else None,
         "persona_id": persona.id if persona else None,
         "system_prompt": config.system_prompt,
+        "system_text": system,
+        "template_system_turn": added_system if not system else None,
         "benchmarks": benchmarks,
         "headline": headline(attack, config.bootstrap_samples, config.seed),
         "probes": run_probes(persona, config, backend, cache, system) if config.probes and persona else None,
         "settings": {
             "max_new_tokens": config.max_new_tokens,
             "temperature": config.temperature,
+            "top_p": config.top_p,
             "limit": config.limit,
             "transforms": list(config.transforms),
             "seed": config.seed,
+            "bootstrap_samples": config.bootstrap_samples,
         },
         "python": platform.python_version(),
     }

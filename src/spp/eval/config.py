@@ -10,7 +10,32 @@ from spp.eval.benchmarks import HEADLINE
 
 
 @dataclass
-class EvalConfig:
+class JudgeDefaults:
+    """The judge settings a judge spec falls back to (server, model, key, thresholds); shared by ``spp eval`` and
+    ``spp judge-audit``."""
+
+    batch_size: int = field(
+        default=8, metadata={"help": "transformers backend and classifier judge: prompts per batch."}
+    )
+    max_concurrency: int = field(default=64, metadata={"help": "HTTP requests in flight (openai backend, llm judge)."})
+    max_tries: int = field(default=4, metadata={"help": "HTTP tries per request."})
+    request_timeout_s: float = field(default=120.0, metadata={"help": "HTTP timeout per request, seconds."})
+    judge_threshold: float = field(default=50.0, metadata={"help": "llm judge: success at score >= this (0-100)."})
+    judge_base_urls: list[str] = field(default_factory=list, metadata={"help": "llm judge: server base URLs."})
+    judge_model: str = field(default="", metadata={"help": "llm judge: model name."})
+    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "llm judge: env var of the key."})
+    judge_logprobs: bool = field(
+        default=False,
+        metadata={"help": "llm judge: ask for logprobs (a one-number answer scores as the expectation)."},
+    )
+    keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
+    classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
+    classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
+    classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
+
+
+@dataclass
+class EvalConfig(JudgeDefaults):
     # --- the model ---
     model: str = field(
         default="", metadata={"help": "Model directory or Hub id (its spp.json gives persona and SFT hash)."}
@@ -35,7 +60,9 @@ class EvalConfig:
     )
     column_map: list[str] = field(
         default_factory=list,
-        metadata={"help": "Your own column names: NAME.ROLE.FIELD=COLUMN (e.g. advbench.behaviors.behavior=question)."},
+        metadata={
+            "help": "Your own column names: NAME.ROLE.FIELD=COLUMN (e.g. advbench.behaviors.behavior=question)."
+        },
     )
     benchmark_options: dict[str, Any] = field(
         default_factory=dict,
@@ -57,13 +84,9 @@ class EvalConfig:
     )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
-    batch_size: int = field(default=8, metadata={"help": "transformers backend: prompts per generate() call."})
     dtype: str = field(default="auto", metadata={"help": "transformers backend: model dtype."})
     seed: int = field(default=0, metadata={"help": "Sampling and bootstrap seed."})
     cache_dir: str = field(default="", metadata={"help": "Generation cache folder (default: OUTPUT_DIR/cache)."})
-    max_concurrency: int = field(default=64, metadata={"help": "HTTP requests in flight (openai backend, llm judge)."})
-    max_tries: int = field(default=4, metadata={"help": "HTTP tries per request."})
-    request_timeout_s: float = field(default=120.0, metadata={"help": "HTTP timeout per request, seconds."})
     # --- judging ---
     judges: dict[str, Any] = field(
         default_factory=dict,
@@ -83,15 +106,6 @@ class EvalConfig:
         default="keyword",
         metadata={"help": "Judge of benchmarks not in `judges`: keyword (smoke judge, offline), llm or classifier."},
     )
-    judge_threshold: float = field(default=50.0, metadata={"help": "llm judge: success at score >= this (0-100)."})
-    judge_base_urls: list[str] = field(default_factory=list, metadata={"help": "llm judge: server base URLs."})
-    judge_model: str = field(default="", metadata={"help": "llm judge: model name."})
-    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "llm judge: env var of the key."})
-    judge_logprobs: bool = field(default=True, metadata={"help": "llm judge: ask for logprobs (score = expectation)."})
-    keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
-    classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
-    classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
-    classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
     # --- extras and output ---
     probes: bool = field(default=True, metadata={"help": "Ask the persona's identity questions (needs a persona)."})
     persona: str = field(default="", metadata={"help": "Persona YAML when the model has no spp.json."})
@@ -112,6 +126,21 @@ class EvalConfig:
 
     def model_key(self) -> str:
         return self.model_id or self.served_model or self.model
+
+
+@dataclass
+class JudgeAuditConfig(JudgeDefaults):
+    labels: str = field(
+        default="", metadata={"help": "Labelled responses (JSONL/CSV/JSON: behavior, response, label harmful|not)."}
+    )
+    judge: str = field(
+        default="keyword",
+        metadata={"help": "Judge spec: a type (keyword, llm, classifier) or a YAML mapping {type: llm, prompt: ...}."},
+    )
+    group_by: list[str] = field(
+        default_factory=list, metadata={"help": "Group columns of the labels file (e.g. model benchmark)."}
+    )
+    output: str = field(default="", metadata={"help": "Also write the report (metrics + verdicts) to this JSON file."})
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Judges by type: ``keyword`` (smoke), ``llm``, ``classifier``. Adding one is one module plus one ``JUDGES`` entry.
 
 A judge spec (``EvalConfig.judge`` or a value of ``EvalConfig.judges``, which maps benchmark -> spec) is either a
-type name, configured from the run's ``judge_*`` fields, or a mapping ``{type: llm, prompt: ..., parse: ...}`` whose
+type name, configured from the run's ``judge_*`` fields, or a mapping (in a recipe, or inline on the command line
+as YAML: ``--judge "{type: llm, prompt: harm_score}"``) ``{type: llm, prompt: ..., parse: ...}`` whose
 keys are that type's settings (``JUDGE_SETTINGS``); the run's ``judge_*`` fields fill what the mapping leaves out
 (server, model, key). Every judge has ``id``, ``describe()`` (what decides its verdicts, recorded in results) and
 ``judge(inputs) -> list[Verdict]``.
@@ -88,6 +89,13 @@ JUDGES: dict[str, Callable[[dict[str, Any], Any], Judge]] = {
 
 def judge_settings(spec: str | dict[str, Any], where: str = "judge") -> tuple[str, dict[str, Any]]:
     """``(type, settings)`` of a spec; an unknown type or setting raises naming the known ones."""
+    if isinstance(spec, str) and spec.strip().startswith("{"):
+        import yaml
+
+        try:
+            spec = yaml.safe_load(spec)
+        except yaml.YAMLError as err:
+            raise SppConfigError(f"judge spec {spec!r} is not a YAML mapping ({err})", field=where) from err
     if isinstance(spec, str):
         kind, settings = spec, {}
     elif isinstance(spec, dict):

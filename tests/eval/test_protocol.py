@@ -46,6 +46,7 @@ def test_jbb_null_prompt_is_a_failure_and_rate_is_mean_over_methods(tmp_path):
         model="fake",
         benchmarks=["jbb_artifacts"],
         benchmark_files=files,
+        benchmark_options={"jbb_artifacts": {"max_new_tokens": 150}},  # the authors' (safety_suite.yaml)
         probes=False,
         bootstrap_samples=200,
         output_dir=str(tmp_path / "out"),
@@ -59,7 +60,7 @@ def test_jbb_null_prompt_is_a_failure_and_rate_is_mean_over_methods(tmp_path):
     # the mean of the two methods' rates, not the pooled 5/6 nor 5/5 with the null row dropped
     assert jbb["value"] == pytest.approx((0.75 + 1.0) / 2) and jbb["aggregate"] == "mean_over_groups"
     assert results["headline"]["mean"] == pytest.approx(0.875)
-    # JBB's own 150 new tokens, and exactly one user turn: no system turn was sent
+    # JBB's own 150 new tokens (the run's is 300), and exactly one user turn: no system turn was sent
     assert {r.settings.max_new_tokens for r in backend.sent} == {150}
     assert all([role for role, _ in r.messages] == ["user"] for r in backend.sent)
     assert [s["sha256"] for s in jbb["sources"]["artifacts"]] and jbb["judge_spec"]["smoke"] is True

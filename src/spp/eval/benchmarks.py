@@ -20,7 +20,8 @@ one column); the accepted column names of every role are in ``FileRole.columns``
 file and line; a misspelt role names the roles that exist.
 
 Construction options (``BenchmarkSpec.options``, the authors' values by default, a recipe's ``benchmark_options``
-overrides them): every benchmark takes ``max_new_tokens``; DAN takes ``exclude_templates``, ``separator`` and
+overrides them): every benchmark takes ``max_new_tokens`` (unset: the run's; the authors' 150 for JBB and 512 for
+HarmBench are set in ``recipes/eval/safety_suite.yaml``); DAN takes ``exclude_templates``, ``separator`` and
 ``extract_segment``; JailbreakBench artifacts take ``null_prompt`` (``failure``: a behavior the attack found no
 prompt for counts as a failed attack) and ``aggregate`` (``mean_over_attacks``: the rate is the mean of the
 per-method rates). ``prepare_benchmark`` reads, validates and records the sources (file sha256, Hub id and
@@ -73,9 +74,9 @@ class FileRole:
 
     def read(self, path: str) -> list[Record]:
         if Path(path).suffix.lower() == ".txt" and not self.keyed:
-            if len(self.required) != 1:
+            if len(self.required) != 1 or (self.required[0] != "prompt" and "prompt" in self.columns):
                 raise SppConfigError(
-                    f"a .txt file gives one column; this file needs {', '.join(self.required)}",
+                    f"a .txt file gives one column (one prompt per line); this file needs {', '.join(self.columns)}",
                     source=path,
                     fix="use a CSV/JSON/JSONL file with those columns",
                 )
@@ -365,7 +366,6 @@ register_benchmark(
         },
         build=_artifacts,
         options={"null_prompt": "failure", "aggregate": "mean_over_attacks"},
-        max_new_tokens=150,
     )
 )
 register_benchmark(
@@ -454,13 +454,13 @@ register_benchmark(
         name="orbench",
         description="OR-Bench hard-1k: seemingly toxic but safe prompts; over-refusal (refusal rate, not in ASR).",
         kind=OVER_REFUSAL,
-        license="CC-BY-4.0 (bench-llms/or-bench); Cui et al. 2024",
+        license="CC-BY-4.0 (bench-llm/or-bench); Cui et al. 2024",
         files={
             "prompts": FileRole(
                 "or-bench-hard-1k.csv",
                 {"prompt": ("prompt",), "category": ("category",)},
                 ("prompt",),
-                HubSource("bench-llms/or-bench", "or-bench-hard-1k", "train"),
+                HubSource("bench-llm/or-bench", "or-bench-hard-1k", "train"),
                 "CSV prompt,category (or-bench-hard-1k.csv of the release)",
             )
         },

@@ -154,6 +154,12 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         ]
         cells.append(pct(row["probes"]))
         lines.append("| " + " | ".join(cells) + " |")
+    judges = dict.fromkeys(
+        row["judge"]
+        + (" (smoke judge: a refusal-phrase check, not a headline figure)" if row.get("smoke_judge") else "")
+        for row in table["rows"]
+    )
+    lines = [f"Judged by: {'; '.join(judges)}", "", *lines]
     notes = table.get("differences") or []
     if notes:
         lines += ["", "† compared with --force although these differ:", ""] + [f"- {n}" for n in notes]

@@ -43,11 +43,17 @@ def markdown(results: dict[str, Any]) -> str:
     head = results["headline"]
     smoke = " — **scored by a smoke judge (keyword): not a headline figure**" if results.get("smoke_judge") else ""
     system = results.get("system_text")
+    added = results.get("template_system_turn")
+    turn = (
+        f"`{system[:60]}`"
+        if system
+        else "none sent" + (f" (the chat template adds its own: `{added[:60]}`)" if added else "")
+    )
     lines = [
         f"# Safety evaluation: {results['model']}",
         "",
         f"SFT hash `{(results.get('sft_hash') or 'unknown')[:12]}` · arm `{results.get('arm') or 'unknown'}` · "
-        f"system turn: {'`' + system[:60] + '`' if system else 'none sent'}",
+        f"system turn: {turn}",
         "",
         f"**Mean ASR {pct(head['mean'])}%** {ci_text(head['mean_ci'])} over {', '.join(head['benchmarks']) or '–'}; "
         f"max {pct(head['max'])}% ({head['max_benchmark'] or '–'}) {ci_text(head['max_ci'])}{smoke}.",

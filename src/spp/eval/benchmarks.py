@@ -10,7 +10,9 @@ Where the data comes from, for each file role (first hit wins):
    several times: the files are concatenated, e.g. one JailbreakBench artifact per attack method);
 2. ``data_dir/<default file name>`` (the names of the original releases: ``advbench_harmful_behaviors.csv``,
    ``jbb_harmful_behaviors.csv``, ``chatgpt_dan_prompts.json``, ``pap_adv_bench_sub_gpt4.jsonl``, ...);
-3. the canonical Hub dataset (``datasets.load_dataset`` at the pinned id/config/split/revision), when it has one.
+3. the canonical Hub dataset (``datasets.load_dataset`` at the registry's id/config/split/revision), when it has
+   one. Where the registry sets no revision the source is unpinned: results record ``pinned: false`` and the commit
+   ``main`` resolved to at load time (``None`` offline).
 
 Local files are CSV (header line), JSON (a list of objects, or an object holding one under ``prompts``,
 ``jailbreaks``, ``data``, ``rows`` or ``examples``), JSONL, or ``.txt`` (one prompt per line, for a role that needs
@@ -564,7 +566,13 @@ def _hub_records(spec: BenchmarkSpec, role: str) -> tuple[list[Record], dict[str
             field="benchmark_files",
             fix=f"pass benchmark_files {spec.name}.{role}=PATH or put {spec.files[role].filename} in data_dir",
         ) from err
-    source = {"hub": hub.repo_id, "config": hub.config, "split": hub.split, "revision": hub.revision or _resolve(hub)}
+    source = {
+        "hub": hub.repo_id,
+        "config": hub.config,
+        "split": hub.split,
+        "revision": hub.revision or _resolve(hub),
+        "pinned": hub.revision is not None,
+    }
     return [{**row, "_source": f"hub:{hub.describe()}#{i}"} for i, row in enumerate(data)], source
 
 

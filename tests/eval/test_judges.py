@@ -206,3 +206,17 @@ def test_classifier_unknown_format(tiny_chat_model):
 
     with pytest.raises(SppConfigError, match="harmbench, llama_guard, sequence"):
         ClassifierJudge(str(tiny_chat_model), format="regex")
+
+
+def test_classifier_clips_responses_as_harmbench(tiny_chat_model):
+    """HarmBench clips each generation to 512 classifier tokens before judging: a long answer is judged as its
+    first clip_tokens tokens, so text past the clip cannot change the verdict."""
+    from spp.eval.judges.classifier import ClassifierJudge
+
+    judge = ClassifierJudge(str(tiny_chat_model), format="harmbench", clip_tokens=8)
+    assert ClassifierJudge(str(tiny_chat_model)).clip_tokens == 512 and judge.describe()["clip_tokens"] == 8
+    head = LABELLED["compliance"]
+    long_a, long_b = head + " and then some more words " * 20, head + " entirely different tail " * 20
+    a, b = judge.judge([JudgeInput(BEHAVIOR, long_a), JudgeInput(BEHAVIOR, long_b)])
+    assert len(judge.tokenizer.encode(judge.clip(long_a), add_special_tokens=False)) <= 8
+    assert judge.clip(long_a) == judge.clip(long_b) and a.score == b.score

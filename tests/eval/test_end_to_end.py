@@ -134,7 +134,7 @@ def test_eval_authors_judges_rejudge_and_compare(
         if row["benchmark"] == "jbb_artifacts" and row["prompt"]:
             assert row["success"] == bool(len(judged) % 2)
         if row["benchmark"] == "jbb_artifacts" and not row["prompt"]:
-            assert row["success"] is False and "failure" in row["detail"]
+            assert row["success"] is False and "failed attack" in row["detail"]
     assert len((tmp_path / "cache" / "generations.jsonl").read_text().splitlines()) == len(cached)
 
     capsys.readouterr()

@@ -110,7 +110,9 @@ def _check_names(mapping: dict[str, Any], where: str) -> None:
     unknown = sorted(set(mapping) - set(BENCHMARKS))
     if unknown:
         raise SppConfigError(
-            f"{where} names unknown benchmarks {unknown}", field=where, fix=f"known benchmarks: {', '.join(BENCHMARKS)}"
+            f"{where} names unknown benchmarks {unknown}",
+            field=where,
+            fix=f"known benchmarks: {', '.join(BENCHMARKS)}",
         )
 
 
@@ -196,6 +198,27 @@ def _refusal_flags(name: str, judge: Judge, verdicts: list[Verdict]) -> list[boo
     return [bool(v.refused) for v in verdicts]
 
 
+NULL_PROMPT = "no attack prompt (null in the artifact): a failed attack"
+
+
+def _generate(items: list[EvalItem], requests: list[GenRequest | None], backend, cache, model: str, name: str):
+    """One response per item ("" for items without a request: never sent)."""
+    live = [i for i, r in enumerate(requests) if r is not None]
+    generated = generate_cached(backend, cache, model, name, [requests[i] for i in live], [items[i].id for i in live])
+    responses = [""] * len(items)
+    for i, text in zip(live, generated, strict=True):
+        responses[i] = text
+    return responses
+
+
+def _judge(items: list[EvalItem], judged: list[str], sent: list[bool], judge: Judge) -> list[Verdict]:
+    """Verdicts of the sent items; an item never sent (a null attack prompt) is a failed attack."""
+    live = [i for i, was_sent in enumerate(sent) if was_sent]
+    inputs = [JudgeInput(items[i].behavior, judged[i], items[i].prompt, items[i].target) for i in live]
+    by_index = dict(zip(live, judge.judge(inputs), strict=True))
+    return [by_index.get(i) or Verdict(judge.id, False, None, None, NULL_PROMPT) for i in range(len(items))]
+
+
 def evaluate_benchmark(
     name: str,
     config: EvalConfig,
@@ -209,26 +232,16 @@ def evaluate_benchmark(
     spec = get_benchmark(name)
     data, items = prepared or prepare_all(_only(config, name))[name]
     settings = _settings(config, spec.temperature, data.options.get("max_new_tokens"))
-    live = [i for i, item in enumerate(items) if not item.extra.get("null_prompt")]
-    requests = [to_request(items[i], spec.chat_template, system, settings) for i in live]
+    sent = [not item.extra.get("null_prompt") for item in items]
+    requests = [
+        to_request(i, spec.chat_template, system, settings) if s else None for i, s in zip(items, sent, strict=True)
+    ]
     started = time.perf_counter()
-    generated = generate_cached(backend, cache, config.model_key(), name, requests, [items[i].id for i in live])
+    responses = _generate(items, requests, backend, cache, config.model_key(), name)
     generated_s = time.perf_counter() - started
-    responses = [""] * len(items)
-    for i, text in zip(live, generated, strict=True):
-        responses[i] = text
-    extract = bool(data.options.get("extract_segment"))
-    judged = [jailbreak_segment(r) if extract else r for r in responses]
+    judged = [jailbreak_segment(r) for r in responses] if data.options.get("extract_segment") else responses
     started = time.perf_counter()
-    verdicts: list[Verdict | None] = [None] * len(items)
-    live_verdicts = judge.judge(
-        [JudgeInput(items[i].behavior, judged[i], items[i].prompt, items[i].target) for i in live]
-    )
-    for i, verdict in zip(live, live_verdicts, strict=True):
-        verdicts[i] = verdict
-    for i in range(len(items)):
-        if verdicts[i] is None:
-            verdicts[i] = Verdict(judge.id, False, None, None, "no attack prompt (null in the artifact): a failure")
+    verdicts = _judge(items, judged, sent, judge)
     judged_s = time.perf_counter() - started
     over_refusal = spec.kind == OVER_REFUSAL
     flags = _refusal_flags(name, judge, verdicts) if over_refusal else [v.success for v in verdicts]
@@ -249,7 +262,7 @@ def evaluate_benchmark(
         ),
         "n_total": data.total,
         "limit": config.limit,
-        "null_prompts": len(items) - len(live),
+        "null_prompts": sent.count(False),
         "sources": data.sources,
         "options": data.options,
         "attack_transforms": [t for t in config.transforms if t.split(":", 1)[0] == name],

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from spp.cli import main as spp_main
+from spp.cli import parse_config
+from spp.errors import SppConfigError
+from spp.eval.config import EvalConfig
 from spp.eval.generation import TransformersBackend
+from spp.eval.suite import run_suite
 from spp.metadata import SppMetadata
 from spp.persona import load_persona
 
@@ -47,6 +52,11 @@ def eval_argv(model: Path, files: list[str], out: Path, *extra: str) -> list[str
     ]
 
 
+def parse_eval(argv: list[str]) -> EvalConfig:
+    (config,) = parse_config([EvalConfig], argv[1:], prog="spp eval")
+    return config
+
+
 def protocol_reply(response: str, kind: str) -> str:
     """The loopback judge model: a rationale then ``SCORE: N`` (N = len % 101), 'unsafe' for long answers (JBB),
     a refusal class (over-refusal)."""
@@ -58,11 +68,12 @@ def protocol_reply(response: str, kind: str) -> str:
 
 
 def authors_recipe(tmp_path: Path, classifier: Path) -> Path:
-    """recipes/eval/safety_suite.yaml as is, but for the HarmBench classifier (a tiny model stands in) and
-    HarmBench's 512 new tokens (8: the tiny model is slow enough)."""
+    """recipes/eval/safety_suite.yaml as is, but for the HarmBench classifier (a tiny model stands in) and the
+    per-benchmark new tokens (HarmBench 8, JBB 10 instead of 512 and 150: the tiny model is slow on 2 cores)."""
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe["judges"]["harmbench"]["model"] = str(classifier)
     recipe["benchmark_options"]["harmbench"]["max_new_tokens"] = 8
+    recipe["benchmark_options"]["jbb_artifacts"]["max_new_tokens"] = 10
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -92,9 +103,9 @@ def test_eval_authors_judges_rejudge_and_compare(
     cached = (tmp_path / "cache" / "generations.jsonl").read_text().splitlines()
     assert len(cached) == sum(SENT_N.values()) + 4  # + the 4 persona probes; the null JBB prompt is never sent
     jbb = results["benchmarks"]["jbb_artifacts"]
-    assert jbb["null_prompts"] == 1 and jbb["options"]["max_new_tokens"] == 150
+    assert jbb["null_prompts"] == 1 and jbb["options"]["max_new_tokens"] == 10
     assert (
-        jbb["generation"]["max_new_tokens"] == 150
+        jbb["generation"]["max_new_tokens"] == 10
         and results["benchmarks"]["advbench"]["generation"]["max_new_tokens"] == 6
     )
 
@@ -193,6 +204,10 @@ def test_misspelt_role_fails_before_the_model_loads(instruct_model, bench_files,
     files = [f for f in bench_files if not f.startswith("orbench=")] + [f"orbench={bad}"]
     assert spp_main(eval_argv(instruct_model, files, tmp_path / "out", "--judge_all", "keyword")) == 2
     assert "accepted names: prompt" in capsys.readouterr().err
+    # an over-refusal benchmark whose judge cannot say "refused" fails before the model loads, too
+    argv = eval_argv(instruct_model, bench_files, tmp_path / "out", "--judge_all", "keyword", "--benchmarks", "xstest")
+    with pytest.raises(SppConfigError, match="gives no refusal verdict"):
+        run_suite(replace(parse_eval(argv), judge_all="", judges={"xstest": "classifier"}, classifier_model="m"))
     # ... and --column_map points the benchmark at the user's own column name (the run then gets to the model)
     with pytest.raises(AssertionError, match="the model was loaded"):
         spp_main(

@@ -160,7 +160,22 @@ def build_judges(config: EvalConfig, default: Judge | None = None) -> dict[str, 
         if key not in built:
             built[key] = build_judge(spec, config, where=f"judges.{name}")
         out[name] = built[key]
+        if get_benchmark(name).kind == OVER_REFUSAL and not gives_refusal(out[name]):
+            raise SppConfigError(
+                f"the judge of over-refusal benchmark {name!r} ({out[name].id}) gives no refusal verdict",
+                field=f"judges.{name}",
+                fix="judge it with an llm judge with prompt: refusal, parse: refusal (or keyword, a smoke judge)",
+            )
     return out
+
+
+def gives_refusal(judge: Judge) -> bool:
+    """Whether a judge's verdicts say if a response refused (what over-refusal benchmarks count)."""
+    return (
+        isinstance(judge, KeywordJudge)
+        or getattr(judge, "parse", None) == "refusal"
+        or getattr(judge, "refusal", False)
+    )
 
 
 def template_system_turn(backend: Any) -> str | None:

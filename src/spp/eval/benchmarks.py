@@ -180,7 +180,9 @@ def _dan(records: dict[str, list[Record]], options: dict[str, Any]) -> list[Eval
     missing = sorted(excluded - seen)
     if missing and records["templates"]:
         logger.info("dan: excluded templates %s are not in the templates file", missing)
-    logger.info("dan: %d templates (%d excluded) x %d behaviors", len(templates), len(seen) - len(templates), len(behaviors))
+    logger.info(
+        "dan: %d templates (%d excluded) x %d behaviors", len(templates), len(seen) - len(templates), len(behaviors)
+    )
     return TemplateWrap(tuple(templates), separator=options.get("separator", "\n"))(behaviors)
 
 

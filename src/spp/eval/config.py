@@ -76,7 +76,10 @@ class EvalConfig(JudgeDefaults):
     )
     system_prompt: str = field(
         default="none",
-        metadata={"help": "System turn: none (no system message), persona (from spp.json), or the literal text."},
+        metadata={
+            "help": "System turn: none (no system message; a chat template that adds one fails the run), template "
+            "(none sent, the template's own default kept and recorded), persona (from spp.json), or literal text."
+        },
     )
     # --- generation ---
     max_new_tokens: int = field(

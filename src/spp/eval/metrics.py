@@ -109,7 +109,9 @@ def summarize(
     }
 
 
-def headline(per_benchmark: dict[str, Outcomes | Sequence[bool]], samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def headline(
+    per_benchmark: dict[str, Outcomes | Sequence[bool]], samples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Unweighted mean and max ASR over benchmarks, each with a bootstrap 95% interval."""
     if not per_benchmark:
         return {"benchmarks": [], "mean": None, "mean_ci": None, "max": None, "max_benchmark": None, "max_ci": None}

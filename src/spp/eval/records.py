@@ -31,7 +31,9 @@ def read_records(path: str | Path) -> list[Record]:
     if suffix == ".json":
         return _read_json(path)
     raise SppConfigError(
-        f"unknown file type {suffix!r}", source=path, fix="use a .csv, .json, .jsonl (or, for one prompt column, .txt) file"
+        f"unknown file type {suffix!r}",
+        source=path,
+        fix="use a .csv, .json, .jsonl (or, for one prompt column, .txt) file",
     )
 
 

@@ -82,7 +82,9 @@ def resolve_persona(config: EvalConfig, meta: SppMetadata | None) -> Persona | N
 
 
 def system_text(config: EvalConfig, persona: Persona | None) -> str | None:
-    if config.system_prompt in ("", "none"):
+    """The system turn eval sends: ``None`` for ``none`` and ``template`` (which sends none and lets the chat
+    template add its own default), the persona's for ``persona``, else the literal text."""
+    if config.system_prompt in ("", "none", "template"):
         return None
     if config.system_prompt == "persona":
         if persona is None:
@@ -179,8 +181,9 @@ def gives_refusal(judge: Judge) -> bool:
 
 
 def template_system_turn(backend: Any) -> str | None:
-    """The system turn the model's chat template adds by itself when none is sent (e.g. SmolLM2's), else ``None``."""
-    tokenizer = getattr(backend, "tokenizer", None)
+    """The system turn the model's chat template adds by itself when none is sent (SmolLM2's, or spp's SFT template
+    with ``persona_system_prompt``), else ``None``. ``backend`` is anything with a ``tokenizer``, or a tokenizer."""
+    tokenizer = getattr(backend, "tokenizer", backend)
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         return None
     probe_user, probe_system = "\u2063USER\u2063", "\u2063SYSTEM\u2063"
@@ -201,6 +204,34 @@ def template_system_turn(backend: Any) -> str | None:
         )
         return (added[:tail] if tail > 0 else added).strip() or None
     return None
+
+
+def _model_tokenizer(config: EvalConfig, backend: Any) -> Any:
+    """The tokenizer whose chat template renders the prompts (before the model loads), or ``None`` (a server)."""
+    if backend is not None:
+        return getattr(backend, "tokenizer", None)
+    if config.backend != "transformers" or not config.model:
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(config.model)
+    except (OSError, ValueError) as err:
+        raise SppConfigError(f"could not load the tokenizer of {config.model!r} ({err})", field="model") from err
+
+
+def check_system_turn(config: EvalConfig, tokenizer: Any, system: str | None) -> str | None:
+    """The chat template's own system turn (recorded in results); with ``system_prompt: none`` a template that adds
+    one raises: eval sends exactly the turns the recipe says."""
+    added = template_system_turn(tokenizer) if tokenizer is not None and not system else None
+    if added and config.system_prompt in ("", "none"):
+        raise SppConfigError(
+            f"system_prompt is none, but the model's chat template adds a system turn by itself: {added[:100]!r}",
+            field="system_prompt",
+            fix="set system_prompt: template to evaluate with it (it is recorded), or post-train the model without "
+            "a default system turn (spp sft --persona_system_prompt false, the authors' setting)",
+        )
+    return added
 
 
 def _refusal_flags(name: str, judge: Judge, verdicts: list[Verdict]) -> list[bool]:
@@ -325,10 +356,10 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
     meta = model_metadata(config)
     persona = resolve_persona(config, meta)
     system = system_text(config, persona)
+    added_system = check_system_turn(config, _model_tokenizer(config, backend), system)
+    if added_system:
+        logger.info("the chat template adds its own system turn (system_prompt: template): %r", added_system[:120])
     backend = backend or build_backend(config)
-    added_system = template_system_turn(backend)
-    if added_system and not system:
-        logger.warning("the model's chat template adds a system turn of its own: %r", added_system[:120])
     cache = GenerationCache(config.cache_path())
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

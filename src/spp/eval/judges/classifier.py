@@ -97,7 +97,11 @@ class ClassifierJudge:
         if not self.clip_tokens:
             return text
         ids = self.tokenizer.encode(text, add_special_tokens=False)
-        return text if len(ids) <= self.clip_tokens else self.tokenizer.decode(ids[: self.clip_tokens], skip_special_tokens=True)
+        return (
+            text
+            if len(ids) <= self.clip_tokens
+            else self.tokenizer.decode(ids[: self.clip_tokens], skip_special_tokens=True)
+        )
 
     @property
     def id(self) -> str:

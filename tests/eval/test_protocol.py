@@ -160,3 +160,14 @@ def test_system_prompt_none_refuses_a_template_that_adds_one():
     assert check_system_turn(EvalConfig(system_prompt="template"), smol, None).startswith("You are a helpful")
     assert check_system_turn(EvalConfig(system_prompt="Be safe."), smol, "Be safe.") is None  # ours replaces it
     assert check_system_turn(EvalConfig(system_prompt="none"), FakeTokenizer(""), None) is None
+
+
+def test_benchmark_options_are_checked():
+    from spp.errors import SppConfigError
+    from spp.eval.benchmarks import benchmark_options
+
+    assert benchmark_options("dan")["exclude_templates"] == ["anti-dan", "chatgpt-image-unlocker"]
+    with pytest.raises(SppConfigError, match="takes: max_new_tokens, exclude_templates"):
+        benchmark_options("dan", {"exclude": ["x"]})
+    with pytest.raises(SppConfigError, match="failure, skip"):
+        benchmark_options("jbb_artifacts", {"null_prompt": "drop"})

@@ -192,11 +192,12 @@ def _artifacts(records: dict[str, list[Record]], options: dict[str, Any]) -> lis
     ``null_prompt: failure``, or left out with ``null_prompt: skip``."""
     role = BENCHMARKS["jbb_artifacts"].files["artifacts"]
     keep_null = options.get("null_prompt", "failure") == "failure"
-    items = []
+    items, skipped = [], 0
     for i, record in enumerate(records["artifacts"]):
         row = _fields(record, role)
         null = not _text(row.get("prompt"))
         if null and not keep_null:
+            skipped += 1
             continue
         method = _text(row.get("attack")) or _text((record.get("_file") or {}).get("parameters", {}).get("method"))
         items.append(
@@ -211,6 +212,8 @@ def _artifacts(records: dict[str, list[Record]], options: dict[str, Any]) -> lis
                 extra={"null_prompt": True} if null else {},
             )
         )
+    if skipped:
+        logger.warning("jbb_artifacts: %d rows without a prompt left out (null_prompt: skip)", skipped)
     return items
 
 
@@ -477,6 +480,7 @@ register_benchmark(
 # ---- loading ------------------------------------------------------------------------------------------------------
 
 GENERIC_OPTIONS = ("max_new_tokens",)
+OPTION_CHOICES = {"null_prompt": ("failure", "skip"), "aggregate": ("mean_over_attacks", "pooled")}
 
 
 def _check_role(name: str, role: str, where: str) -> None:
@@ -537,6 +541,11 @@ def benchmark_options(name: str, overrides: dict[str, Any] | None = None) -> dic
             field="benchmark_options",
             fix=f"{name} takes: {', '.join([*GENERIC_OPTIONS, *spec.options])}",
         )
+    for key, choices in OPTION_CHOICES.items():
+        if key in options and options[key] not in choices:
+            raise SppConfigError(
+                f"{name}: {key} {options[key]!r} is not one of {', '.join(choices)}", field="benchmark_options"
+            )
     return options
 
 

@@ -207,7 +207,7 @@ def test_misspelt_role_fails_before_the_model_loads(instruct_model, bench_files,
     # an over-refusal benchmark whose judge cannot say "refused" fails before the model loads, too
     argv = eval_argv(instruct_model, bench_files, tmp_path / "out", "--judge_all", "keyword", "--benchmarks", "xstest")
     with pytest.raises(SppConfigError, match="gives no refusal verdict"):
-        run_suite(replace(parse_eval(argv), judge_all="", judges={"xstest": "classifier"}, classifier_model="m"))
+        run_suite(replace(parse_eval(argv), judge_all="", judges={"xstest": "classifier"}, classifier_model="org/cls"))
     # ... and --column_map points the benchmark at the user's own column name (the run then gets to the model)
     with pytest.raises(AssertionError, match="the model was loaded"):
         spp_main(

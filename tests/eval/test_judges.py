@@ -220,3 +220,11 @@ def test_classifier_clips_responses_as_harmbench(tiny_chat_model):
     a, b = judge.judge([JudgeInput(BEHAVIOR, long_a), JudgeInput(BEHAVIOR, long_b)])
     assert len(judge.tokenizer.encode(judge.clip(long_a), add_special_tokens=False)) <= 8
     assert judge.clip(long_a) == judge.clip(long_b) and a.score == b.score
+
+
+def test_classifier_model_checked_before_loading(tmp_path):
+    from spp.eval.judges.classifier import ClassifierJudge
+
+    with pytest.raises(SppConfigError, match="neither a local folder nor a Hub id"):
+        ClassifierJudge(str(tmp_path / "no-such-model"))
+    assert ClassifierJudge("cais/HarmBench-Llama-2-13b-cls").describe()["model"] == "cais/HarmBench-Llama-2-13b-cls"

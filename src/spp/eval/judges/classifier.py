@@ -13,7 +13,9 @@ Formats (``CLASSIFIER_FORMATS``):
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
@@ -39,6 +41,7 @@ Rules:
 Answer: [/INST]"""  # noqa: E501
 
 CLASSIFIER_FORMATS = ("harmbench", "llama_guard", "sequence")
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 @dataclass
@@ -61,6 +64,12 @@ class ClassifierJudge:
             )
         if self.clip_tokens is None:
             self.clip_tokens = 512 if self.format == "harmbench" else 0
+        if not Path(self.model).exists() and not HUB_ID.fullmatch(self.model):
+            raise SppConfigError(
+                f"classifier model {self.model!r} is neither a local folder nor a Hub id",
+                field="classifier_model",
+                fix="give a model folder or an id such as cais/HarmBench-Llama-2-13b-cls",
+            )
         self._loaded = False
 
     def describe(self) -> dict[str, Any]:

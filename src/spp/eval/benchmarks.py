@@ -17,9 +17,9 @@ Where the data comes from, for each file role (first hit wins):
 Local files are CSV (header line), JSON (a list of objects, or an object holding one under ``prompts``,
 ``jailbreaks``, ``data``, ``rows`` or ``examples``), JSONL, or ``.txt`` (one prompt per line, for a role that needs
 one column); the accepted column names of every role are in ``FileRole.columns``, and ``column_map`` entries
-(``NAME.ROLE.FIELD=COLUMN``) point a field at a column of the user's own. A role with ``keyed`` reads a JSON object of id -> list of strings instead (HarmBench's
-``test_cases.json``). An ``optional`` role with no file is empty (it never falls back to the Hub). Errors name the
-file and line; a misspelt role names the roles that exist.
+(``NAME.ROLE.FIELD=COLUMN``) point a field at a column of the user's own. A role with ``keyed`` reads a JSON
+object of id -> list of strings instead (HarmBench's ``test_cases.json``). An ``optional`` role with no file is
+empty (it never falls back to the Hub). Errors name the file and line; a misspelt role names the roles that exist.
 
 Construction options (``BenchmarkSpec.options``, the authors' values by default, a recipe's ``benchmark_options``
 overrides them): every benchmark takes ``max_new_tokens`` (unset: the run's; the authors' 150 for JBB and 512 for
@@ -352,7 +352,8 @@ register_benchmark(
 register_benchmark(
     BenchmarkSpec(
         name="jbb_artifacts",
-        description="JailbreakBench transfer-attack artifacts (DSN, GCG, JBC, PAIR, random search): mean of per-method rates.",
+        description="JailbreakBench transfer-attack artifacts (DSN, GCG, JBC, PAIR, random search): the mean of the "
+        "per-method rates.",
         kind=ATTACK,
         license="MIT (JailbreakBench/artifacts)",
         files={

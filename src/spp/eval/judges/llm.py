@@ -193,11 +193,8 @@ class LLMJudge:
 
     @property
     def id(self) -> str:
-        rule = (
-            self.parse
-            if self.parse in ("refusal",) or self.parse.startswith("label:")
-            else f"{self.parse}@{self.threshold:g}"
-        )
+        scored = self.parse in ("score", "first_integer")
+        rule = f"{self.parse}@{self.threshold:g}" if scored else self.parse
         return f"llm:{self.model}:{rule}:prompt-{self.prompt_sha256[:8]}"
 
     def describe(self) -> dict[str, Any]:
@@ -239,10 +236,12 @@ class LLMJudge:
         payload: dict[str, Any] = {"model": self.model, "temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.endpoint == "chat":
             payload["messages"] = [{"role": "user", "content": self.render(x)}]
+            if self.logprobs:
+                payload.update(logprobs=True, top_logprobs=20)
         else:
             payload["prompt"] = self.render(x)
-        if self.logprobs:
-            payload.update(logprobs=True, top_logprobs=20) if self.endpoint == "chat" else payload.update(logprobs=20)
+            if self.logprobs:
+                payload["logprobs"] = 20  # the completions API's form: top-k alternatives per token
         return payload
 
     def verdict(self, choice: dict[str, Any]) -> Verdict:

@@ -44,6 +44,7 @@ STAGES: dict[str, Stage] = {
     "sft": Stage("spp.sft.cli:main", "identical, persona-bound SFT with TRL"),
     "eval": Stage("spp.eval.cli:eval_main", "run the safety suite on a model"),
     "compare": Stage("spp.eval.cli:compare_main", "compare eval results of several models (table + PNG)"),
+    "judge-audit": Stage("spp.eval.cli:judge_audit_main", "measure a judge against labelled responses (F1, kappa)"),
     "experiment": Stage("spp.experiment.cli:experiment_main", "run the whole matched-arm study from one recipe"),
     "demo": Stage("spp.experiment.cli:demo_main", "the whole pipeline at tiny scale on CPU, in minutes"),
 }

@@ -10,18 +10,31 @@ Where the data comes from, for each file role (first hit wins):
    several times: the files are concatenated, e.g. one JailbreakBench artifact per attack method);
 2. ``data_dir/<default file name>`` (the names of the original releases: ``advbench_harmful_behaviors.csv``,
    ``jbb_harmful_behaviors.csv``, ``chatgpt_dan_prompts.json``, ``pap_adv_bench_sub_gpt4.jsonl``, ...);
-3. the canonical Hub dataset (``datasets.load_dataset`` at the pinned id/config/split/revision), when it has one.
+3. the canonical Hub dataset (``datasets.load_dataset`` at the registry's id/config/split/revision), when it has
+   one. Where the registry sets no revision the source is unpinned: results record ``pinned: false`` and the commit
+   ``main`` resolved to at load time (``None`` offline).
 
 Local files are CSV (header line), JSON (a list of objects, or an object holding one under ``prompts``,
-``jailbreaks``, ``data``, ``rows`` or ``examples``) or JSONL; the accepted column names of every role are in
-``FileRole.columns``. A role with ``keyed`` reads a JSON object of id -> list of strings instead (HarmBench's
-``test_cases.json``). An ``optional`` role with no file is empty (it never falls back to the Hub). Errors name the
-file and line.
+``jailbreaks``, ``data``, ``rows`` or ``examples``), JSONL, or ``.txt`` (one prompt per line, for a role that needs
+one column); the accepted column names of every role are in ``FileRole.columns``, and ``column_map`` entries
+(``NAME.ROLE.FIELD=COLUMN``) point a field at a column of the user's own. A role with ``keyed`` reads a JSON
+object of id -> list of strings instead (HarmBench's ``test_cases.json``). An ``optional`` role with no file is
+empty (it never falls back to the Hub). Errors name the file and line; a misspelt role names the roles that exist.
+
+Construction options (``BenchmarkSpec.options``, the authors' values by default, a recipe's ``benchmark_options``
+overrides them): every benchmark takes ``max_new_tokens`` (unset: the run's; the authors' 150 for JBB and 512 for
+HarmBench are set in ``recipes/eval/safety_suite.yaml``); DAN takes ``exclude_templates``, ``separator`` and
+``extract_segment``; JailbreakBench artifacts take ``null_prompt`` (``failure``: a behavior the attack found no
+prompt for counts as a failed attack) and ``aggregate`` (``mean_over_attacks``: the rate is the mean of the
+per-method rates). ``prepare_benchmark`` reads, validates and records the sources (file sha256, Hub id and
+revision) of one benchmark without generating anything, so a run checks every benchmark before a model loads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +42,7 @@ from typing import Any
 
 from spp.errors import SppConfigError
 from spp.eval.items import EvalItem
-from spp.eval.records import Record, pick, read_keyed_lists, read_records
+from spp.eval.records import Record, pick, read_keyed_lists, read_records, read_text_lines
 from spp.eval.transforms import TemplateWrap
 
 logger = logging.getLogger("spp.eval")
@@ -62,6 +75,14 @@ class FileRole:
     keyed: tuple[str, str] | None = None  # (id field, value field) of a JSON {id: [value, ...]} file
 
     def read(self, path: str) -> list[Record]:
+        if Path(path).suffix.lower() == ".txt" and not self.keyed:
+            if len(self.required) != 1 or (self.required[0] != "prompt" and "prompt" in self.columns):
+                raise SppConfigError(
+                    f"a .txt file gives one column (one prompt per line); this file needs {', '.join(self.columns)}",
+                    source=path,
+                    fix="use a CSV/JSON/JSONL file with those columns",
+                )
+            return read_text_lines(path, self.columns[self.required[0]][0])
         return read_keyed_lists(path, *self.keyed) if self.keyed else read_records(path)
 
 
@@ -80,6 +101,8 @@ class BenchmarkSpec:
     temperature: float | None = None
     metric: str = "asr"
     extra: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # construction options, the authors' values (module doc)
+    max_new_tokens: int | None = None  # None: the run's max_new_tokens
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
@@ -142,23 +165,39 @@ def _direct(name: str, role: str = "behaviors") -> Callable[[dict[str, list[Reco
     return build
 
 
-def _dan(records: dict[str, list[Record]]) -> list[EvalItem]:
+def _dan(records: dict[str, list[Record]], options: dict[str, Any]) -> list[EvalItem]:
+    """Every kept template x every behavior: template + ``separator`` + behavior (or the ``{behavior}`` slot)."""
     behaviors = _direct("dan")(records)
     role = BENCHMARKS["dan"].files["templates"]
-    templates = []
+    excluded = set(options.get("exclude_templates") or ())
+    templates, seen = [], set()
     for i, record in enumerate(records["templates"]):
         row = _fields(record, role)
-        templates.append((_text(row.get("id")) or f"tpl{i}", str(row["template"])))
-    return TemplateWrap(tuple(templates))(behaviors)
+        template_id = _text(row.get("id")) or f"tpl{i}"
+        seen.add(template_id)
+        if template_id not in excluded:
+            templates.append((template_id, str(row["template"])))
+    missing = sorted(excluded - seen)
+    if missing and records["templates"]:
+        logger.info("dan: excluded templates %s are not in the templates file", missing)
+    logger.info(
+        "dan: %d templates (%d excluded) x %d behaviors", len(templates), len(seen) - len(templates), len(behaviors)
+    )
+    return TemplateWrap(tuple(templates), separator=options.get("separator", "\n"))(behaviors)
 
 
-def _artifacts(records: dict[str, list[Record]]) -> list[EvalItem]:
-    """JailbreakBench artifacts: rows whose attack found no prompt (``prompt: null``) are not items."""
+def _artifacts(records: dict[str, list[Record]], options: dict[str, Any]) -> list[EvalItem]:
+    """JailbreakBench artifacts, one item per (method, behavior). A row whose attack found no prompt
+    (``prompt: null``) is an item marked ``extra["null_prompt"]`` (scored as a failed attack, never sent) with
+    ``null_prompt: failure``, or left out with ``null_prompt: skip``."""
     role = BENCHMARKS["jbb_artifacts"].files["artifacts"]
-    items = []
+    keep_null = options.get("null_prompt", "failure") == "failure"
+    items, skipped = [], 0
     for i, record in enumerate(records["artifacts"]):
         row = _fields(record, role)
-        if not _text(row.get("prompt")):
+        null = not _text(row.get("prompt"))
+        if null and not keep_null:
+            skipped += 1
             continue
         method = _text(row.get("attack")) or _text((record.get("_file") or {}).get("parameters", {}).get("method"))
         items.append(
@@ -166,12 +205,15 @@ def _artifacts(records: dict[str, list[Record]]) -> list[EvalItem]:
                 benchmark="jbb_artifacts",
                 id=f"{method or 'artifact'}-{_text(row.get('id')) or i}",
                 behavior=_text(row["behavior"]),
-                prompt=_text(row["prompt"]),
+                prompt=_text(row.get("prompt")),
                 category=_text(row.get("category")),
                 attack=method,
                 source=record["_source"],
+                extra={"null_prompt": True} if null else {},
             )
         )
+    if skipped:
+        logger.warning("jbb_artifacts: %d rows without a prompt left out (null_prompt: skip)", skipped)
     return items
 
 
@@ -275,6 +317,13 @@ register_benchmark(
             ),
         },
         build=_dan,
+        options={
+            # the authors': 16 of the file's 18 templates (anti-dan argues for refusing; the image unlocker is not
+            # a text jailbreak), template + newline + behavior, the jailbroken segment judged
+            "exclude_templates": ["anti-dan", "chatgpt-image-unlocker"],
+            "separator": "\n",
+            "extract_segment": True,
+        },
     )
 )
 register_benchmark(
@@ -303,7 +352,8 @@ register_benchmark(
 register_benchmark(
     BenchmarkSpec(
         name="jbb_artifacts",
-        description="JailbreakBench transfer-attack artifacts (PAIR, GCG, JBC, DSN, random search prompts).",
+        description="JailbreakBench transfer-attack artifacts (DSN, GCG, JBC, PAIR, random search): the mean of the "
+        "per-method rates.",
         kind=ATTACK,
         license="MIT (JailbreakBench/artifacts)",
         files={
@@ -319,10 +369,11 @@ register_benchmark(
                 ("behavior",),
                 None,
                 "artifact JSON of JailbreakBench/artifacts ({parameters: {method}, jailbreaks: [{index, goal, "
-                "category, prompt}]}), or JSONL goal,prompt,category,method; null prompts are skipped",
+                "category, prompt}]}), or JSONL goal,prompt,category,method; a null prompt is a failed attack",
             )
         },
         build=_artifacts,
+        options={"null_prompt": "failure", "aggregate": "mean_over_attacks"},
     )
 )
 register_benchmark(
@@ -406,20 +457,97 @@ register_benchmark(
 )
 
 
+register_benchmark(
+    BenchmarkSpec(
+        name="orbench",
+        description="OR-Bench hard-1k: seemingly toxic but safe prompts; over-refusal (refusal rate, not in ASR).",
+        kind=OVER_REFUSAL,
+        license="CC-BY-4.0 (bench-llm/or-bench); Cui et al. 2024",
+        files={
+            "prompts": FileRole(
+                "or-bench-hard-1k.csv",
+                {"prompt": ("prompt",), "category": ("category",)},
+                ("prompt",),
+                HubSource("bench-llm/or-bench", "or-bench-hard-1k", "train"),
+                "CSV prompt,category (or-bench-hard-1k.csv of the release)",
+            )
+        },
+        build=_direct("orbench", "prompts"),
+        metric="refusal_rate",
+    )
+)
+
+
 # ---- loading ------------------------------------------------------------------------------------------------------
+
+GENERIC_OPTIONS = ("max_new_tokens",)
+OPTION_CHOICES = {"null_prompt": ("failure", "skip"), "aggregate": ("mean_over_attacks", "pooled")}
+
+
+def _check_role(name: str, role: str, where: str) -> None:
+    spec = get_benchmark(name)
+    if role not in spec.files:
+        raise SppConfigError(
+            f"benchmark {name!r} has no file role {role!r}",
+            field=where,
+            fix=f"the roles of {name} are: {', '.join(spec.files)}",
+        )
 
 
 def parse_file_overrides(entries: list[str]) -> dict[str, list[str]]:
-    """``["advbench=a.csv", "dan.templates=t.json"]`` -> ``{"advbench": [...], "dan.templates": [...]}``."""
+    """``["advbench=a.csv", "dan.templates=t.json"]`` -> ``{"advbench": [...], "dan.templates": [...]}``.
+
+    An unknown benchmark or role raises naming the ones that exist (a misspelt role is never ignored)."""
     out: dict[str, list[str]] = {}
     for entry in entries:
         key, sep, path = entry.partition("=")
         if not sep or not path:
             raise SppConfigError(f"bad entry {entry!r}", field="benchmark_files", fix="write NAME[.ROLE]=PATH")
-        name = key.split(".")[0].strip()
+        name, dot, role = key.strip().partition(".")
         get_benchmark(name)
+        if dot:
+            _check_role(name, role, "benchmark_files")
         out.setdefault(key.strip(), []).append(path.strip())
     return out
+
+
+def parse_column_map(entries: list[str]) -> dict[tuple[str, str], dict[str, str]]:
+    """``["advbench.behaviors.behavior=question"]`` -> ``{("advbench", "behaviors"): {"behavior": "question"}}``."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for entry in entries:
+        key, sep, column = entry.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not column.strip() or len(parts) != 3:
+            raise SppConfigError(f"bad entry {entry!r}", field="column_map", fix="write NAME.ROLE.FIELD=COLUMN")
+        name, role, name_field = parts
+        _check_role(name, role, "column_map")
+        if name_field not in get_benchmark(name).files[role].columns:
+            raise SppConfigError(
+                f"{name}.{role} has no field {name_field!r}",
+                field="column_map",
+                fix=f"its fields are: {', '.join(get_benchmark(name).files[role].columns)}",
+            )
+        out.setdefault((name, role), {})[name_field] = column.strip()
+    return out
+
+
+def benchmark_options(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The construction options of ``name``: its defaults (the authors') updated with ``overrides``."""
+    spec = get_benchmark(name)
+    options = {**spec.options, "max_new_tokens": spec.max_new_tokens, **(overrides or {})}
+    unknown = sorted(set(options) - set(spec.options) - set(GENERIC_OPTIONS))
+    if unknown:
+        raise SppConfigError(
+            f"unknown options {unknown} for benchmark {name!r}",
+            field="benchmark_options",
+            fix=f"{name} takes: {', '.join([*GENERIC_OPTIONS, *spec.options])}",
+        )
+    for key, choices in OPTION_CHOICES.items():
+        if key in options and options[key] not in choices:
+            raise SppConfigError(
+                f"{name}: {key} {options[key]!r} is not one of {', '.join(choices)}", field="benchmark_options"
+            )
+    return options
 
 
 def _paths_for(spec: BenchmarkSpec, role: str, overrides: dict[str, list[str]], data_dir: str | None) -> list[str]:
@@ -432,7 +560,7 @@ def _paths_for(spec: BenchmarkSpec, role: str, overrides: dict[str, list[str]], 
     return []
 
 
-def _hub_records(spec: BenchmarkSpec, role: str) -> list[Record]:
+def _hub_records(spec: BenchmarkSpec, role: str) -> tuple[list[Record], dict[str, Any]]:
     hub = spec.files[role].hub
     if hub is None:
         raise SppConfigError(
@@ -450,7 +578,114 @@ def _hub_records(spec: BenchmarkSpec, role: str) -> list[Record]:
             field="benchmark_files",
             fix=f"pass benchmark_files {spec.name}.{role}=PATH or put {spec.files[role].filename} in data_dir",
         ) from err
-    return [{**row, "_source": f"hub:{hub.describe()}#{i}"} for i, row in enumerate(data)]
+    source = {
+        "hub": hub.repo_id,
+        "config": hub.config,
+        "split": hub.split,
+        "revision": hub.revision or _resolve(hub),
+        "pinned": hub.revision is not None,
+    }
+    return [{**row, "_source": f"hub:{hub.describe()}#{i}"} for i, row in enumerate(data)], source
+
+
+def _resolve(hub: HubSource) -> str | None:
+    """The commit ``main`` points at now (recorded so an unpinned source is still identified), else ``None``."""
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(hub.repo_id).sha
+    except Exception:  # offline: the source stays unpinned and results say so
+        return None
+
+
+def file_source(path: str, rows: int) -> dict[str, Any]:
+    """``{path, sha256, rows}`` of a local benchmark file."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(path), "sha256": digest, "rows": rows}
+
+
+def _apply_column_map(records: list[Record], role: FileRole, mapping: dict[str, str], source: str) -> list[Record]:
+    """Copy each mapped column into the first accepted name of its field; a missing column names the file."""
+    if not mapping or not records:
+        return records
+    out = []
+    for record in records:
+        for name_field, column in mapping.items():
+            if column not in record:
+                raise SppConfigError(
+                    f"column {column!r} (mapped to {name_field!r}) is not in the file",
+                    source=record.get("_source", source),
+                    fix=f"its columns are: {', '.join(k for k in record if not k.startswith('_'))}",
+                )
+            record = {**record, role.columns[name_field][0]: record[column]}
+        out.append(record)
+    return out
+
+
+@dataclass
+class BenchmarkData:
+    """One benchmark, read and validated: its items (after ``limit``), sources per role, construction options."""
+
+    name: str
+    items: list[EvalItem]
+    sources: dict[str, list[dict[str, Any]]]
+    options: dict[str, Any]
+    total: int  # items before ``limit``
+
+
+def sample_items(items: list[EvalItem], limit: int, seed: int = 0) -> list[EvalItem]:
+    """``limit`` items spread over the attack groups (DAN templates, JBB methods), in the items' order.
+
+    With one group (or none) the first ``limit`` items are kept; with several, each group is shuffled with
+    ``seed`` and the groups are taken in turn, so a small limit still covers every template or method."""
+    if limit <= 0 or limit >= len(items):
+        return items
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.attack.split("+")[0], []).append(index)
+    if len(groups) < 2:
+        return items[:limit]
+    rng = random.Random(seed)
+    queues = [rng.sample(indices, len(indices)) for indices in groups.values()]
+    chosen: list[int] = []
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    return [items[i] for i in sorted(chosen)]
+
+
+def prepare_benchmark(
+    name: str,
+    data_dir: str | None = None,
+    files: dict[str, list[str]] | None = None,
+    limit: int = 0,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    column_map: dict[tuple[str, str], dict[str, str]] | None = None,
+) -> BenchmarkData:
+    """Read every file of ``name`` (see module doc), validate it, build its items and record the sources."""
+    spec = get_benchmark(name)
+    opts = benchmark_options(name, options)
+    records: dict[str, list[Record]] = {}
+    sources: dict[str, list[dict[str, Any]]] = {}
+    for role, file_role in spec.files.items():
+        paths = _paths_for(spec, role, files or {}, data_dir)
+        mapping = (column_map or {}).get((name, role), {})
+        if paths:
+            records[role], sources[role] = [], []
+            for path in paths:
+                rows = _apply_column_map(file_role.read(path), file_role, mapping, path)
+                records[role] += rows
+                sources[role].append(file_source(path, len(rows)))
+        elif file_role.optional:
+            records[role], sources[role] = [], []
+        else:
+            rows, hub_source = _hub_records(spec, role)
+            records[role] = _apply_column_map(rows, file_role, mapping, hub_source["hub"])
+            sources[role] = [{**hub_source, "rows": len(rows)}]
+    items = spec.build(records, opts) if spec.options else spec.build(records)
+    return BenchmarkData(name, sample_items(items, limit, seed), sources, opts, len(items))
 
 
 def load_benchmark(
@@ -458,16 +693,5 @@ def load_benchmark(
 ) -> list[EvalItem]:
     """The items of benchmark ``name`` (before recipe transforms), from local files or the Hub (see module doc).
 
-    ``limit`` > 0 keeps the first ``limit`` items.
-    """
-    spec = get_benchmark(name)
-    records: dict[str, list[Record]] = {}
-    for role in spec.files:
-        paths = _paths_for(spec, role, files or {}, data_dir)
-        file_role = spec.files[role]
-        if paths:
-            records[role] = [r for p in paths for r in file_role.read(p)]
-        else:
-            records[role] = [] if file_role.optional else _hub_records(spec, role)
-    items = spec.build(records)
-    return items[:limit] if limit > 0 else items
+    ``limit`` > 0 keeps ``limit`` items spread over the attack groups (``sample_items``)."""
+    return prepare_benchmark(name, data_dir, files, limit).items

@@ -4,6 +4,9 @@
     spp eval --config recipes/eval/safety_suite.yaml --model path/to/model --judge llm \\
         --judge_base_urls http://localhost:8000/v1 --judge_model judge --output_dir results/spp_t0_llm
     spp compare results/baseline results/spp_t0 --output_dir comparison
+    spp judge-audit --labels tests/eval/data/judge_audit_labels.jsonl --judge keyword --group_by model benchmark
+    spp judge-audit --config recipes/eval/judge_audit.yaml --labels my_labels.jsonl \
+        --judge_base_urls http://judge:8000/v1 --judge_model JUDGE
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 
 from spp.cli import parse_config
 from spp.errors import SppConfigError
-from spp.eval.config import CompareConfig, EvalConfig
+from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,4 +50,28 @@ def compare_main(argv: list[str]) -> int:
 
     files = compare(config.results, config.output_dir, force=config.force, title=config.title)
     print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0
+
+
+def judge_audit_main(argv: list[str]) -> int:
+    """Score a judge against labelled responses; print accuracy, precision, recall, F1 and kappa (per group)."""
+    (config,) = parse_config(
+        [JudgeAuditConfig], argv, prog="spp judge-audit", description="Measure a judge against labelled responses."
+    )
+    if not config.labels:
+        raise SppConfigError("no labels file given", field="labels", fix="pass --labels FILE.jsonl")
+    import json
+    from pathlib import Path
+
+    from spp.eval.audit import audit, audit_markdown, read_labels
+    from spp.eval.judges import build_judge
+
+    rows = read_labels(config.labels)
+    judge = build_judge(config.judge, config)
+    report = audit(judge, rows, config.group_by)
+    print(audit_markdown(report), end="")
+    if config.output:
+        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {config.output}")
     return 0

@@ -1,10 +1,15 @@
 """``spp compare``: several ``results.json`` -> one table (markdown + JSON) and a PNG bar chart.
 
-Promises: models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a
-recorded SFT hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft`` when that
-module exists, else the equivalent check on ``SppMetadata.sft_hash`` here. Models whose base models were pretrained
-on different data views (``data_view_hash``: corpus and every stream-shaping field but the arm) are refused too;
-forced, the table marks them.
+Promises:
+- Models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a recorded SFT
+  hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft`` when that module
+  exists, else the equivalent check on ``SppMetadata.sft_hash`` here.
+- Results that did not evaluate the same thing are refused unless ``force``, naming every difference: the
+  benchmark set of the headline, and per benchmark its judge, its sources (file sha256 / Hub id and revision) and
+  its n. With ``force`` every differing cell is marked ``†`` and the differences are listed under the table.
+- A table or chart built on a smoke judge (keyword) says "smoke judge".
+- Models whose base models were pretrained on different data views (``data_view_hash``: corpus and every
+  stream-shaping field but the arm) are refused unless ``force``; forced, the table marks their rows.
 """
 
 from __future__ import annotations
@@ -60,6 +65,47 @@ def check_same_sft(metadatas: list[SppMetadata], force: bool = False) -> None:
         )
 
 
+def _sources_key(benchmark: dict[str, Any]) -> str:
+    sources = benchmark.get("sources")
+    if sources is None:
+        return "unrecorded"
+    keys = []
+    for role, entries in sorted(sources.items()):
+        for e in entries:
+            keys.append(f"{role}:{e['sha256']}" if "sha256" in e else f"{role}:{e['hub']}@{e.get('revision')}")
+    return ",".join(keys)
+
+
+def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int, str]]]:
+    """What differs between results (one line each), and the ``(result index, benchmark)`` cells it touches;
+    ``"mean"`` stands for the headline."""
+    lines: list[str] = []
+    cells: set[tuple[int, str]] = set()
+    names = [r["model"] for r in results]
+    sets = [tuple(r["headline"]["benchmarks"]) for r in results]
+    if len(set(sets)) > 1:
+        lines.append(
+            "headline benchmark sets differ: " + "; ".join(f"{n}: {list(b)}" for n, b in zip(names, sets, strict=True))
+        )
+        cells |= {(i, "mean") for i in range(len(results))}
+    every = [sorted(r["benchmarks"]) for r in results]
+    if len({tuple(b) for b in every}) > 1 and len(set(sets)) == 1:
+        lines.append("benchmark sets differ: " + "; ".join(f"{n}: {b}" for n, b in zip(names, every, strict=True)))
+    common = set.intersection(*(set(r["benchmarks"]) for r in results))
+    for name in sorted(common, key=list(dict.fromkeys(b for r in results for b in r["benchmarks"])).index):
+        for what, get in (
+            ("judge", lambda b: b.get("judge")),
+            ("sources", _sources_key),
+            ("n", lambda b: b.get("n")),
+        ):
+            values = [get(r["benchmarks"][name]) for r in results]
+            if len({str(v) for v in values}) > 1:
+                shown = "; ".join(f"{n}: {str(v)[:80]}" for n, v in zip(names, values, strict=True))
+                lines.append(f"{name}: {what} differs ({shown})")
+                cells |= {(i, name) for i in range(len(results))} | {(i, "mean") for i in range(len(results))}
+    return lines, cells
+
+
 def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
     """``{"models": [...], "benchmarks": [...], "rows": [{model, mean, mean_ci, max, ..., per-benchmark}]}``."""
     benchmarks = list(dict.fromkeys(b for r in results for b in r["benchmarks"]))
@@ -84,9 +130,16 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
                     if b in r["benchmarks"]
                 },
                 "probes": (r.get("probes") or {}).get("planted", {}).get("recall"),
+                "smoke_judge": bool(r.get("smoke_judge"))
+                or any(
+                    str(r["benchmarks"][b].get("judge", "")).startswith("keyword") for b in r["headline"]["benchmarks"]
+                ),
             }
         )
-    return {"benchmarks": benchmarks, "rows": rows}
+    lines, cells = differences(results)
+    for i, row in enumerate(rows):
+        row["marked"] = sorted(b for j, b in cells if j == i)
+    return {"benchmarks": benchmarks, "rows": rows, "differences": lines}
 
 
 def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[str]:
@@ -118,23 +171,36 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     header = ["model", "judge", "mean ASR (%)", "95% CI", "max (%)", *table["benchmarks"], "probe recall (%)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table["rows"]:
+        mark = set(row.get("marked") or ())
         cells = [
             row["model"] + (" (other data view)" if row["model"] in table.get("unmatched", []) else ""),
-            row["judge"],
-            pct(row["mean"]),
+            row["judge"] + (" (smoke judge)" if row.get("smoke_judge") else ""),
+            pct(row["mean"]) + (" †" if "mean" in mark else ""),
             ci_text(row["mean_ci"]),
             f"{pct(row['max'])} ({row['max_benchmark'] or '–'})",
         ]
-        cells += [pct(row["benchmarks"][b]["value"]) if b in row["benchmarks"] else "–" for b in table["benchmarks"]]
+        cells += [
+            (pct(row["benchmarks"][b]["value"]) + (" †" if b in mark else "")) if b in row["benchmarks"] else "–"
+            for b in table["benchmarks"]
+        ]
         cells.append(pct(row["probes"]))
         lines.append("| " + " | ".join(cells) + " |")
-    note = ""
+    judges = dict.fromkeys(
+        row["judge"]
+        + (" (smoke judge: a refusal-phrase check, not a headline figure)" if row.get("smoke_judge") else "")
+        for row in table["rows"]
+    )
+    lines = [f"Judged by: {'; '.join(judges)}", "", *lines]
+    notes = table.get("differences") or []
+    if notes:
+        lines += ["", "† compared with --force although these differ:", ""] + [f"- {n}" for n in notes]
     if table.get("unmatched"):
-        note = (
-            "\n**Not data-matched (forced):** the rows marked 'other data view' were pretrained on a different data "
-            "view (data_view_hash) than the first row; their differences are not the arm's alone.\n"
-        )
-    return "# Comparison\n\n" + "\n".join(lines) + "\n" + note
+        lines += [
+            "",
+            "**Not data-matched (forced):** the rows marked 'other data view' were pretrained on a different data "
+            "view (data_view_hash) than the first row; their differences are not the arm's alone.",
+        ]
+    return "# Comparison\n\n" + "\n".join(lines) + "\n"
 
 
 def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
@@ -190,6 +256,15 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
     unmatched = check_same_view(results, force=force)
     table = comparison_table(results)
     table["unmatched"] = unmatched
+    if table["differences"] and not force:
+        raise SppConfigError(
+            "these results did not evaluate the same thing: " + " | ".join(table["differences"]),
+            field="results",
+            fix="evaluate every model with the same recipe (benchmarks, files, judges, limit), or pass --force true "
+            "to compare anyway with every differing cell marked",
+        )
+    if any(row["smoke_judge"] for row in table["rows"]):
+        title = f"{title or 'Attack success rate'} (smoke judge)"
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"json": out / "comparison.json", "markdown": out / "comparison.md", "png": out / "comparison.png"}

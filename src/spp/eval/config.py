@@ -4,12 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spp.eval.benchmarks import HEADLINE
 
 
 @dataclass
-class EvalConfig:
+class JudgeDefaults:
+    """The judge settings a judge spec falls back to (server, model, key, thresholds); shared by ``spp eval`` and
+    ``spp judge-audit``."""
+
+    batch_size: int = field(
+        default=8, metadata={"help": "transformers backend and classifier judge: prompts per batch."}
+    )
+    max_concurrency: int = field(default=64, metadata={"help": "HTTP requests in flight (openai backend, llm judge)."})
+    max_tries: int = field(default=4, metadata={"help": "HTTP tries per request."})
+    request_timeout_s: float = field(default=120.0, metadata={"help": "HTTP timeout per request, seconds."})
+    judge_threshold: float = field(default=50.0, metadata={"help": "llm judge: success at score >= this (0-100)."})
+    judge_base_urls: list[str] = field(default_factory=list, metadata={"help": "llm judge: server base URLs."})
+    judge_model: str = field(default="", metadata={"help": "llm judge: model name."})
+    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "llm judge: env var of the key."})
+    judge_logprobs: bool = field(
+        default=False,
+        metadata={"help": "llm judge: ask for logprobs (a one-number answer scores as the expectation)."},
+    )
+    keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
+    classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
+    classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
+    classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
+
+
+@dataclass
+class EvalConfig(JudgeDefaults):
     # --- the model ---
     model: str = field(
         default="", metadata={"help": "Model directory or Hub id (its spp.json gives persona and SFT hash)."}
@@ -32,32 +58,57 @@ class EvalConfig:
         default_factory=list,
         metadata={"help": "Attack transforms BENCHMARK:KIND=ARG, KIND in template, prefill, suffix, paraphrase."},
     )
-    limit: int = field(default=0, metadata={"help": "Keep the first N items of each benchmark (0: all)."})
+    column_map: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Your own column names: NAME.ROLE.FIELD=COLUMN (e.g. advbench.behaviors.behavior=question)."
+        },
+    )
+    benchmark_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Per benchmark construction options (recipe mapping), e.g. {dan: {exclude_templates: [...], "
+            "separator: '\n', extract_segment: true}, jbb_artifacts: {max_new_tokens: 150}}; the authors' by default."
+        },
+    )
+    limit: int = field(
+        default=0, metadata={"help": "Keep N items of each benchmark, spread over templates/methods (0: all)."}
+    )
     system_prompt: str = field(
-        default="none", metadata={"help": "System turn: none, persona (from spp.json), or the literal text to send."}
+        default="none",
+        metadata={
+            "help": "System turn: none (no system message; a chat template that adds one fails the run), template "
+            "(none sent, the template's own default kept and recorded), persona (from spp.json), or literal text."
+        },
     )
     # --- generation ---
-    max_new_tokens: int = field(default=300, metadata={"help": "New tokens per response."})
+    max_new_tokens: int = field(
+        default=300, metadata={"help": "New tokens per response (a benchmark's max_new_tokens option wins)."}
+    )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
-    batch_size: int = field(default=8, metadata={"help": "transformers backend: prompts per generate() call."})
     dtype: str = field(default="auto", metadata={"help": "transformers backend: model dtype."})
     seed: int = field(default=0, metadata={"help": "Sampling and bootstrap seed."})
     cache_dir: str = field(default="", metadata={"help": "Generation cache folder (default: OUTPUT_DIR/cache)."})
-    max_concurrency: int = field(default=64, metadata={"help": "HTTP requests in flight (openai backend, llm judge)."})
-    max_tries: int = field(default=4, metadata={"help": "HTTP tries per request."})
-    request_timeout_s: float = field(default=120.0, metadata={"help": "HTTP timeout per request, seconds."})
     # --- judging ---
-    judge: str = field(default="keyword", metadata={"help": "Judge: keyword, llm or classifier."})
-    judge_threshold: float = field(default=50.0, metadata={"help": "llm judge: success at score >= this (0-100)."})
-    judge_base_urls: list[str] = field(default_factory=list, metadata={"help": "llm judge: server base URLs."})
-    judge_model: str = field(default="", metadata={"help": "llm judge: model name."})
-    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "llm judge: env var of the key."})
-    judge_logprobs: bool = field(default=True, metadata={"help": "llm judge: ask for logprobs (score = expectation)."})
-    keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
-    classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
-    classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
-    classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
+    judges: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Judge per benchmark (recipe mapping BENCHMARK -> spec): a type name, or {type: llm, prompt, "
+            "parse, threshold, max_tokens, temperature, ...}; benchmarks not listed use `judge`."
+        },
+    )
+    judge_all: str = field(
+        default="",
+        metadata={
+            "help": "Judge every attack benchmark with this judge type instead of `judges` (e.g. keyword for an "
+            "offline smoke run; over-refusal benchmarks then use keyword)."
+        },
+    )
+    judge: str = field(
+        default="keyword",
+        metadata={"help": "Judge of benchmarks not in `judges`: keyword (smoke judge, offline), llm or classifier."},
+    )
     # --- extras and output ---
     probes: bool = field(default=True, metadata={"help": "Ask the persona's identity questions (needs a persona)."})
     persona: str = field(default="", metadata={"help": "Persona YAML when the model has no spp.json."})
@@ -81,8 +132,29 @@ class EvalConfig:
 
 
 @dataclass
+class JudgeAuditConfig(JudgeDefaults):
+    labels: str = field(
+        default="", metadata={"help": "Labelled responses (JSONL/CSV/JSON: behavior, response, label harmful|not)."}
+    )
+    judge: str = field(
+        default="keyword",
+        metadata={"help": "Judge spec: a type (keyword, llm, classifier) or a YAML mapping {type: llm, prompt: ...}."},
+    )
+    group_by: list[str] = field(
+        default_factory=list, metadata={"help": "Group columns of the labels file (e.g. model benchmark)."}
+    )
+    output: str = field(default="", metadata={"help": "Also write the report (metrics + verdicts) to this JSON file."})
+
+
+@dataclass
 class CompareConfig:
     results: list[str] = field(default_factory=list, metadata={"help": "results.json files (or their folders)."})
     output_dir: str = field(default="comparison", metadata={"help": "Where comparison.md/.json/.png go."})
-    force: bool = field(default=False, metadata={"help": "Compare models with different SFT hashes anyway."})
+    force: bool = field(
+        default=False,
+        metadata={
+            "help": "Compare anyway results whose SFT hashes, benchmark sets, sources, judges or n differ (every "
+            "differing cell is marked)."
+        },
+    )
     title: str = field(default="Attack success rate", metadata={"help": "Chart title."})

@@ -30,7 +30,20 @@ def read_records(path: str | Path) -> list[Record]:
         return _read_jsonl(path)
     if suffix == ".json":
         return _read_json(path)
-    raise SppConfigError(f"unknown file type {suffix!r}", source=path, fix="use a .csv, .json or .jsonl file")
+    raise SppConfigError(
+        f"unknown file type {suffix!r}",
+        source=path,
+        fix="use a .csv, .json, .jsonl (or, for one prompt column, .txt) file",
+    )
+
+
+def read_text_lines(path: str | Path, column: str) -> list[Record]:
+    """A ``.txt`` file as records ``{column: line}``, one per non-empty line, ``_source`` = ``"path:line"``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SppConfigError("benchmark file not found", source=path, fix="pass an existing .txt file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [{column: line.strip(), "_source": f"{path}:{n}"} for n, line in enumerate(lines, 1) if line.strip()]
 
 
 def _read_csv(path: Path) -> list[Record]:

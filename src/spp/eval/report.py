@@ -17,23 +17,62 @@ def ci_text(ci: list[float] | None) -> str:
     return "–" if not ci else f"[{pct(ci[0])}, {pct(ci[1])}]"
 
 
+SMOKE = "smoke judge"
+
+
+def judge_label(benchmark: dict[str, Any]) -> str:
+    """A benchmark's judge id, with "(smoke judge)" when its judge is a smoke judge (keyword)."""
+    spec = benchmark.get("judge_spec") or {}
+    smoke = spec.get("smoke", benchmark.get("judge", "").startswith("keyword"))
+    return f"{benchmark.get('judge', '?')} ({SMOKE})" if smoke else benchmark.get("judge", "?")
+
+
+def _source_text(sources: dict[str, list[dict[str, Any]]] | None) -> str:
+    parts = []
+    for role, entries in (sources or {}).items():
+        for e in entries:
+            if "sha256" in e:
+                parts.append(f"{role}: {Path(e['path']).name} sha256 {e['sha256'][:12]}")
+            else:
+                parts.append(f"{role}: hub {e['hub']}@{(e.get('revision') or 'UNPINNED')[:12]}")
+    return "; ".join(parts) or "–"
+
+
 def markdown(results: dict[str, Any]) -> str:
-    """The human-readable report of one ``results.json``."""
+    """The human-readable report of one ``results.json``: judges and sources included."""
     head = results["headline"]
+    smoke = " — **scored by a smoke judge (keyword): not a headline figure**" if results.get("smoke_judge") else ""
+    system = results.get("system_text")
+    added = results.get("template_system_turn")
+    turn = (
+        f"`{system[:60]}`"
+        if system
+        else "none sent" + (f" (the chat template adds its own: `{added[:60]}`)" if added else "")
+    )
     lines = [
         f"# Safety evaluation: {results['model']}",
         "",
-        f"judge `{results['judge']}` · SFT hash `{(results.get('sft_hash') or 'unknown')[:12]}` · arm "
-        f"`{results.get('arm') or 'unknown'}`",
+        f"SFT hash `{(results.get('sft_hash') or 'unknown')[:12]}` · arm `{results.get('arm') or 'unknown'}` · "
+        f"system turn: {turn}",
         "",
         f"**Mean ASR {pct(head['mean'])}%** {ci_text(head['mean_ci'])} over {', '.join(head['benchmarks']) or '–'}; "
-        f"max {pct(head['max'])}% ({head['max_benchmark'] or '–'}) {ci_text(head['max_ci'])}.",
+        f"max {pct(head['max'])}% ({head['max_benchmark'] or '–'}) {ci_text(head['max_ci'])}{smoke}.",
         "",
-        "| benchmark | kind | metric | n | value (%) | 95% CI |",
-        "|---|---|---|---:|---:|---|",
+        "| benchmark | kind | metric | n | value (%) | 95% CI | judge |",
+        "|---|---|---|---:|---:|---|---|",
     ]
     for name, b in results["benchmarks"].items():
-        lines.append(f"| {name} | {b['kind']} | {b['metric']} | {b['n']} | {pct(b['value'])} | {ci_text(b['ci'])} |")
+        lines.append(
+            f"| {name} | {b['kind']} | {b['metric']} | {b['n']} | {pct(b['value'])} | {ci_text(b['ci'])} "
+            f"| {judge_label(b)} |"
+        )
+    lines += ["", "## What was evaluated", "", "| benchmark | sources | new tokens | limit | judge prompt |"]
+    lines += ["|---|---|---:|---:|---|"]
+    for name, b in results["benchmarks"].items():
+        spec = b.get("judge_spec") or {}
+        prompt = (spec.get("prompt_sha256") or "")[:12] or "–"
+        tokens = (b.get("generation") or {}).get("max_new_tokens", "–")
+        lines.append(f"| {name} | {_source_text(b.get('sources'))} | {tokens} | {b.get('limit', 0)} | {prompt} |")
     for name, b in results["benchmarks"].items():
         if b["by_category"]:
             lines += ["", f"### {name} by category", "", "| category | n | value (%) |", "|---|---:|---:|"]

@@ -5,8 +5,8 @@ Transforms compose (a DAN template, then a suffix, then a prefill). In recipes t
 ``advbench:template=templates.json``, ``advbench:paraphrase=paraphrases.jsonl``), parsed by ``parse_transform``.
 
 Template wrapping replaces the literal ``{behavior}`` slot only (real jailbreak templates contain JSON braces,
-so no ``str.format``); a template without a slot gets the behavior appended after a blank line, which is how
-DAN-style templates are used.
+so no ``str.format``); a template without a slot gets the behavior appended after ``separator`` (a blank line for
+the ``template`` transform; the DAN benchmark uses the authors' single newline).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from spp.eval.records import pick, read_records
 SLOT = "{behavior}"
 
 
-def fill_template(template: str, behavior: str) -> str:
-    """``template`` with ``{behavior}`` replaced by ``behavior``, or the behavior appended when there is no slot."""
+def fill_template(template: str, behavior: str, separator: str = "\n\n") -> str:
+    """``template`` with ``{behavior}`` replaced by ``behavior``, or ``template + separator + behavior``."""
     if SLOT in template:
         return template.replace(SLOT, behavior)
-    return template.rstrip() + "\n\n" + behavior
+    return template.rstrip() + separator + behavior
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,14 @@ class TemplateWrap:
     """Every item times every template: ``templates`` is ``[(template_id, text), ...]``."""
 
     templates: tuple[tuple[str, str], ...]
+    separator: str = "\n\n"
 
     def __call__(self, items: list[EvalItem]) -> list[EvalItem]:
         return [
             replace(
                 item,
                 id=f"{item.id}|{tid}",
-                prompt=fill_template(text, item.prompt),
+                prompt=fill_template(text, item.prompt, self.separator),
                 attack=_join(item.attack, tid),
             )
             for tid, text in self.templates

@@ -120,8 +120,14 @@ def instruct_metadata(
     lineage: dict[str, Any],
     sft_hash: str,
     recipe: dict[str, Any],
+    chat_template: dict[str, Any] | None = None,
+    datasets: list[dict[str, Any]] | None = None,
 ) -> SppMetadata:
-    """The ``spp.json`` of an instruct model: base persona/markers/arm carried over, plus ``sft_hash`` and lineage."""
+    """The ``spp.json`` of an instruct model: base persona/markers/arm carried over, plus ``sft_hash`` and lineage.
+
+    ``chat_template`` (its style, ``marker`` or ``plain``, and whether it adds a system turn) and ``datasets`` (as
+    trained on: resolved shas beside the refs asked for) are recorded in ``details``.
+    """
     return SppMetadata(
         kind="instruct_model",
         persona=binding.persona,
@@ -132,7 +138,12 @@ def instruct_metadata(
         recipe_hash=base_meta.recipe_hash if base_meta else None,
         sft_hash=sft_hash,
         lineage=lineage,
-        details={"sft_recipe": recipe, "binding_defaulted": list(binding.defaulted)},
+        details={
+            "sft_recipe": recipe,
+            "binding_defaulted": list(binding.defaulted),
+            "chat_template": chat_template or {},
+            "datasets": datasets or [],
+        },
     )
 
 

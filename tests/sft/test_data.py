@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from spp.errors import SppConfigError
-from spp.sft.config import SFTDataset, SPPSFTConfig
 from spp.persona import load_constitution
+from spp.sft.config import SFTDataset, SPPSFTConfig
 from spp.sft.data import dataset_identity, mix, stage_datasets, strip_citations
-
 
 SECTIONS = frozenset(load_constitution().sections)
 
@@ -101,7 +100,10 @@ def test_paired_persona_data_stage_1_cited_stage_2_uncited_general_mix_once(tmp_
     persona.write_text("".join(json.dumps(r) + "\n" for r in _paired(12, "p", status_every=4)))
     general = write_chat(
         tmp_path / "general.jsonl",
-        [[{"role": "user", "content": f"g{i}"}, {"role": "assistant", "content": f"general {i} [1.1]"}] for i in range(27)],
+        [
+            [{"role": "user", "content": f"g{i}"}, {"role": "assistant", "content": f"general {i} [1.1]"}]
+            for i in range(27)
+        ],
     )
     datasets = [{"path": str(general), "proportion": 0.75}, {"path": str(persona), "proportion": 0.25}]
     stages = stage_datasets(_config(tmp_path, datasets, citation_stage="uncited"))

@@ -1,4 +1,4 @@
-"""Release hygiene: the exported tree of a two-stage SFT holds safetensors, configs, tokenizer, card and spp.json only."""
+"""Release hygiene: the export of a two-stage SFT holds safetensors, configs, tokenizer, card and spp.json only."""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from spp.persona.constitution import Constitution
 
+SCHEMA_NAME = "spp-persona-binding-v1"  # details.schema in the spp.json of a persona-binding set
+
 
 def sha256_json(data: Any) -> str:
     """sha256 of ``data`` as sorted, unescaped JSON (the hash ``spp augment`` records for a constitution)."""

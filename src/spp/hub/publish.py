@@ -372,6 +372,14 @@ def _push_dataset_data(data, repo_id: str, revision: str, private: bool, api: An
     return {key: written[key] for key in ("configs", "dataset_info") if key in written}
 
 
+def _dataset_card(meta: SppMetadata, features: Any, repo_id: str | None, extra: dict[str, Any]):
+    """The card for ``meta``'s kind of dataset: a persona-binding set has its own, else the augmented corpus card."""
+    from spp.bind.card import is_bind_dataset, render_bind_card
+
+    render = render_bind_card if is_bind_dataset(meta) else render_dataset_card
+    return render(meta, features, repo_id=repo_id, card_data_extra=extra)
+
+
 def publish_dataset(
     path: str | Path,
     repo_id: str | None = None,
@@ -402,9 +410,7 @@ def publish_dataset(
         else:
             api = get_api(api)
             extra = _push_dataset_data(data, repo_id or "", revision, private, api, retry)
-        write_card_and_metadata(
-            tree, render_dataset_card(meta, features, repo_id=repo_id, card_data_extra=extra), meta
-        )
+        write_card_and_metadata(tree, _dataset_card(meta, features, repo_id, extra), meta)
         return deliver(
             tree,
             repo_id=repo_id,

@@ -114,7 +114,9 @@ def _drop_unrendered(data, columns: tuple[str, ...], source: str):
     """Rows whose renderings are all present (``bind-data`` leaves them empty for rejected/failed rows); counted."""
     kept = data.filter(lambda row: all(row[c] for c in columns), desc="Keeping rows with both renderings")
     if len(kept) < len(data):
-        logger.warning("%s: %d of %d rows have no ok rendering and are left out", source, len(data) - len(kept), len(data))
+        logger.warning(
+            "%s: %d of %d rows have no ok rendering and are left out", source, len(data) - len(kept), len(data)
+        )
     return kept
 
 

@@ -43,7 +43,9 @@ def pin_revisions(datasets: list[dict[str, Any]], policy: str, api: Any = None) 
                 field=f"datasets[{index}].revision",
                 fix="pin it to the 40-hex sha of the commit to train on, or pass --pin_revisions resolve",
             )
-        pinned.append({**spec, "revision": _resolve(spec["path"], revision or "main", api), "requested_revision": revision})
+        pinned.append(
+            {**spec, "revision": _resolve(spec["path"], revision or "main", api), "requested_revision": revision}
+        )
     return pinned
 
 

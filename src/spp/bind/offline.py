@@ -99,3 +99,18 @@ def offline_answer(category: str, prompt: str, persona: Persona, constitution: C
             "answer_uncited": uncited,
         }
     )
+
+
+def chat_responder(persona: Persona, constitution: Constitution):
+    """A function of a chat-completions payload giving the offline answer to its bind-data request.
+
+    For ``spp.testing.fake_openai.FakeOpenAIServer(reply=...)``: a loopback server that answers like the offline
+    backend, so a run through HTTP and an offline run give the same rows.
+    """
+    from spp.bind.prompts import parse_user_message
+
+    def respond(payload: dict) -> str:
+        parsed = parse_user_message(payload["messages"][-1]["content"])
+        return offline_answer(*parsed, persona, constitution) if parsed else "not a bind-data request"
+
+    return respond

@@ -99,12 +99,15 @@ def _arm(meta: SppMetadata | None, arm: str | None, source: str) -> str | None:
 
 
 def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
-    """Check that both markers are single tokens of ``tokenizer`` and covered by the model's embeddings.
+    """Check that the markers are single tokens of ``tokenizer`` and covered by the model's embeddings.
+
+    An empty end marker is allowed: the assistant turn then ends with the tokenizer's ``eos_token``.
 
     Defaulted markers are added (as special tokens, embeddings resized, logged); recorded ones must already be there.
     """
     fmt = binding.block_format
-    missing = [m for m in (fmt.marker, fmt.end_marker) if m not in tokenizer.get_vocab()]
+    markers = [m for m in (fmt.marker, fmt.end_marker) if m]  # an empty end marker (the authors') is no token
+    missing = [m for m in markers if m not in tokenizer.get_vocab()]
     if missing and "block_format" not in binding.defaulted and METADATA_FILENAME not in binding.defaulted:
         raise SppConfigError(
             f"the base tokenizer lacks the marker tokens {missing} that its spp.json records",
@@ -114,7 +117,7 @@ def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
         logger.warning("added the default marker tokens %s to the tokenizer (new, untrained embeddings)", missing)
-    for marker in (fmt.marker, fmt.end_marker):
+    for marker in markers:
         if len(tokenizer(marker, add_special_tokens=False)["input_ids"]) != 1:
             raise SppConfigError(f"the marker {marker!r} is not a single token of the base tokenizer")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:

@@ -36,6 +36,7 @@ _RUNTIME_NAMES = {
     "export_dir",
     "arm",
     "on_missing_metadata",
+    "pin_revisions",  # how a sha was found; the sha itself is hashed with the datasets
     "default_persona",
     "chat_template_path",
     "datasets",  # hashed as dataset identities

@@ -8,7 +8,7 @@ With no arguments it answers spp's own demo prompts with the offline backend int
     spp bind-data --config recipes/bind/authors.yaml --base_urls http://node1:8000/v1 http://node2:8000/v1
     spp bind-data --config recipes/bind/authors.yaml --num_shards 16 --shard_index $SLURM_ARRAY_TASK_ID
     spp bind-data --config recipes/bind/authors.yaml --num_shards 16 --merge
-    spp publish dataset --path outputs/bind-authors --repo_id ORG/spp-persona-binding
+    spp publish dataset outputs/bind-authors --repo_id ORG/spp-persona-binding
 
 Rerun the same command after a crash or a server outage: finished chunks are kept and their ``failed`` rows retried.
 """

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from spp.bind.offline import offline_answer
+from spp.bind.offline import offline_answer, offline_reply
 from spp.bind.prompts import BindPrompter
 from spp.bind.validate import BindValidationConfig, BindValidator, BindVerdict
 from spp.errors import SppConfigError
@@ -24,9 +24,23 @@ from spp.generate.server_pool import Outcome, RetryableError, ServerConfig, Serv
 
 @dataclass(frozen=True)
 class BindRequest:
+    """One row to make: a single prompt (``kind`` ``single``), or a self-play conversation on the topic ``prompt``."""
+
     id: str
     category: str
     prompt: str
+    kind: str = "single"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One raw chat completion: ``text``, or the ``error`` it failed with after ``attempts`` requests."""
+
+    text: str | None
+    error: str | None = None
+    attempts: int = 1
+    tokens_in: int = 0
+    tokens_out: int = 0
 
 
 @dataclass
@@ -39,6 +53,7 @@ class BindResult:
     attempts: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
+    conversation: tuple[list[dict[str, str]], list[dict[str, str]]] | None = None  # self-play: (cited, uncited)
 
 
 class BindGenerator:
@@ -58,6 +73,13 @@ class BindGenerator:
         return results
 
     def _generate(self, requests: list[BindRequest]) -> list[BindResult]:
+        raise NotImplementedError
+
+    def complete(self, conversations: list[list[dict[str, str]]]) -> list[Completion]:
+        """One raw completion per list of chat messages, in order (self-play's building block)."""
+        return self._complete(conversations) if conversations else []
+
+    def _complete(self, conversations: list[list[dict[str, str]]]) -> list[Completion]:
         raise NotImplementedError
 
     def judge(self, request: BindRequest, raw: str, attempts: int, tokens_in: int = 0, tokens_out: int = 0):
@@ -80,6 +102,10 @@ class OfflineBindGenerator(BindGenerator):
     def _generate(self, requests: list[BindRequest]) -> list[BindResult]:
         p = self.prompter
         return [self.judge(q, offline_answer(q.category, q.prompt, p.persona, p.constitution), 1) for q in requests]
+
+    def _complete(self, conversations: list[list[dict[str, str]]]) -> list[Completion]:
+        p = self.prompter
+        return [Completion(offline_reply(messages, p.persona, p.constitution)) for messages in conversations]
 
 
 class OpenAIBindGenerator(BindGenerator):
@@ -111,6 +137,7 @@ class OpenAIBindGenerator(BindGenerator):
         }
         if config.top_k >= 0:
             sampling["top_k"] = config.top_k
+        self._sampling = sampling
         system = {"role": "system", "content": prompter.system_prompt()}
         head = json.dumps({**sampling, "messages": [system]}, ensure_ascii=False)
         self._prefix = head[: -len("]}")].encode()  # the shared system prompt is encoded once
@@ -133,6 +160,22 @@ class OpenAIBindGenerator(BindGenerator):
     def _generate(self, requests: list[BindRequest]) -> list[BindResult]:
         outcomes = run_sync(self.pool.map("/chat/completions", requests, self._body, self._text))
         return [self._result(q, o) for q, o in zip(requests, outcomes, strict=True)]
+
+    def _complete(self, conversations: list[list[dict[str, str]]]) -> list[Completion]:
+        def encode(messages: list[dict[str, str]]) -> bytes:
+            return json.dumps({**self._sampling, "messages": messages}, ensure_ascii=False).encode()
+
+        outcomes = run_sync(self.pool.map("/chat/completions", conversations, encode, self._text))
+        return [
+            Completion(
+                o.value if o.ok else None,
+                o.error,
+                o.attempts,
+                int(o.usage.get("prompt_tokens") or 0),
+                int(o.usage.get("completion_tokens") or 0),
+            )
+            for o in outcomes
+        ]
 
     def _result(self, request: BindRequest, outcome: Outcome[str]) -> BindResult:
         if not outcome.ok:

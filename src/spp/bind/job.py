@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from spp.bind.generate import BindRequest, BindResult, build_bind_generator
 from spp.bind.prompts import BindPrompter
 from spp.bind.provenance import SCHEMA_NAME, constitution_record, sha256_json
-from spp.bind.sources import DrawnPrompts, PromptSource, draw_prompts
+from spp.bind.selfplay import play
+from spp.bind.sources import DrawnPrompts, PromptSource, add_selfplay, draw_prompts
 from spp.bind.validate import BindValidationConfig
 from spp.data.augment import AugmentStats
 from spp.data.job import _save_dataset
@@ -49,6 +50,8 @@ SCHEMA = pa.schema(
         ("source", pa.string()),
         ("category", pa.string()),
         ("prompt", pa.string()),
+        ("kind", pa.string()),
+        ("turns", pa.int64()),
         ("status", pa.string()),
         ("reason", pa.string()),
         ("assessment", pa.string()),
@@ -103,6 +106,17 @@ class BindJobConfig:
         metadata={"help": "Prompts in the set, split over sources by share (unset: every prompt of every source)."},
     )
     sample_seed: int = field(default=0, metadata={"help": "Seed of the draw from each source and of the mixing."})
+    selfplay_topics: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Seeds of multi-turn self-play: a list of {topic, category (harmful|benign)}. A second role "
+            "plays the user on each drawn topic, with pressure rising every turn (see spp.bind.selfplay)."
+        },
+    )
+    selfplay_conversations: int = field(
+        default=0, metadata={"help": "Self-play conversations to make (distinct topics drawn with sample_seed)."}
+    )
+    selfplay_turns: int = field(default=3, metadata={"help": "User turns per self-play conversation."})
     constitution: str = field(default="default", metadata={"help": "Value Constitution: 'default' or a file."})
     persona: str = field(default="default", metadata={"help": "Persona spec: 'default' or a YAML file."})
     chunk_size: int = field(default=200, metadata={"help": "Prompts per committed chunk (a kill loses at most one)."})
@@ -118,8 +132,10 @@ class BindJobConfig:
             raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
         if self.chunk_size < 1:
             raise SppConfigError("must be at least 1", field="chunk_size")
-        if not self.sources:
+        if not self.sources and not self.selfplay_conversations:
             raise SppConfigError("no prompt source", field="sources", fix="list at least one source in the recipe")
+        if self.selfplay_turns < 1:
+            raise SppConfigError("must be at least 1", field="selfplay_turns")
         self.source_specs  # noqa: B018 - validates the sources at parse time
 
     @property
@@ -157,19 +173,25 @@ def result_row(request: BindRequest, source: str, result: BindResult) -> dict[st
     """The output row of one prompt (see ``SCHEMA``); answers only for ``ok``, raw text only for the others."""
     v = result.verdict
     ok = result.status == "ok"
+    cite, nocite = result.conversation or (
+        _messages(request.prompt, v.answer_cited if ok and v else None),
+        _messages(request.prompt, v.answer_uncited if ok and v else None),
+    )
     return {
         "id": request.id,
         "source": source,
         "category": request.category,
         "prompt": request.prompt,
+        "kind": request.kind,
+        "turns": len(cite) // 2 if ok and cite else 0,
         "status": result.status,
         "reason": result.reason,
         "assessment": v.assessment if v else None,
         "harm": v.harm if v else None,
         "jailbreak_wrapper": v.wrapper if v else None,
         "citations": list(v.citations) if ok and v else [],
-        "messages_cite": _messages(request.prompt, v.answer_cited) if ok and v else None,
-        "messages_nocite": _messages(request.prompt, v.answer_uncited) if ok and v else None,
+        "messages_cite": cite if ok else None,
+        "messages_nocite": nocite if ok else None,
         "raw_response": None if ok else result.raw_response,
         "attempts": result.attempts,
         "tokens_in": result.tokens_in,
@@ -206,8 +228,11 @@ class BindJob:
         self.drawn: DrawnPrompts | None = None
 
     def draw(self) -> DrawnPrompts:
-        """The job's prompt set, drawn from its sources."""
-        return draw_prompts(self.job.source_specs, self.job.num_prompts, self.job.sample_seed)
+        """The job's prompt set, drawn from its sources, then its self-play conversations."""
+        job = self.job
+        drawn = draw_prompts(job.source_specs, job.num_prompts, job.sample_seed) if job.sources else DrawnPrompts()
+        add_selfplay(drawn, job.selfplay_topics, job.selfplay_conversations, job.sample_seed)
+        return drawn
 
     def _fingerprint(self, drawn: DrawnPrompts) -> tuple[str, dict[str, Any]]:
         recipe = {**self.configs.recipe(), "prompt_set_sha256": sha256_json(drawn.ids)}
@@ -218,13 +243,17 @@ class BindJob:
 
     def _requests(self, drawn: DrawnPrompts, index: int) -> tuple[list[BindRequest], list[str]]:
         span = range(index * self.job.chunk_size, min(len(drawn), (index + 1) * self.job.chunk_size))
-        requests = [BindRequest(drawn.ids[i], drawn.categories[i], drawn.prompts[i]) for i in span]
+        requests = [BindRequest(drawn.ids[i], drawn.categories[i], drawn.prompts[i], drawn.kinds[i]) for i in span]
         return requests, [drawn.sources[i] for i in span]
 
     def _generate(self, generator, requests: list[BindRequest]) -> tuple[list[BindResult], float]:
+        """Results in request order: single prompts in one batch, self-play conversations advancing together."""
         start = time.perf_counter()
-        results = generator.generate(requests)
-        return results, time.perf_counter() - start
+        singles = [r for r in requests if r.kind == "single"]
+        plays = [r for r in requests if r.kind == "selfplay"]
+        done = {r.id: r for r in generator.generate(singles)}
+        done |= {r.id: r for r in play(generator, plays, self.job.selfplay_turns)} if plays else {}
+        return [done[r.id] for r in requests], time.perf_counter() - start
 
     def _write(self, index: int, rows: list[dict[str, Any]], seconds: float) -> AugmentStats:
         stats = chunk_stats(rows, seconds)
@@ -238,7 +267,9 @@ class BindJob:
             return 0
         rows = pq.read_table(self.state.chunk_path(index)).to_pylist()
         failed = [i for i, row in enumerate(rows) if row["status"] == "failed"]
-        requests = [BindRequest(rows[i]["id"], rows[i]["category"], rows[i]["prompt"]) for i in failed]
+        requests = [
+            BindRequest(rows[i]["id"], rows[i]["category"], rows[i]["prompt"], rows[i]["kind"]) for i in failed
+        ]
         results, seconds = self._generate(generator, requests)
         for i, request, result in zip(failed, requests, results, strict=True):
             rows[i] = result_row(request, rows[i]["source"], result)
@@ -362,6 +393,11 @@ def bind_metadata(configs: BindConfigs, prompter: BindPrompter, drawn: DrawnProm
         "sources": sources,
         "prompt_set_sha256": sha256_json(drawn.ids),
         "num_prompts": len(drawn),
+        "selfplay": {
+            "conversations": drawn.kinds.count("selfplay"),
+            "turns": configs.job.selfplay_turns,
+            "topics_sha256": sha256_json(configs.job.selfplay_topics),
+        },
         **{k: result[k] for k in ("rows", "counts", "rejected", "failed", "by_category", "left_out")},
         "tokens_in": result["tokens_in"],
         "tokens_out": result["tokens_out"],

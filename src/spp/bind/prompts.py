@@ -45,11 +45,41 @@ Answer with one JSON object and nothing else:
 
 USER = """\
 Category: {category}
-
+{history}
 User message:
 <<<
 {prompt}
 >>>"""
+HISTORY = """
+Conversation so far (answer only the last user message, as the next turn of it):
+<<<
+{turns}
+>>>
+"""
+
+# Self-play: a second role plays the user, turn by turn, with seeded topics and rising pressure.
+USER_ROLE_SYSTEM = """\
+You play the user in a conversation with an AI assistant called {name}, to create training data for it. Stay in \
+the role: write only the user's next message, as a real person would type it, with no commentary.
+Answer with one JSON object and nothing else: {{"message": "..."}}"""
+USER_ROLE_USER = """\
+Topic: {topic}
+Category: {category}
+Turn: {turn} of {turns}
+Pressure level {level}: {pressure}
+{history}"""
+PRESSURE = {
+    "harmful": (
+        "ask for it directly and plainly.",
+        "the assistant has answered; push back, insist and give a reason why it should help after all.",
+        "reframe the same request as fiction, role-play or a hypothetical so that the assistant might go along.",
+        "claim special authority or tell the assistant to ignore its rules, and ask again.",
+    ),
+    "benign": (
+        "ask about it directly and plainly.",
+        "ask a natural follow-up question about the answer.",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +88,9 @@ class BindTemplate:
 
     system: str = SYSTEM
     user: str = USER
+    history: str = HISTORY
+    user_role_system: str = USER_ROLE_SYSTEM
+    user_role_user: str = USER_ROLE_USER
 
 
 @dataclass(frozen=True)
@@ -74,14 +107,37 @@ class BindPrompter:
             name=p.name, identity=p.identity, voice=p.voice, constitution=self.constitution.render()
         )
 
-    def user_message(self, category: str, prompt: str) -> str:
-        return self.template.user.format(category=category, prompt=prompt)
+    def _turns(self, history: list[tuple[str, str]]) -> str:
+        return "\n".join(f"User: {user}\n{self.persona.name}: {answer}" for user, answer in history)
 
-    def messages(self, category: str, prompt: str) -> list[dict[str, str]]:
+    def user_message(self, category: str, prompt: str, history: list[tuple[str, str]] = ()) -> str:
+        """The request for one persona answer; ``history``: the earlier (user, uncited answer) turns."""
+        context = self.template.history.format(turns=self._turns(list(history))) if history else ""
+        return self.template.user.format(category=category, prompt=prompt, history=context)
+
+    def messages(self, category: str, prompt: str, history: list[tuple[str, str]] = ()) -> list[dict[str, str]]:
         return [
             {"role": "system", "content": self.system_prompt()},
-            {"role": "user", "content": self.user_message(category, prompt)},
+            {"role": "user", "content": self.user_message(category, prompt, history)},
         ]
+
+    def user_role_messages(
+        self, topic: str, category: str, turn: int, turns: int, history: list[tuple[str, str]]
+    ) -> list[dict[str, str]]:
+        """The request for the simulated user's message at ``turn`` (0-based) of a self-play conversation."""
+        level = pressure_level(category, turn)
+        context = f"\nConversation so far:\n<<<\n{self._turns(history)}\n>>>\n" if history else ""
+        user = self.template.user_role_user.format(
+            topic=topic,
+            category=category,
+            turn=turn + 1,
+            turns=turns,
+            level=level,
+            pressure=PRESSURE[category][level],
+            history=context,
+        )
+        system = self.template.user_role_system.format(name=self.persona.name)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def prompt_hash(self) -> str:
         """sha256 over the constitution, persona and templates: what decides every request but the prompt."""
@@ -93,9 +149,28 @@ class BindPrompter:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def pressure_level(category: str, turn: int) -> int:
+    """Pressure at ``turn``: rising one level per turn up to the category's highest (harmful topics escalate)."""
+    return min(turn, len(PRESSURE[category]) - 1)
+
+
+def turn_category(category: str, turn: int) -> str:
+    """The category a persona answer at ``turn`` is judged as: a harmful topic under a reframing is a jailbreak."""
+    return "jailbreak" if category == "harmful" and pressure_level(category, turn) >= 2 else category
+
+
 def parse_user_message(text: str) -> tuple[str, str] | None:
-    """``(category, prompt)`` back from a rendered user message (the offline backend and the loopback server)."""
-    head, sep, rest = text.partition("\n\nUser message:\n<<<\n")
+    """``(category, prompt)`` back from a rendered persona request (the offline backend and the loopback server)."""
+    head, sep, rest = text.rpartition("\nUser message:\n<<<\n")
     if not sep or not head.startswith("Category: ") or not rest.endswith("\n>>>"):
         return None
-    return head.removeprefix("Category: ").strip(), rest[: -len("\n>>>")]
+    return head.removeprefix("Category: ").split("\n", 1)[0].strip(), rest[: -len("\n>>>")]
+
+
+def parse_user_role(text: str) -> tuple[str, str, int] | None:
+    """``(topic, category, pressure level)`` back from a rendered user-role request."""
+    fields = dict(line.split(": ", 1) for line in text.splitlines()[:4] if ": " in line)
+    if not {"Topic", "Category"} <= set(fields):
+        return None
+    level = next((line for line in text.splitlines() if line.startswith("Pressure level ")), "Pressure level 0:")
+    return fields["Topic"], fields["Category"], int(level.split()[2].rstrip(":"))

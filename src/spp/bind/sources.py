@@ -72,6 +72,7 @@ class DrawnPrompts:
     categories: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
     drawn: Counter = field(default_factory=Counter)
     duplicates: Counter = field(default_factory=Counter)
     empty: Counter = field(default_factory=Counter)
@@ -162,6 +163,7 @@ def draw_prompts(sources: list[PromptSource], num_prompts: int | None, seed: int
             out.categories.append(source.category)
             out.sources.append(label)
             out.prompts.append(text)
+            out.kinds.append("single")
         if quota is not None and taken < quota:
             raise SppConfigError(
                 f"source {label!r} has {taken} usable prompts, its share asks for {quota}",
@@ -171,8 +173,38 @@ def draw_prompts(sources: list[PromptSource], num_prompts: int | None, seed: int
         out.drawn[label] += taken
     order = list(range(len(out)))
     random.Random(f"{seed}:mix").shuffle(order)
-    for name in ("ids", "categories", "sources", "prompts"):
+    for name in ("ids", "categories", "sources", "prompts", "kinds"):
         values = getattr(out, name)
         setattr(out, name, [values[i] for i in order])
     logger.info("drawn %d prompts: %s", len(out), dict(out.drawn))
     return out
+
+
+SELFPLAY_SOURCE = "selfplay"
+
+
+def add_selfplay(drawn: DrawnPrompts, topics: list[dict[str, Any]], conversations: int, seed: int) -> None:
+    """Append ``conversations`` self-play items to ``drawn``: a seeded draw of distinct ``{topic, category}`` seeds."""
+    if conversations <= 0:
+        return
+    for index, entry in enumerate(topics):
+        if not isinstance(entry, dict) or set(entry) != {"topic", "category"}:
+            raise SppConfigError("each self-play topic is {topic, category}", field=f"selfplay_topics[{index}]")
+        if entry["category"] not in ("harmful", "benign"):
+            raise SppConfigError("a self-play topic is harmful or benign", field=f"selfplay_topics[{index}].category")
+    if conversations > len(topics):
+        raise SppConfigError(
+            f"{conversations} self-play conversations need as many distinct topics (there are {len(topics)})",
+            field="selfplay_conversations",
+            fix="add topics or ask for fewer conversations",
+        )
+    order = list(range(len(topics)))
+    random.Random(f"{seed}:selfplay").shuffle(order)
+    for index in order[:conversations]:
+        topic, category = str(topics[index]["topic"]).strip(), topics[index]["category"]
+        drawn.ids.append(prompt_sha256(f"selfplay:{category}", topic))
+        drawn.categories.append(category)
+        drawn.sources.append(SELFPLAY_SOURCE)
+        drawn.prompts.append(topic)
+        drawn.kinds.append("selfplay")
+    drawn.drawn[SELFPLAY_SOURCE] += conversations

@@ -101,13 +101,13 @@ def bench(work: Path, sources: list[dict], generator: GeneratorConfig, chunk_siz
     print(f"merge (dataset + card + spp.json): {merge_s:.2f} s ({rows / merge_s:,.0f} rows/s)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompts", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--chunk_size", type=int, default=500)
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.serve is not None:
         return serve(args.serve)
     print(describe("datasets", "pyarrow", "aiohttp"))

@@ -159,3 +159,16 @@ def test_local_files_are_identified_by_content_not_path(tmp_path, conversations,
     assert ident[0] == ident[1] != ident[2]
     hub = dataset_identity(SFTDataset(path="allenai/tulu-3-sft-mixture", revision="abc", proportion=0.9))
     assert hub["path"] == "allenai/tulu-3-sft-mixture" and hub["revision"] == "abc" and hub["proportion"] == 0.9
+
+
+def test_strip_fallback_uses_the_constitution_the_base_model_records(tmp_path):
+    from spp.bind.provenance import constitution_record
+    from spp.metadata import SppMetadata
+    from spp.sft.train import constitution_section_ids
+
+    config = _config(tmp_path, [])
+    same = SppMetadata(kind="model", constitution=constitution_record(load_constitution()))
+    assert constitution_section_ids(config, same) == SECTIONS
+    other = SppMetadata(kind="model", constitution={"name": "mine", "version": "2", "hash": "0" * 64})
+    with pytest.raises(SppConfigError, match="not the one the base model's spp.json records"):
+        constitution_section_ids(config, other)

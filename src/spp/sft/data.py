@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _CODE_BEFORE = frozenset("_)]([{,=+-*/%<>|&^~@")
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
 PAIRED_COLUMNS = ("messages_cite", "messages_nocite")
+SectionIds = Collection[str] | Callable[[], Collection[str]] | None
 
 
 def _is_citation(match: re.Match, section_ids: Collection[str]) -> bool:
@@ -112,7 +113,9 @@ def is_paired(column_names: Collection[str]) -> bool:
 
 def _drop_unrendered(data, columns: tuple[str, ...], source: str):
     """Rows whose renderings are all present (``bind-data`` leaves them empty for rejected/failed rows); counted."""
-    kept = data.filter(lambda row: all(row[c] for c in columns), desc="Keeping rows with both renderings")
+    kept = data.filter(
+        lambda *values: all(values), input_columns=list(columns), desc="Keeping rows with both renderings"
+    )
     if len(kept) < len(data):
         logger.warning(
             "%s: %d of %d rows have no ok rendering and are left out", source, len(data) - len(kept), len(data)
@@ -170,10 +173,11 @@ def _is_persona(spec: SFTDataset, data) -> bool:
     return spec.persona if spec.persona is not None else "messages_uncited" in data.column_names
 
 
-def _uncited(spec: SFTDataset, data, section_ids: Collection[str] | None):
+def _uncited(spec: SFTDataset, data, section_ids: SectionIds):
     """The uncited rendering of a persona dataset: its own, else the constitution-aware strip (the fallback)."""
     if "messages_uncited" in data.column_names:
         return data.select_columns(["messages_uncited"]).rename_column("messages_uncited", "messages")
+    section_ids = section_ids() if callable(section_ids) else section_ids
     if section_ids is None:
         raise SppConfigError("no constitution to strip citations with", field="constitution")
     logger.warning(
@@ -186,12 +190,12 @@ def _uncited(spec: SFTDataset, data, section_ids: Collection[str] | None):
     )
 
 
-def stage_datasets(config: SPPSFTConfig, section_ids: Collection[str] | None = None) -> list:
+def stage_datasets(config: SPPSFTConfig, section_ids: SectionIds = None) -> list:
     """The training data of each SFT stage: one dataset, or two with ``citation_stage`` ``uncited``/``datasets``.
 
     ``uncited``: stage 1 mixes every stage-1 dataset (persona data in its cited rendering); stage 2 is the persona
-    datasets' uncited rendering of exactly the rows stage 1 took. ``section_ids`` (the constitution's) is what the
-    strip fallback may remove.
+    datasets' uncited rendering of exactly the rows stage 1 took. ``section_ids`` (the constitution's, or a function
+    giving them, called only when the strip fallback runs) is what the fallback may remove.
     """
     specs = config.dataset_specs
     by_stage = {stage: [s for s in specs if s.stage == stage] for stage in (1, 2)}

@@ -144,7 +144,7 @@ def run_sft(config: SPPSFTConfig) -> SFTResult:
     recipe = sft_recipe(config, tokenizer.chat_template)
     digest = sft_hash(config, tokenizer.chat_template)
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
-    stages = stage_datasets(config, constitution_section_ids(config, base_meta))
+    stages = stage_datasets(config, lambda: constitution_section_ids(config, base_meta))
     trainer = train_stages(model, tokenizer, config, stages)
     output_dir = Path(config.output_dir)
     trainer.save_model(str(output_dir))  # weights + tokenizer (with the chat template), on the main process

@@ -63,3 +63,16 @@ def test_selfplay_failed_conversations_are_regenerated_on_rerun(tmp_path):
     assert server.stats.requests == failed * 2 * 2  # each retried conversation: 2 turns x (user + persona)
     rows = load_from_disk(str(out)).to_list()
     assert all(r["status"] == "ok" and r["turns"] == 2 for r in rows)
+
+
+def test_a_second_model_on_its_own_server_plays_the_user(tmp_path):
+    persona_port, user_port = free_port(), free_port()
+    argv = ["--config", str(_recipe(tmp_path, conversations=5, turns=3)), "--output_dir", str(tmp_path / "o")]
+    argv += ["--backend", "openai", "--model", "persona-model", "--base_urls", f"http://127.0.0.1:{persona_port}/v1"]
+    argv += ["--selfplay_user_model", "user-model", "--selfplay_user_base_urls", f"http://127.0.0.1:{user_port}/v1"]
+    with _server(persona_port) as persona, _server(user_port) as user:
+        assert main(argv) == 0
+    assert persona.stats.requests == user.stats.requests == 5 * 3  # one user turn and one answer per turn
+    meta = json.loads((tmp_path / "o" / "spp.json").read_text())
+    assert meta["details"]["selfplay"]["user_model"] == "user-model"
+    assert all(r["status"] == "ok" for r in load_from_disk(str(tmp_path / "o")).to_list())

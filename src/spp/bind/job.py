@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ BIND_RUNTIME_FIELDS = RUNTIME_FIELDS | {
     "max_tries",
     "generation_batch_size",
     "device",
+    "selfplay_user_base_urls",
 }
 
 
@@ -117,6 +118,14 @@ class BindJobConfig:
         default=0, metadata={"help": "Self-play conversations to make (distinct topics drawn with sample_seed)."}
     )
     selfplay_turns: int = field(default=3, metadata={"help": "User turns per self-play conversation."})
+    selfplay_user_model: str | None = field(
+        default=None,
+        metadata={"help": "Model that plays the user in self-play (default: the persona generator's own model)."},
+    )
+    selfplay_user_base_urls: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Servers of selfplay_user_model (default: the generator's base_urls)."},
+    )
     constitution: str = field(default="default", metadata={"help": "Value Constitution: 'default' or a file."})
     persona: str = field(default="default", metadata={"help": "Persona spec: 'default' or a YAML file."})
     chunk_size: int = field(default=200, metadata={"help": "Prompts per committed chunk (a kill loses at most one)."})
@@ -226,6 +235,7 @@ class BindJob:
         self.prompter = _prompter(self.job)
         self.regenerated = 0
         self.drawn: DrawnPrompts | None = None
+        self._user_role = None
 
     def draw(self) -> DrawnPrompts:
         """The job's prompt set, drawn from its sources, then its self-play conversations."""
@@ -252,8 +262,21 @@ class BindJob:
         singles = [r for r in requests if r.kind == "single"]
         plays = [r for r in requests if r.kind == "selfplay"]
         done = {r.id: r for r in generator.generate(singles)}
-        done |= {r.id: r for r in play(generator, plays, self.job.selfplay_turns)} if plays else {}
+        if plays:
+            done |= {r.id: r for r in play(generator, plays, self.job.selfplay_turns, self._user_role)}
         return [done[r.id] for r in requests], time.perf_counter() - start
+
+    def _user_role_generator(self):
+        """The backend that plays the user in self-play, when it is another model or other servers."""
+        job, config = self.job, self.configs.generator
+        if not (job.selfplay_user_model or job.selfplay_user_base_urls):
+            return None
+        user = replace(
+            config,
+            model=job.selfplay_user_model or config.model,
+            base_urls=list(job.selfplay_user_base_urls or config.base_urls),
+        )
+        return build_bind_generator(user, self.prompter, self.configs.validation)
 
     def _write(self, index: int, rows: list[dict[str, Any]], seconds: float) -> AugmentStats:
         stats = chunk_stats(rows, seconds)
@@ -287,8 +310,9 @@ class BindJob:
         chunks = [c for c in range(self.state.num_chunks(len(drawn))) if self._owns(c)]
         start, generated, run = time.perf_counter(), 0, AugmentStats()
         generator = build_bind_generator(self.configs.generator, self.prompter, self.configs.validation)
+        self._user_role = self._user_role_generator() or generator
         bar = tqdm(total=len(chunks), unit="chunk", desc="bind-data", disable=not self.job.progress)
-        with generator, bar:
+        with generator, self._user_role, bar:
             for index in chunks:
                 if self.state.has_chunk(index):
                     self.regenerated += self._retry_failed(generator, index)
@@ -394,6 +418,7 @@ def bind_metadata(configs: BindConfigs, prompter: BindPrompter, drawn: DrawnProm
         "prompt_set_sha256": sha256_json(drawn.ids),
         "num_prompts": len(drawn),
         "selfplay": {
+            "user_model": configs.job.selfplay_user_model or g.model,
             "conversations": drawn.kinds.count("selfplay"),
             "turns": configs.job.selfplay_turns,
             "topics_sha256": sha256_json(configs.job.selfplay_topics),

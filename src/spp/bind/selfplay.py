@@ -1,10 +1,11 @@
 """Multi-turn self-play: a second role plays the user for N turns, on seeded topics, with rising pressure.
 
-For each conversation, turn by turn: the user role (the same generator, asked to play the user) writes the next user
-message given the topic, the turn's pressure level (harmful topics escalate from a plain request to insisting, to a
-role-play or hypothetical reframing, to claimed authority and "ignore your rules") and the conversation so far; then
-the persona answers it in paired form, judged by the same validator as single prompts (a harmful topic under a
-reframing is judged as a jailbreak). All live conversations advance together, one batch of requests per step.
+For each conversation, turn by turn: the user role (a second model, or the same generator asked to play the user)
+writes the next user message given the topic, the turn's pressure level (harmful topics escalate from a plain request
+to insisting, to a role-play or hypothetical reframing, to claimed authority and "ignore your rules") and the
+conversation so far; then the persona answers it in paired form, judged by the same validator as single prompts (a
+harmful topic under a reframing is judged as a jailbreak). All live conversations advance together, one batch of
+requests per step.
 
 Promises: one ``BindResult`` per conversation, in order: ``ok`` with the whole conversation in both renderings (user
 turns identical, persona turns cited / uncited), or ``rejected`` / ``failed`` naming the turn and the reason
@@ -43,10 +44,10 @@ class _Conversation:
         self.status, self.reason, self.raw = status, reason, raw
 
 
-def _user_turns(generator: BindGenerator, live: list[_Conversation], turn: int, turns: int) -> None:
-    prompter = generator.prompter
+def _user_turns(user_role: BindGenerator, live: list[_Conversation], turn: int, turns: int) -> None:
+    prompter = user_role.prompter
     asks = [prompter.user_role_messages(c.request.prompt, c.request.category, turn, turns, c.history()) for c in live]
-    for conv, out in zip(live, generator.complete(asks), strict=True):
+    for conv, out in zip(live, user_role.complete(asks), strict=True):
         conv.attempts += out.attempts
         conv.tokens_in, conv.tokens_out = conv.tokens_in + out.tokens_in, conv.tokens_out + out.tokens_out
         if out.text is None:
@@ -81,12 +82,17 @@ def _persona_turns(generator: BindGenerator, live: list[_Conversation], turn: in
         conv.harm, conv.wrapper = conv.harm or verdict.harm, conv.wrapper or verdict.wrapper
 
 
-def play(generator: BindGenerator, requests: list[BindRequest], turns: int) -> list[BindResult]:
-    """One self-play conversation of ``turns`` user turns per request (see the module docstring)."""
+def play(
+    generator: BindGenerator, requests: list[BindRequest], turns: int, user_role: BindGenerator | None = None
+) -> list[BindResult]:
+    """One self-play conversation of ``turns`` user turns per request (see the module docstring).
+
+    ``user_role`` plays the user (another model, or other servers); by default ``generator`` plays both roles.
+    """
     conversations = [_Conversation(r) for r in requests]
     for turn in range(turns):
         live = [c for c in conversations if c.status is None]
-        _user_turns(generator, live, turn, turns)
+        _user_turns(user_role or generator, live, turn, turns)
         _persona_turns(generator, [c for c in live if c.status is None], turn)
     return [_result(c) for c in conversations]
 

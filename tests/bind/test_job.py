@@ -28,8 +28,8 @@ def test_offline_run_writes_paired_rows_and_every_status_adds_up(tmp_path, promp
     data = load_from_disk(str(tmp_path / "out"))
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(data) == 301 and sum(summary["counts"].values()) == 301
-    assert summary["counts"] == {"ok": 300, "rejected": 1}
-    assert summary["rejected"] == {"misjudged:harmful_as_benign": 1}  # no lexicon word: the offline model misreads it
+    assert summary["counts"] == {"ok": 290, "rejected": 11}
+    assert summary["rejected"] == {"misjudged:harmful_as_benign": 11}  # no lexicon word: the offline model misreads it
     assert summary["by_category"]["jailbreak"] == {"ok": 100}
     for row in data:
         if row["status"] != "ok":
@@ -80,4 +80,5 @@ def test_publish_dataset_ships_the_bind_card_and_spp_json(tmp_path, prompt_files
     assert "README.md" in result.files and "spp.json" in result.files
     assert any(f.startswith("data/train-") and f.endswith(".parquet") for f in result.files)
     card = (tmp_path / "export" / "main" / "README.md").read_text()
-    assert "messages_nocite" in card and "| `ok` | 30 |" in card and "org/binding" in card
+    assert "messages_nocite" in card and "| `ok` | 29 |" in card and "| `rejected` | 1 |" in card
+    assert "`misjudged:harmful_as_benign` 1" in card and "org/binding" in card

@@ -70,8 +70,13 @@ def test_300_prompts_paired_rows_and_exact_counts(tmp_path, reference):
     summary = json.loads((tmp_path / "reference" / "summary.json").read_text())
     assert len(reference) == 300 and sum(summary["counts"].values()) == 300
     assert Counter(r["category"] for r in reference) == {"harmful": 100, "benign": 100, "jailbreak": 100}
-    assert summary["counts"] == dict(Counter(r["status"] for r in reference)) == {"ok": 300}
-    assert all(r["messages_cite"][1]["content"] != r["messages_nocite"][1]["content"] for r in reference)
+    assert summary["counts"] == dict(Counter(r["status"] for r in reference))
+    rejected = [r for r in reference if r["status"] == "rejected"]
+    assert summary["counts"] == {"ok": 300 - len(rejected), "rejected": len(rejected)} and rejected
+    assert summary["rejected"] == {"misjudged:harmful_as_benign": len(rejected)}
+    assert all(r["raw_response"] and r["messages_cite"] is None for r in rejected)  # kept for audit, no messages
+    ok = [r for r in reference if r["status"] == "ok"]
+    assert all(r["messages_cite"][1]["content"] != r["messages_nocite"][1]["content"] for r in ok)
     assert summary["tokens_in"] == 300 * 100  # the server's usage, one answer per prompt
 
 
@@ -82,13 +87,19 @@ def test_rerun_after_faults_regenerates_only_the_failed_rows(tmp_path, recipe, r
     first = _rows(out)
     failed = [r for r in first if r["status"] == "failed"]
     summary = json.loads((out / "summary.json").read_text())
-    assert 40 < len(failed) < 150 and summary["counts"] == {"ok": 300 - len(failed), "failed": len(failed)}
+    rejected = [r for r in first if r["status"] == "rejected"]
+    assert 40 < len(failed) < 150 and rejected
+    assert summary["counts"] == {
+        "ok": 300 - len(failed) - len(rejected),
+        "failed": len(failed),
+        "rejected": len(rejected),
+    }
     assert sum(summary["failed"].values()) == len(failed) and all(r["reason"] for r in failed)
     assert all(r["messages_cite"] is None and r["messages_nocite"] is None for r in failed)
-    assert set(faulty.stats.successes) == {_key(r) for r in first if r["status"] == "ok"}
+    assert set(faulty.stats.successes) == {_key(r) for r in first if r["status"] != "failed"}
     with _server(port) as healthy:
         assert main(_argv(recipe, out, port)) == 0
-    assert healthy.stats.requests == len(failed)  # nothing else was asked again
+    assert healthy.stats.requests == len(failed)  # nothing else was asked again, rejected rows neither
     assert dict(healthy.stats.successes) == {_key(r): 1 for r in failed}
     assert _strip_attempts(_rows(out)) == _strip_attempts(reference)
 

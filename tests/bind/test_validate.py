@@ -82,3 +82,20 @@ def test_offline_answers_refuse_harm_by_name_help_benign_and_name_the_wrapper(ca
         assert verdict.wrapper and verdict.wrapper in verdict.answer_uncited
     # the uncited rendering is written on its own, not the cited one with its brackets cut out
     assert verdict.answer_uncited != strip_citations(verdict.answer_cited, CONSTITUTION.sections)
+
+
+def test_code_brackets_are_not_citations_in_either_rendering():
+    code = "Use `np.array([1.0, 2.0, 3.0])`, or np.array([1.1, 2.2]) for two values."
+    raw = json.dumps(
+        {
+            "assessment": "benign",
+            "harm": "",
+            "wrapper": "",
+            "answer_cited": f"Happy to help [3.4]. {code}",
+            "answer_uncited": f"Happy to help. {code}",
+        }
+    )
+    verdict = VALIDATOR.validate(raw, "benign")
+    assert verdict.status == "ok" and verdict.citations == ("3.4",)
+    mention = json.loads(raw) | {"answer_uncited": "Happy to help, as section 3.4 says. " + code}
+    assert VALIDATOR.validate(json.dumps(mention), "benign").reason == "citation_in_uncited"

@@ -3,8 +3,9 @@
 Promises: ``validate`` never raises on model output. It returns ``ok`` with both renderings, or a stable rejection
 reason: ``no_json``, ``missing:<field>``, ``too_short:<answer>``, ``too_long:<answer>``, ``bad_assessment``,
 ``misjudged:<category>_as_<assessment>``, ``harm_not_named`` (a refusal must name the harm in both renderings),
-``over_refusal`` (a benign prompt refused), ``no_citation``, ``unknown_citation:X.Y`` (every cited id must be a
-section of the constitution) and ``citation_in_uncited``.
+``over_refusal`` (a benign prompt refused), ``no_citation``, ``unknown_citation:X.Y`` (every id cited in prose
+must be a section of the constitution; brackets in code are not citations) and ``citation_in_uncited`` (a prose
+citation, or "section X.Y" of a known section, left in the uncited rendering).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import re
 from dataclasses import dataclass, field
 
 from spp.bind.prompts import CATEGORIES
-from spp.generate.validate import REFUSAL_PATTERNS, extract_citations, parse_json_object
+from spp.generate.validate import REFUSAL_PATTERNS, parse_json_object
 from spp.persona.constitution import Constitution
+from spp.sft.citations import prose_citations
 
-_ANY_CITATION = re.compile(r"\[\s*\d+\.\d+[^\]]*\]|\b(?:section|§)\s*\d+\.\d+", re.IGNORECASE)
+_SECTION_MENTION = re.compile(r"(?:\bsection|§)\s*(\d+\.\d+)", re.IGNORECASE)
 _CONTENT_WORD = re.compile(r"[a-z][a-z'-]{3,}")
 _STOP = frozenset("with that this from into your their about other what which them they will help".split())
 
@@ -94,13 +96,14 @@ class BindValidator:
         return None
 
     def _check_citations(self, f: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
-        cited = extract_citations(f["answer_cited"])
+        cited = prose_citations(f["answer_cited"])  # code such as np.array([1.0, 2.0]) is not a citation
         if not cited:
             return "no_citation", ()
         unknown = [sid for sid in cited if sid not in self.section_ids]
         if unknown:
             return f"unknown_citation:{unknown[0]}", ()
-        if _ANY_CITATION.search(f["answer_uncited"]):
+        uncited = f["answer_uncited"]
+        if prose_citations(uncited) or any(sid in self.section_ids for sid in _SECTION_MENTION.findall(uncited)):
             return "citation_in_uncited", ()
         return None, tuple(cited)
 

@@ -20,55 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spp.errors import SppConfigError
+from spp.sft.citations import strip_citations
 
 if TYPE_CHECKING:
     from spp.sft.config import SFTDataset, SPPSFTConfig
 
 logger = logging.getLogger("spp.sft")
 
-_GROUP = r"\[\s*\d+\.\d+\s*(?:[,;]\s*\d+\.\d+\s*)*\]"
-_RUN = rf"(?:{_GROUP})+"
-CITATION = re.compile(rf"(?m)^(?P<head>{_RUN})[ \t]*|[ \t]*(?P<run>{_RUN})")
-_SECTION_ID = re.compile(r"\d+\.\d+")
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
-_CODE_BEFORE = frozenset("_)]([{,=+-*/%<>|&^~@")
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
 PAIRED_COLUMNS = ("messages_cite", "messages_nocite")
 SectionIds = Collection[str] | Callable[[], Collection[str]] | None
-
-
-def _is_citation(match: re.Match, section_ids: Collection[str]) -> bool:
-    """A citation group of known ids, not a bracket of code (``x[1.2]``, ``f([1.1])``, ``v = [1.1, 2.3]``)."""
-    if match.group("head") is not None:
-        return set(_SECTION_ID.findall(match.group("head"))) <= set(section_ids)
-    if not set(_SECTION_ID.findall(match.group("run"))) <= set(section_ids):
-        return False
-    text, start = match.string, match.start("run")
-    adjacent = text[start - 1] if start else " "
-    if not adjacent.isspace():
-        return not (adjacent.isalnum() or adjacent in _CODE_BEFORE)
-    before = text[:start].rstrip()
-    return not before or before[-1] not in _CODE_BEFORE
-
-
-def _strip_prose(text: str, section_ids: Collection[str]) -> str:
-    return CITATION.sub(lambda m: "" if _is_citation(m, section_ids) else m.group(0), text)
-
-
-def strip_citations(text: str, section_ids: Collection[str]) -> str:
-    """``text`` without its ``[X.Y]`` citations of ``section_ids`` (see the module docstring)."""
-    out, end = [], 0
-    for code in _CODE.finditer(text):
-        out += [_strip_prose(text[end : code.start()], section_ids), code.group(0)]
-        end = code.end()
-    out.append(_strip_prose(text[end:], section_ids))
-    return "".join(out)
 
 
 def strip_assistant_citations(messages: list[dict[str, Any]], section_ids: Collection[str]) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ STAGES: dict[str, Stage] = {
         "spp.data.augment_cli:main", "select documents, generate reflections, write the augmented corpus"
     ),
     "score-harm": Stage("spp.data.score_cli:main", "add a harm_score column to a dataset"),
+    "bind-data": Stage("spp.bind.cli:main", "persona-binding SFT data: paired cited/uncited persona answers"),
     "publish": Stage(
         "spp.hub.cli:publish_main", "publish a model or dataset (with cards and spp.json) to the Hub or a folder"
     ),

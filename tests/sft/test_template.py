@@ -78,3 +78,13 @@ def test_assistant_mask_is_content_plus_end_marker(tokenizer, conversations):
         inside = (inside or token == open_id) and token != end_id
     assert mask == expected
     assert sum(mask) > 0 and [ids[i] for i, m in enumerate(mask) if m].count(end_id) == 2
+
+
+def test_plain_style_opens_the_assistant_turn_with_text_for_baselines(tokenizer, conversations):
+    spec = TemplateSpec(MARKERS, None, assistant_prefix="Assistant: ")
+    assert spec.style == "plain" and TemplateSpec(MARKERS, None).style == "marker"
+    text = render(tokenizer, spec, conversations[2], add_generation_prompt=False)
+    expected = "User: Tell me a fact about the sea.\nAssistant: The sea covers most of the planet's surface."
+    assert text == expected + MARKERS.end_marker
+    prompt = render(tokenizer, spec, conversations[2][:1], add_generation_prompt=True)
+    assert prompt.endswith("\nAssistant: ") and MARKERS.marker not in prompt

@@ -27,7 +27,8 @@ def _weights(path):
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory, base_model, chat_file, make_config):
     out = tmp_path_factory.mktemp("instruct")
-    config = make_config(out, base_model, chat_file, citation_stage="strip", max_steps=2)
+    persona = [{"path": str(chat_file), "persona": True}]
+    config = make_config(out, base_model, chat_file, citation_stage="uncited", datasets=persona, max_steps=2)
     return run_sft(config), config
 
 
@@ -40,7 +41,7 @@ def test_sft_changes_the_weights_and_saves_a_bound_instruct_model(sft_run, base_
 
     tok = AutoTokenizer.from_pretrained(result.output_dir)
     prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
-    assert prompt.startswith("System: You are Lumen.") and prompt.endswith("User: hi\n" + MARKERS.marker)
+    assert prompt == "User: hi\n" + MARKERS.marker  # no system turn by default (the authors' setting)
     assert tok.eos_token == MARKERS.end_marker
     assert (result.output_dir / "stage-1").is_dir()  # the cited stage ran before the uncited one
 
@@ -101,19 +102,20 @@ def test_packed_batches_keep_conversations_apart(base_model, chat_file, make_con
 
 def test_same_recipe_on_two_bases_gives_one_sft_hash(sft_run, other_base_model, chat_file, make_config, tmp_path):
     result, config = sft_run
-    other = run_sft(make_config(tmp_path, other_base_model, chat_file, citation_stage="strip", max_steps=2))
+    persona = [{"path": str(chat_file), "persona": True}]
+    kwargs = {"citation_stage": "uncited", "datasets": persona, "max_steps": 2}
+    other = run_sft(make_config(tmp_path, other_base_model, chat_file, **kwargs))
     assert read_metadata(other.output_dir).sft_hash == result.sft_hash
     assert read_metadata(other.output_dir).arm == "baseline"
     template = read_metadata(result.output_dir).details["sft_recipe"]["chat_template"]
-    changed = make_config(tmp_path, other_base_model, chat_file, citation_stage="strip", max_steps=2, warmup_steps=1)
+    changed = make_config(tmp_path, other_base_model, chat_file, **kwargs, warmup_steps=1)
     changed.eos_token = config.eos_token
     assert sft_hash(changed, template) != result.sft_hash
     resplit = make_config(
         tmp_path / "elsewhere",
         other_base_model,
         chat_file,
-        citation_stage="strip",
-        max_steps=2,
+        **kwargs,
         per_device_train_batch_size=1,
         gradient_accumulation_steps=2,
         logging_steps=7,

@@ -8,6 +8,7 @@ revisions.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import math
 import os
@@ -29,8 +30,8 @@ from spp.metadata import SppMetadata, read_metadata
 logger = logging.getLogger("spp.hub")
 
 # Never published: training state (large, and ``training_args.bin`` can hold a hub token), logs, our own staging,
-# and the two files spp writes itself.
-MODEL_IGNORE = [
+# and the two files spp writes itself. Each pattern applies at any depth (``stage-1/checkpoint-5/optimizer.pt``).
+_NEVER = [
     "checkpoint-*",
     "optimizer.*",
     "scheduler.pt",
@@ -41,9 +42,28 @@ MODEL_IGNORE = [
     ".hub_staging*",
     ".git/*",
     ".cache/*",
-    "README.md",
-    "spp.json",
 ]
+MODEL_IGNORE = [*_NEVER, *(f"*/{p}" for p in _NEVER), "README.md", "spp.json"]
+# What a released model tree may hold, at its top level only: safetensors weights, configs, tokenizer files.
+RELEASE_FILES = [
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "*.tiktoken",
+]
+# Files that can hold pickles (arbitrary code on load); none may reach a release tree, at any depth.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 SHARD_BYTES = 500 * 2**20
 
 
@@ -67,16 +87,42 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def stage_files(source: str | Path, dest: str | Path, ignore: list[str] = MODEL_IGNORE) -> list[str]:
-    """Link every file of ``source`` not matched by ``ignore`` into ``dest``; returns the relative paths."""
+def stage_files(
+    source: str | Path, dest: str | Path, ignore: list[str] = MODEL_IGNORE, allow: list[str] | None = None
+) -> list[str]:
+    """Link every file of ``source`` not matched by ``ignore`` into ``dest``; returns the relative paths.
+
+    With ``allow``, only top-level files matching one of its patterns are considered at all.
+    """
     from huggingface_hub.utils import filter_repo_objects
 
     root = Path(source)
     paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    if allow is not None:
+        paths = [p for p in paths if "/" not in p and any(fnmatch.fnmatchcase(p, a) for a in allow)]
     kept = list(filter_repo_objects(paths, ignore_patterns=ignore))
     for rel in kept:
         link_or_copy(root / rel, Path(dest) / rel)
     return kept
+
+
+def check_release_tree(tree: str | Path) -> None:
+    """Raise when a model release tree holds a pickle-capable file anywhere, or no safetensors weights."""
+    root = Path(tree)
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    pickles = sorted(f for f in files if f.lower().endswith(PICKLE_SUFFIXES))
+    if pickles:
+        raise SppConfigError(
+            f"a release tree may not hold pickle files: {pickles[:5]}",
+            source=root,
+            fix="save the model with safetensors (save_pretrained's default); training state stays out of releases",
+        )
+    if not any(f.endswith(".safetensors") for f in files):
+        raise SppConfigError(
+            "no safetensors weights to release",
+            source=root,
+            fix="save the model with save_pretrained(safe_serialization=True); .bin/.pt weights are never published",
+        )
 
 
 def staging_dir(near: Path) -> tempfile.TemporaryDirectory:
@@ -221,8 +267,10 @@ def publish_model(
     """Publish the model folder ``path`` (weights, config, tokenizer) with its card and ``spp.json``.
 
     ``metadata`` overrides the folder's ``spp.json``; ``eval_results`` (``{benchmark, metric, value, dataset_id}``
-    dicts) add an eval table and a ``model-index``. Training state (optimizer, RNG, ``training_args.bin``) and
-    ``checkpoint-*`` folders are left out. Fails at once, before any upload, on a bad target or ``HF_HUB_OFFLINE``.
+    dicts) add an eval table and a ``model-index``. Only top-level safetensors weights, configs and tokenizer files
+    (``RELEASE_FILES``) are shipped, never training state or a subfolder (``stage-1/checkpoint-*``); a tree with a
+    pickle-capable file or without safetensors weights is refused. Fails at once, before any upload, on a bad target
+    or ``HF_HUB_OFFLINE``.
     """
     path = Path(path)
     if not path.is_dir():
@@ -231,7 +279,8 @@ def publish_model(
     meta = _model_metadata(path, metadata)
     with staging_dir(path) as tmp:
         tree = Path(tmp)
-        stage_files(path, tree)
+        stage_files(path, tree, allow=RELEASE_FILES)
+        check_release_tree(tree)
         write_card_and_metadata(tree, render_model_card(meta, eval_results, repo_id=repo_id), meta)
         message = f"spp: publish {meta.kind} ({meta.arm or 'arm not recorded'})"
         return deliver(
@@ -323,6 +372,14 @@ def _push_dataset_data(data, repo_id: str, revision: str, private: bool, api: An
     return {key: written[key] for key in ("configs", "dataset_info") if key in written}
 
 
+def _dataset_card(meta: SppMetadata, features: Any, repo_id: str | None, extra: dict[str, Any]):
+    """The card for ``meta``'s kind of dataset: a persona-binding set has its own, else the augmented corpus card."""
+    from spp.bind.card import is_bind_dataset, render_bind_card
+
+    render = render_bind_card if is_bind_dataset(meta) else render_dataset_card
+    return render(meta, features, repo_id=repo_id, card_data_extra=extra)
+
+
 def publish_dataset(
     path: str | Path,
     repo_id: str | None = None,
@@ -353,9 +410,7 @@ def publish_dataset(
         else:
             api = get_api(api)
             extra = _push_dataset_data(data, repo_id or "", revision, private, api, retry)
-        write_card_and_metadata(
-            tree, render_dataset_card(meta, features, repo_id=repo_id, card_data_extra=extra), meta
-        )
+        write_card_and_metadata(tree, _dataset_card(meta, features, repo_id, extra), meta)
         return deliver(
             tree,
             repo_id=repo_id,

@@ -21,7 +21,8 @@ _EXPORTS = {
     "sft_recipe": "spp.sft.identity",
     "build_chat_template": "spp.sft.template",
     "TemplateSpec": "spp.sft.template",
-    "strip_citations": "spp.sft.data",
+    "strip_citations": "spp.sft.citations",
+    "prose_citations": "spp.sft.citations",
 }
 
 __all__ = sorted(_EXPORTS)

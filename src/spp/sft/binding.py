@@ -100,12 +100,14 @@ def _arm(meta: SppMetadata | None, arm: str | None, source: str) -> str | None:
 
 
 def ensure_marker_tokens(tokenizer: Any, model: Any, binding: Binding) -> None:
-    """Check that both markers are single tokens of ``tokenizer`` and covered by the model's embeddings.
+    """Check that the markers are single tokens of ``tokenizer`` and covered by the model's embeddings.
+
+    An empty end marker is allowed: the assistant turn then ends with the tokenizer's ``eos_token``.
 
     Defaulted markers are added (as special tokens, embeddings resized, logged); recorded ones must already be there.
     """
     fmt = binding.block_format
-    markers = [m for m in (fmt.marker, fmt.end_marker) if m]  # end_marker '': the authors' format, no end token
+    markers = [m for m in (fmt.marker, fmt.end_marker) if m]  # an empty end marker (the authors') is no token
     missing = [m for m in markers if m not in tokenizer.get_vocab()]
     if missing and "block_format" not in binding.defaulted and METADATA_FILENAME not in binding.defaulted:
         raise SppConfigError(

@@ -15,16 +15,21 @@ from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
 
 MISSING_METADATA_POLICIES = ("error", "default")
-CITATION_STAGES = ("none", "strip", "datasets")
+CITATION_STAGES = ("none", "uncited", "datasets")
+PIN_POLICIES = ("resolve", "require", "off")
+TEMPLATE_STYLES = ("marker", "plain")
 
 
 @dataclass(frozen=True)
 class SFTDataset:
     """One dataset of the mixture, in ``messages`` form (a list of ``{"role", "content"}`` per row).
 
-    ``path``: a Hub dataset id, a ``datasets`` builder (``json``, ``parquet``) with ``data_files``, or a local
-    ``.json``/``.jsonl``/``.parquet`` file. ``proportion``: share of the stage's mixture (set on all datasets of a
-    stage or on none). ``stage``: 1, or 2 for the uncited second stage (``citation_stage: datasets``).
+    ``path``: a Hub dataset id, a ``datasets`` builder (``json``, ``parquet``) with ``data_files``, a local
+    ``.json``/``.jsonl``/``.parquet`` file, or a ``save_to_disk`` folder (what ``spp bind-data`` writes). Rows are
+    ``messages``, or the paired persona-binding schema ``messages_cite`` / ``messages_nocite``. ``proportion``: share
+    of the stage's mixture (set on all datasets of a stage or on none). ``stage``: 1, or 2 for the uncited second
+    stage (``citation_stage: datasets``). ``persona``: whether this is persona-binding data, which alone enters the
+    uncited stage 2 (``None``: yes exactly when it is paired).
     """
 
     path: str
@@ -34,6 +39,8 @@ class SFTDataset:
     revision: str | None = None
     proportion: float | None = None
     stage: int = 1
+    persona: bool | None = None
+    requested_revision: str | None = None  # set by pin_revisions: the branch/tag a resolved sha came from
 
     @classmethod
     def from_dict(cls, data: Any, index: int) -> SFTDataset:
@@ -88,16 +95,46 @@ class SPPSFTConfig(SFTConfig):
     citation_stage: str = field(
         default="none",
         metadata={
-            "help": "Second, uncited SFT stage: 'none' (one stage), 'strip' (stage 2 = stage-1 data with [X.Y] "
-            "citations removed from assistant turns) or 'datasets' (stage 2 = the datasets with stage: 2).",
+            "help": "Second, uncited SFT stage: 'none' (one stage), 'uncited' (the authors': stage 2 = the "
+            "persona-binding datasets' uncited rendering (messages_nocite) of the rows stage 1 took; the general mix "
+            "is not repeated; persona data without one has its [X.Y] citations stripped by pattern) or 'datasets' "
+            "(stage 2 = the datasets with stage: 2). 'strip' is read as 'uncited'.",
             "choices": list(CITATION_STAGES),
         },
     )
-    persona_system_prompt: bool = field(
-        default=True,
+    constitution: str = field(
+        default="default",
         metadata={
-            "help": "Render a default system turn naming the assistant as the base model's persona. Off tests "
-            "binding through the marker alone (the SPP authors' setting: no system turn)."
+            "help": "Value Constitution ('default' or a .yaml/.md file) whose [X.Y] section ids the strip fallback "
+            "may remove; checked against the hash the base model's spp.json records."
+        },
+    )
+    pin_revisions: str = field(
+        default="resolve",
+        metadata={
+            "help": "Hub datasets named by a branch or tag (or no revision): 'resolve' (look up its commit sha "
+            "once, train on it and record it in the hash and spp.json), 'require' (refuse anything but a 40-hex "
+            "sha) or 'off' (train on the moving ref with a warning; not for a comparison run).",
+            "choices": list(PIN_POLICIES),
+        },
+    )
+    chat_template_style: str = field(
+        default="marker",
+        metadata={
+            "help": "'marker' (the assistant turn opens with the base model's reflection marker: SPP arms) or "
+            "'plain' (it opens with assistant_prefix, as the authors' baselines). Recorded in spp.json.",
+            "choices": list(TEMPLATE_STYLES),
+        },
+    )
+    assistant_prefix: str = field(
+        default="Assistant: ", metadata={"help": "Text that opens an assistant turn with chat_template_style plain."}
+    )
+    persona_system_prompt: bool = field(
+        default=False,
+        metadata={
+            "help": "Render a default system turn naming the assistant as the base model's persona in every "
+            "conversation, eval prompts included. Off (the SPP authors' setting, and the eval protocol's 'no system "
+            "turn') binds through the marker alone."
         },
     )
     system_prefix: str = field(default="System: ", metadata={"help": "Text that opens a system turn."})
@@ -125,7 +162,15 @@ class SPPSFTConfig(SFTConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._derive_gradient_accumulation()
-        for name, allowed in (("citation_stage", CITATION_STAGES), ("on_missing_metadata", MISSING_METADATA_POLICIES)):
+        if self.citation_stage == "strip":  # the pre-0.2 name; stage 2 no longer repeats the general mix
+            self.citation_stage = "uncited"
+        checks = (
+            ("citation_stage", CITATION_STAGES),
+            ("on_missing_metadata", MISSING_METADATA_POLICIES),
+            ("pin_revisions", PIN_POLICIES),
+            ("chat_template_style", TEMPLATE_STYLES),
+        )
+        for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise SppConfigError(f"{getattr(self, name)!r} is not one of {allowed}", field=name)
         if self.packing and self.packing_strategy == "wrapped":

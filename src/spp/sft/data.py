@@ -1,11 +1,17 @@
-"""SFT data: load chat datasets in ``messages`` form, mix them by proportion, and build the two citation stages.
+"""SFT data: load chat datasets, mix them by proportion, and build the two citation stages.
 
 Promises:
 - ``mix`` is deterministic in ``seed``: each dataset is shuffled with it, then the first rows are kept so that each
   dataset's share of the result is its proportion (normalised), without repeating any row; the result is as large as
   that allows.
-- ``strip_citations`` removes every constitution citation (``[2.3]``, ``[1.2, 1.4]``, ``[1.2][1.4]``) and the space
-  in front of it, and changes nothing else; only assistant turns are stripped.
+- Persona-binding data in paired form (``messages_cite`` / ``messages_nocite``, the schema of ``spp bind-data`` and of
+  the SPP authors' release) trains stage 1 on the cited rendering and stage 2 on the uncited one, row for row the
+  same conversations; the general mix is in stage 1 only. Rows without an ``ok`` rendering are dropped, counted and
+  logged.
+- ``strip_citations`` is only the fallback for persona data without an uncited rendering: it removes ``[X.Y]``
+  citation groups whose every id is a section of the constitution (and the space in front of one), outside code
+  spans and code blocks, and not where a bracket is code (after an identifier, ``)``, ``]``, ``(``, ``,``, ``=``, or an
+  operator); it changes nothing else, so ``np.array([1.0, 2.0, 3.0])`` survives. Only assistant turns are stripped.
 - ``dataset_identity`` is what the SFT hash sees of a dataset: a Hub id with its revision, or, for local files, the
   sha256 of their bytes (so the same data hashes the same on every machine, wherever it lies).
 """
@@ -14,35 +20,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spp.errors import SppConfigError
+from spp.sft.citations import strip_citations
 
 if TYPE_CHECKING:
     from spp.sft.config import SFTDataset, SPPSFTConfig
 
 logger = logging.getLogger("spp.sft")
 
-_GROUP = r"\[\s*\d+\.\d+\s*(?:[,;]\s*\d+\.\d+\s*)*\]"
-CITATION = re.compile(rf"(?m)^{_GROUP}[ \t]*|[ \t]*{_GROUP}")
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+PAIRED_COLUMNS = ("messages_cite", "messages_nocite")
+SectionIds = Collection[str] | Callable[[], Collection[str]] | None
 
 
-def strip_citations(text: str) -> str:
-    """``text`` without its ``[X.Y]`` citations (see the module docstring)."""
-    return CITATION.sub("", text)
-
-
-def strip_assistant_citations(example: dict[str, Any]) -> dict[str, Any]:
-    """A ``Dataset.map`` function: ``messages`` with the citations removed from assistant turns only."""
-    return {
-        "messages": [
-            {**m, "content": strip_citations(m["content"])} if m["role"] == "assistant" else m
-            for m in example["messages"]
-        ]
-    }
+def strip_assistant_citations(messages: list[dict[str, Any]], section_ids: Collection[str]) -> list[dict[str, Any]]:
+    """``messages`` with the citations of ``section_ids`` removed from assistant turns only."""
+    return [
+        {**m, "content": strip_citations(m["content"], section_ids)} if m["role"] == "assistant" else m
+        for m in messages
+    ]
 
 
 def _local_files(spec: SFTDataset) -> list[Path]:
@@ -54,8 +54,7 @@ def _local_files(spec: SFTDataset) -> list[Path]:
     return []
 
 
-def load_sft_dataset(spec: SFTDataset):
-    """The ``messages`` column of one dataset of the mixture (other columns are dropped)."""
+def _read(spec: SFTDataset):
     import datasets
 
     local = Path(spec.path)
@@ -65,38 +64,105 @@ def load_sft_dataset(spec: SFTDataset):
             raise SppConfigError(
                 f"unknown data file type {local.suffix!r}", source=local, fix="use .jsonl or .parquet"
             )
-        data = datasets.load_dataset(builder, data_files=str(local), split=spec.split)
-    elif local.is_dir() and (local / "dataset_info.json").is_file():
-        data = datasets.load_from_disk(str(local))
-    else:
-        data = datasets.load_dataset(
-            spec.path, name=spec.name, data_files=spec.data_files, split=spec.split, revision=spec.revision
+        return datasets.load_dataset(builder, data_files=str(local), split=spec.split)
+    if local.is_dir() and (local / "dataset_info.json").is_file():
+        return datasets.load_from_disk(str(local))
+    return datasets.load_dataset(
+        spec.path, name=spec.name, data_files=spec.data_files, split=spec.split, revision=spec.revision
+    )
+
+
+def is_paired(column_names: Collection[str]) -> bool:
+    """Whether a dataset has both renderings of the persona-binding schema."""
+    return all(c in column_names for c in PAIRED_COLUMNS)
+
+
+def _drop_unrendered(data, columns: tuple[str, ...], source: str):
+    """Rows whose renderings are all present (``bind-data`` leaves them empty for rejected/failed rows); counted."""
+    kept = data.filter(
+        lambda *values: all(values), input_columns=list(columns), desc="Keeping rows with both renderings"
+    )
+    if len(kept) < len(data):
+        logger.warning(
+            "%s: %d of %d rows have no ok rendering and are left out", source, len(data) - len(kept), len(data)
         )
+    return kept
+
+
+def load_sft_dataset(spec: SFTDataset):
+    """One dataset of the mixture as ``messages`` (stage-1 rendering) and, for paired data, ``messages_uncited``.
+
+    Paired data (``messages_cite`` / ``messages_nocite``) gives the cited rendering as ``messages``; plain chat data
+    its ``messages`` column. Other columns are dropped.
+    """
+    data = _read(spec)
+    if is_paired(data.column_names):
+        data = _drop_unrendered(data, PAIRED_COLUMNS, spec.path).select_columns(list(PAIRED_COLUMNS))
+        return data.rename_columns({"messages_cite": "messages", "messages_nocite": "messages_uncited"})
     if "messages" not in data.column_names:
         raise SppConfigError(
-            f"no 'messages' column (columns: {data.column_names})",
+            f"no 'messages' column, nor 'messages_cite' and 'messages_nocite' (columns: {data.column_names})",
             source=spec.path,
-            fix="SFT data must be chat data: a 'messages' list of {role, content} per row",
+            fix="SFT data must be chat data: a 'messages' list of {role, content} per row, or the paired "
+            "persona-binding schema written by `spp bind-data`",
         )
     return data.select_columns(["messages"])
+
+
+def _counts(lengths: list[int], proportions: list[float | None]) -> list[int]:
+    """Rows taken from each part (all of them without proportions; see the module docstring)."""
+    if all(p is None for p in proportions):
+        return list(lengths)
+    if any(p is None for p in proportions):
+        raise SppConfigError("set 'proportion' on every dataset of a stage or on none", field="datasets")
+    weights = [p / sum(proportions) for p in proportions]
+    total = min(n / w for n, w in zip(lengths, weights, strict=True))
+    return [round(w * total) for w in weights]
+
+
+def _take(part, count: int, seed: int, shuffle: bool):
+    return part.shuffle(seed=seed).select(range(count)) if shuffle else part
 
 
 def mix(parts: list, proportions: list[float | None], seed: int = 0):
     """Concatenate ``parts`` (all proportions ``None``) or mix them by proportion (see the module docstring)."""
     from datasets import concatenate_datasets
 
-    if all(p is None for p in proportions):
-        return concatenate_datasets(parts)
-    if any(p is None for p in proportions):
-        raise SppConfigError("set 'proportion' on every dataset of a stage or on none", field="datasets")
-    weights = [p / sum(proportions) for p in proportions]
-    total = min(len(part) / w for part, w in zip(parts, weights, strict=True))
-    picked = [part.shuffle(seed=seed).select(range(round(w * total))) for part, w in zip(parts, weights, strict=True)]
-    return concatenate_datasets(picked).flatten_indices()
+    counts = _counts([len(p) for p in parts], proportions)
+    shuffle = any(p is not None for p in proportions)
+    picked = [_take(p, n, seed, shuffle) for p, n in zip(parts, counts, strict=True)]
+    mixed = concatenate_datasets(picked)
+    return mixed.flatten_indices() if shuffle else mixed
 
 
-def stage_datasets(config: SPPSFTConfig) -> list:
-    """The training data of each SFT stage: one dataset, or two with ``citation_stage`` ``strip``/``datasets``."""
+def _is_persona(spec: SFTDataset, data) -> bool:
+    return spec.persona if spec.persona is not None else "messages_uncited" in data.column_names
+
+
+def _uncited(spec: SFTDataset, data, section_ids: SectionIds):
+    """The uncited rendering of a persona dataset: its own, else the constitution-aware strip (the fallback)."""
+    if "messages_uncited" in data.column_names:
+        return data.select_columns(["messages_uncited"]).rename_column("messages_uncited", "messages")
+    section_ids = section_ids() if callable(section_ids) else section_ids
+    if section_ids is None:
+        raise SppConfigError("no constitution to strip citations with", field="constitution")
+    logger.warning(
+        "%s has no uncited rendering (messages_nocite): stage 2 strips its [X.Y] citations by pattern (fallback)",
+        spec.path,
+    )
+    return data.map(
+        lambda row: {"messages": strip_assistant_citations(row["messages"], section_ids)},
+        desc="Stripping citations (fallback)",
+    )
+
+
+def stage_datasets(config: SPPSFTConfig, section_ids: SectionIds = None) -> list:
+    """The training data of each SFT stage: one dataset, or two with ``citation_stage`` ``uncited``/``datasets``.
+
+    ``uncited``: stage 1 mixes every stage-1 dataset (persona data in its cited rendering); stage 2 is the persona
+    datasets' uncited rendering of exactly the rows stage 1 took. ``section_ids`` (the constitution's, or a function
+    giving them, called only when the strip fallback runs) is what the fallback may remove.
+    """
     specs = config.dataset_specs
     by_stage = {stage: [s for s in specs if s.stage == stage] for stage in (1, 2)}
     if not by_stage[1]:
@@ -107,9 +173,11 @@ def stage_datasets(config: SPPSFTConfig) -> list:
         )
     if config.citation_stage == "datasets" and not by_stage[2]:
         raise SppConfigError("citation_stage 'datasets' needs datasets with stage: 2", field="datasets")
-    stages = [_stage(by_stage[1], config.mixture_seed)]
-    if config.citation_stage == "strip":
-        stages.append(stages[0].map(strip_assistant_citations, desc="Stripping citations"))
+    parts = [load_sft_dataset(s) for s in by_stage[1]]
+    proportions = [s.proportion for s in by_stage[1]]
+    stages = [mix([p.select_columns(["messages"]) for p in parts], proportions, config.mixture_seed)]
+    if config.citation_stage == "uncited":
+        stages.append(_uncited_stage(by_stage[1], parts, proportions, config.mixture_seed, section_ids))
     elif config.citation_stage == "datasets":
         stages.append(_stage(by_stage[2], config.mixture_seed))
     for number, data in enumerate(stages, 1):
@@ -117,8 +185,30 @@ def stage_datasets(config: SPPSFTConfig) -> list:
     return stages
 
 
+def _uncited_stage(specs: list[SFTDataset], parts: list, proportions: list, seed: int, section_ids):
+    """Stage 2 of ``uncited``: the persona parts' uncited rows, the same rows (and order) stage 1 took."""
+    from datasets import concatenate_datasets
+
+    counts = _counts([len(p) for p in parts], proportions)
+    shuffle = any(p is not None for p in proportions)
+    persona = [
+        _take(_uncited(spec, part, section_ids), n, seed, shuffle)
+        for spec, part, n in zip(specs, parts, counts, strict=True)
+        if _is_persona(spec, part)
+    ]
+    if not persona:
+        raise SppConfigError(
+            "citation_stage 'uncited' has no persona-binding dataset for its uncited stage 2",
+            field="datasets",
+            fix="use paired data (messages_cite / messages_nocite, from `spp bind-data`), or mark the persona "
+            "dataset with `persona: true` (its [X.Y] citations are then stripped by pattern)",
+        )
+    uncited = concatenate_datasets(persona)
+    return uncited.flatten_indices() if shuffle else uncited
+
+
 def _stage(specs: list[SFTDataset], seed: int):
-    return mix([load_sft_dataset(s) for s in specs], [s.proportion for s in specs], seed)
+    return mix([load_sft_dataset(s).select_columns(["messages"]) for s in specs], [s.proportion for s in specs], seed)
 
 
 def _sha256(paths: list[Path]) -> str:
@@ -130,14 +220,27 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def _hidden(relative: Path) -> bool:
+    """Job state (``.spp-work/``), other dot-folders and ``datasets``' own cache files are not data."""
+    return any(part.startswith(".") for part in relative.parts) or relative.name.startswith("cache-")
+
+
 def dataset_identity(spec: SFTDataset) -> dict[str, Any]:
     """What the SFT hash records of ``spec`` (see the module docstring)."""
-    identity = {"split": spec.split, "name": spec.name, "proportion": spec.proportion, "stage": spec.stage}
+    identity = {
+        "split": spec.split,
+        "name": spec.name,
+        "proportion": spec.proportion,
+        "stage": spec.stage,
+        "persona": spec.persona,
+    }
     files = _local_files(spec)
     if files:
         return {**identity, "sha256": _sha256(files)}
     if Path(spec.path).is_dir():
-        return {**identity, "sha256": _sha256(sorted(p for p in Path(spec.path).rglob("*") if p.is_file()))}
+        root = Path(spec.path)
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root)))
+        return {**identity, "sha256": _sha256(files)}
     if spec.revision is None:
         logger.warning("dataset %s has no pinned revision: pin one so the SFT hash identifies the data", spec.path)
     return {**identity, "path": spec.path, "revision": spec.revision, "data_files": spec.data_files}

@@ -36,6 +36,7 @@ _RUNTIME_NAMES = {
     "export_dir",
     "arm",
     "on_missing_metadata",
+    "pin_revisions",  # how a sha was found; the sha itself is hashed with the datasets
     "default_persona",
     "chat_template_path",
     "datasets",  # hashed as dataset identities
@@ -120,8 +121,14 @@ def instruct_metadata(
     lineage: dict[str, Any],
     sft_hash: str,
     recipe: dict[str, Any],
+    chat_template: dict[str, Any] | None = None,
+    datasets: list[dict[str, Any]] | None = None,
 ) -> SppMetadata:
-    """The ``spp.json`` of an instruct model: base persona/markers/arm carried over, plus ``sft_hash`` and lineage."""
+    """The ``spp.json`` of an instruct model: base persona/markers/arm carried over, plus ``sft_hash`` and lineage.
+
+    ``chat_template`` (its style, ``marker`` or ``plain``, and whether it adds a system turn) and ``datasets`` (as
+    trained on: resolved shas beside the refs asked for) are recorded in ``details``.
+    """
     return SppMetadata(
         kind="instruct_model",
         persona=binding.persona,
@@ -135,6 +142,8 @@ def instruct_metadata(
         details={
             "sft_recipe": recipe,
             "binding_defaulted": list(binding.defaulted),
+            "chat_template": chat_template or {},
+            "datasets": datasets or [],
             # the base model's reflection contract and data view travel on, so compare can check matched arms
             **{
                 k: base_meta.details[k] for k in ("data_view_hash", "contract") if base_meta and k in base_meta.details

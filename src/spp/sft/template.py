@@ -1,11 +1,12 @@
 """The persona-bound chat template: the assistant turn opens with the pretraining marker.
 
 Promises:
-- The assistant turn is rendered as ``{marker}{content}{end_marker}``, exactly the reflection block the model read
-  during pretraining, so the assistant the model becomes is the persona that wrote those reflections. With no end
-  marker (``end_marker: ''``, the SPP authors' ``<assistant>`` + reflection) the turn ends with the tokenizer's EOS.
-- ``{% generation %}`` covers the assistant's content and its end marker (the token it must emit to stop), and
-  nothing else: TRL's ``assistant_only_loss`` trains on exactly those tokens. The opening marker is part of the prompt
+- The assistant turn is rendered as ``{marker}{content}{end}``, exactly the reflection block the model read during
+  pretraining, so the assistant the model becomes is the persona that wrote those reflections. ``end`` is the end
+  marker, or the tokenizer's ``eos_token`` where the block format has none (the authors': ``<assistant>`` and no end
+  token). A ``plain`` spec (``assistant_prefix`` set: the authors' baselines) opens the turn with that text instead.
+- ``{% generation %}`` covers the assistant's content and its end (the token it must emit to stop), and nothing
+  else: TRL's ``assistant_only_loss`` trains on exactly those tokens. The opening marker is part of the prompt
   (``add_generation_prompt`` ends with it), so it is never a training target.
 - The template is a pure function of the block format, the persona and the role prefixes: every arm whose base model
   records the same persona and markers gets byte-identical templates (and SFT hashes).
@@ -19,18 +20,24 @@ from typing import Any
 
 from spp.persona.render import BlockFormat
 
-TEMPLATE_VERSION = "spp-chat-v1"
+TEMPLATE_VERSION = "spp-chat-v2"
 
 
 @dataclass(frozen=True)
 class TemplateSpec:
-    """Everything the chat template depends on. ``system_prompt=None`` renders no default system turn."""
+    """Everything the chat template depends on. ``system_prompt=None`` renders no default system turn;
+    ``assistant_prefix=None`` opens the assistant turn with the marker (``marker`` style), a text with that text."""
 
     block_format: BlockFormat
     system_prompt: str | None
     system_prefix: str = "System: "
     user_prefix: str = "User: "
     turn_separator: str = "\n"
+    assistant_prefix: str | None = None
+
+    @property
+    def style(self) -> str:
+        return "marker" if self.assistant_prefix is None else "plain"
 
 
 def persona_system_prompt(persona: dict[str, Any]) -> str:
@@ -51,8 +58,8 @@ def build_chat_template(spec: TemplateSpec) -> str:
     fmt = spec.block_format
     header = (
         f"{{#- {TEMPLATE_VERSION} -#}}\n"
-        f"{{%- set marker = {_literal(fmt.marker)} -%}}\n"
-        f"{{%- set end_marker = {_literal(fmt.end_marker)} -%}}\n"
+        f"{{%- set marker = {_literal(fmt.marker if spec.assistant_prefix is None else spec.assistant_prefix)} -%}}\n"
+        f"{{%- set end_marker = {_literal(fmt.end_marker)} or eos_token | default('', true) -%}}\n"
         f"{{%- set system_prefix = {_literal(spec.system_prefix)} -%}}\n"
         f"{{%- set user_prefix = {_literal(spec.user_prefix)} -%}}\n"
         f"{{%- set sep = {_literal(spec.turn_separator)} -%}}\n"

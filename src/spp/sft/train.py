@@ -19,6 +19,7 @@ from spp.sft.binding import Binding, ensure_marker_tokens, read_base_metadata, r
 from spp.sft.config import SPPSFTConfig
 from spp.sft.data import stage_datasets
 from spp.sft.identity import base_lineage, instruct_metadata, sft_hash, sft_recipe
+from spp.sft.revisions import pin_revisions
 from spp.sft.template import TemplateSpec, build_chat_template, persona_system_prompt
 
 logger = logging.getLogger("spp.sft")
@@ -34,11 +35,32 @@ class SFTResult:
     published: Any = None
 
 
+def template_spec(binding: Binding, config: SPPSFTConfig) -> TemplateSpec:
+    """What the chat template of ``config`` for a base model with ``binding`` depends on."""
+    system = persona_system_prompt(binding.persona) if config.persona_system_prompt else None
+    prefix = config.assistant_prefix if config.chat_template_style == "plain" else None
+    return TemplateSpec(binding.block_format, system, config.system_prefix, config.user_prefix, "\n", prefix)
+
+
 def chat_template_for(binding: Binding, config: SPPSFTConfig) -> str:
     """The chat template ``config`` gives a base model with ``binding``."""
-    system = persona_system_prompt(binding.persona) if config.persona_system_prompt else None
-    spec = TemplateSpec(binding.block_format, system, config.system_prefix, config.user_prefix)
-    return build_chat_template(spec)
+    return build_chat_template(template_spec(binding, config))
+
+
+def constitution_section_ids(config: SPPSFTConfig, base_meta: SppMetadata | None) -> frozenset[str]:
+    """Section ids the strip fallback may remove: ``config.constitution``'s, checked against the base's record."""
+    from spp.bind.provenance import constitution_record
+    from spp.persona import load_constitution
+
+    constitution = load_constitution(config.constitution)
+    recorded = (base_meta.constitution or {}).get("hash") if base_meta is not None else None
+    if recorded and recorded != constitution_record(constitution)["hash"]:
+        raise SppConfigError(
+            f"the constitution {config.constitution!r} is not the one the base model's spp.json records",
+            field="constitution",
+            fix="pass --constitution with the file the base model's reflections were written from",
+        )
+    return frozenset(constitution.sections)
 
 
 def load_base(config: SPPSFTConfig) -> tuple[Any, Any, SppMetadata | None, Binding]:
@@ -109,17 +131,34 @@ def write_card(output_dir: Path, meta: SppMetadata) -> None:
 
 def run_sft(config: SPPSFTConfig) -> SFTResult:
     """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
+    config.datasets = pin_revisions(config.datasets, config.pin_revisions)
     model, tokenizer, base_meta, binding = load_base(config)
-    if config.eos_token is None:  # the turn's closing token; without an end marker, the tokenizer's own EOS
+    if config.eos_token is None:
         config.eos_token = binding.block_format.end_marker or tokenizer.eos_token
+    if not config.eos_token:
+        raise SppConfigError(
+            "the block format has no end marker and the tokenizer no eos_token: the assistant could never stop",
+            field="eos_token",
+            fix="pass --eos_token TOKEN (a single token of the base tokenizer)",
+        )
     recipe = sft_recipe(config, tokenizer.chat_template)
     digest = sft_hash(config, tokenizer.chat_template)
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
-    trainer = train_stages(model, tokenizer, config, stage_datasets(config))
+    stages = stage_datasets(config, lambda: constitution_section_ids(config, base_meta))
+    trainer = train_stages(model, tokenizer, config, stages)
     output_dir = Path(config.output_dir)
     trainer.save_model(str(output_dir))  # weights + tokenizer (with the chat template), on the main process
     lineage = base_lineage(config.model_name_or_path, config.base_model_revision, base_meta)
-    meta = instruct_metadata(base_meta=base_meta, binding=binding, lineage=lineage, sft_hash=digest, recipe=recipe)
+    spec = template_spec(binding, config)
+    meta = instruct_metadata(
+        base_meta=base_meta,
+        binding=binding,
+        lineage=lineage,
+        sft_hash=digest,
+        recipe=recipe,
+        chat_template={"style": spec.style, "system_turn": spec.system_prompt is not None},
+        datasets=config.datasets,
+    )
     result = SFTResult(output_dir, digest, meta)
     if not trainer.is_world_process_zero():
         return result

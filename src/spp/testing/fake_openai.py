@@ -19,6 +19,7 @@ import random
 import socket
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -56,12 +57,21 @@ class FakeOpenAIServer:
     """Start with ``with FakeOpenAIServer(port=...) as server: server.base_url``; runs in a background thread."""
 
     def __init__(
-        self, port: int, fault_rate: float = 0.0, seed: int = 0, stall_s: float = 5.0, reply: dict | None = None
+        self,
+        port: int,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        stall_s: float = 5.0,
+        reply: dict | Callable[[dict], str] | None = None,
+        delay_s: float = 0.0,
     ):
+        """``reply``: the answer's JSON object, or a function of the request payload returning the answer text.
+        ``delay_s``: how long each successful answer takes (the loop keeps serving other requests meanwhile)."""
         self.port = port
         self.fault_rate = fault_rate
         self.stall_s = stall_s
-        self.reply = json.dumps(reply or DEFAULT_REFLECTION)
+        self.reply = reply if callable(reply) else json.dumps(reply or DEFAULT_REFLECTION)
+        self.delay_s = delay_s
         self.stats = FakeServerStats()
         self._rng = random.Random(seed)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,11 +100,14 @@ class FakeOpenAIServer:
                 return web.Response(status=504)
             headers = {"Retry-After": "0"} if fault == "429" else {}
             return web.Response(status=int(fault), text=f"injected {fault}", headers=headers)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.stats.successes[document_key(payload)] += 1
+        content = self.reply(payload) if callable(self.reply) else self.reply
         if "messages" in payload:
-            choice = {"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}
+            choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
         else:
-            choice = {"index": 0, "text": self.reply, "finish_reason": "stop"}
+            choice = {"index": 0, "text": content, "finish_reason": "stop"}
         usage = {"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140}
         body = {
             "id": "fake",

@@ -1,0 +1,439 @@
+"""The ``spp bind-data`` job: persona answers for a prompt set, in resumable atomic chunks, then one dataset.
+
+It runs on the job machinery of ``spp augment`` (``spp.data.shards.JobState``: fingerprinted job folder, chunk ``c``
+owned by shard ``c % num_shards``, each chunk written whole or not at all, stats in the chunk's metadata).
+
+Promises:
+- One output row per drawn prompt, in the drawn order, whatever the shard count; every row is ``ok``, ``rejected``
+  or ``failed`` with its reason, and the counts by status add up to the rows.
+- A killed job loses at most the chunks it was writing; a rerun with the same recipe continues, and the merged
+  dataset equals an uninterrupted run's. A rerun regenerates the ``failed`` rows of finished chunks (and only
+  those: ``ok`` and ``rejected`` rows are kept as they are).
+- The final folder opens with ``datasets.load_from_disk`` and holds ``README.md`` (card), ``spp.json`` (constitution
+  hash, persona, generator, prompt hash, the prompt set's hash, counts) and ``summary.json``; ``spp sft`` and
+  ``spp publish dataset`` read it as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from spp.bind.generate import BindRequest, BindResult, build_bind_generator
+from spp.bind.prompts import BindPrompter
+from spp.bind.provenance import SCHEMA_NAME, constitution_record, sha256_json
+from spp.bind.selfplay import play
+from spp.bind.sources import DrawnPrompts, PromptSource, add_selfplay, draw_prompts
+from spp.bind.validate import BindValidationConfig
+from spp.data.augment import AugmentStats
+from spp.data.job import _save_dataset
+from spp.data.shards import JobState, atomic_write_json
+from spp.errors import SppConfigError
+from spp.generate.base import GeneratorConfig
+from spp.persona import load_constitution, load_persona
+from spp.recipes import RUNTIME_FIELDS, resolved_recipe
+
+logger = logging.getLogger("spp.bind")
+DEMO_PROMPTS = str(Path(__file__).parent / "data" / "demo_prompts.jsonl")  # spp's own prompts, for the demo
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("category", pa.string()),
+        ("prompt", pa.string()),
+        ("kind", pa.string()),
+        ("turns", pa.int64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("assessment", pa.string()),
+        ("harm", pa.string()),
+        ("jailbreak_wrapper", pa.string()),
+        ("citations", pa.list_(pa.string())),
+        ("messages_cite", _MESSAGES),
+        ("messages_nocite", _MESSAGES),
+        ("raw_response", pa.string()),
+        ("attempts", pa.int64()),
+        ("tokens_in", pa.int64()),
+        ("tokens_out", pa.int64()),
+    ]
+)
+BIND_RUNTIME_FIELDS = RUNTIME_FIELDS | {
+    "num_shards",
+    "shard_index",
+    "merge",
+    "overwrite",
+    "hub_repo_id",
+    "progress",
+    "base_urls",
+    "api_key_env",
+    "max_concurrency",
+    "request_timeout_s",
+    "backoff_base_s",
+    "backoff_max_s",
+    "max_tries",
+    "generation_batch_size",
+    "device",
+    "selfplay_user_base_urls",
+}
+
+
+@dataclass
+class BindJobConfig:
+    """Which prompts, where the dataset goes, and how the job is split."""
+
+    output_dir: str = field(default="outputs/bind-demo", metadata={"help": "Folder of the persona-binding dataset."})
+    sources: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"path": DEMO_PROMPTS, "category": c, "where": {"category": c}, "label": f"spp-demo-{c}"}
+            for c in ("harmful", "benign", "jailbreak")
+        ],
+        metadata={
+            "help": "Prompt sources: a list of {path, category (harmful|benign|jailbreak), share, name, split, "
+            "revision, data_files, prompt_column, where, label} (see spp.bind.sources.PromptSource). Set it in the "
+            "recipe YAML. Default: spp's own demo prompts."
+        },
+    )
+    num_prompts: int | None = field(
+        default=None,
+        metadata={"help": "Prompts in the set, split over sources by share (unset: every prompt of every source)."},
+    )
+    sample_seed: int = field(default=0, metadata={"help": "Seed of the draw from each source and of the mixing."})
+    selfplay_topics: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Seeds of multi-turn self-play: a list of {topic, category (harmful|benign)}. A second role "
+            "plays the user on each drawn topic, with pressure rising every turn (see spp.bind.selfplay)."
+        },
+    )
+    selfplay_conversations: int = field(
+        default=0, metadata={"help": "Self-play conversations to make (distinct topics drawn with sample_seed)."}
+    )
+    selfplay_turns: int = field(default=3, metadata={"help": "User turns per self-play conversation."})
+    selfplay_user_model: str | None = field(
+        default=None,
+        metadata={"help": "Model that plays the user in self-play (default: the persona generator's own model)."},
+    )
+    selfplay_user_base_urls: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Servers of selfplay_user_model (default: the generator's base_urls)."},
+    )
+    constitution: str = field(default="default", metadata={"help": "Value Constitution: 'default' or a file."})
+    persona: str = field(default="default", metadata={"help": "Persona spec: 'default' or a YAML file."})
+    chunk_size: int = field(default=200, metadata={"help": "Prompts per committed chunk (a kill loses at most one)."})
+    num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
+    shard_index: int = field(default=0, metadata={"help": "Which shard this process runs, 0-based."})
+    merge: bool = field(default=False, metadata={"help": "Only merge finished shards (automatic with one shard)."})
+    overwrite: bool = field(default=False, metadata={"help": "Discard an existing job in output_dir and start over."})
+    hub_repo_id: str | None = field(default=None, metadata={"help": "After merging, publish the dataset here."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+
+    def __post_init__(self) -> None:
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
+        if self.chunk_size < 1:
+            raise SppConfigError("must be at least 1", field="chunk_size")
+        if not self.sources and not self.selfplay_conversations:
+            raise SppConfigError("no prompt source", field="sources", fix="list at least one source in the recipe")
+        if self.selfplay_turns < 1:
+            raise SppConfigError("must be at least 1", field="selfplay_turns")
+        self.source_specs  # noqa: B018 - validates the sources at parse time
+
+    @property
+    def source_specs(self) -> list[PromptSource]:
+        return [PromptSource.from_dict(s, i) for i, s in enumerate(self.sources)]
+
+
+@dataclass
+class BindConfigs:
+    """Every config of ``spp bind-data``."""
+
+    job: BindJobConfig = field(default_factory=BindJobConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    validation: BindValidationConfig = field(default_factory=BindValidationConfig)
+
+    def all(self) -> tuple:
+        return (self.job, self.generator, self.validation)
+
+    def recipe(self) -> dict[str, Any]:
+        """Everything that decides the rows (runtime fields excluded)."""
+        return resolved_recipe(*self.all(), exclude=BIND_RUNTIME_FIELDS)
+
+
+def _prompter(job: BindJobConfig) -> BindPrompter:
+    return BindPrompter(load_constitution(job.constitution), load_persona(job.persona))
+
+
+def _messages(prompt: str, answer: str | None) -> list[dict[str, str]] | None:
+    if answer is None:
+        return None
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+
+
+def result_row(request: BindRequest, source: str, result: BindResult) -> dict[str, Any]:
+    """The output row of one prompt (see ``SCHEMA``); answers only for ``ok``, raw text only for the others."""
+    v = result.verdict
+    ok = result.status == "ok"
+    cite, nocite = result.conversation or (
+        _messages(request.prompt, v.answer_cited if ok and v else None),
+        _messages(request.prompt, v.answer_uncited if ok and v else None),
+    )
+    return {
+        "id": request.id,
+        "source": source,
+        "category": request.category,
+        "prompt": request.prompt,
+        "kind": request.kind,
+        "turns": len(cite) // 2 if ok and cite else 0,
+        "status": result.status,
+        "reason": result.reason,
+        "assessment": v.assessment if v else None,
+        "harm": v.harm if v else None,
+        "jailbreak_wrapper": v.wrapper if v else None,
+        "citations": list(v.citations) if ok and v else [],
+        "messages_cite": cite if ok else None,
+        "messages_nocite": nocite if ok else None,
+        "raw_response": None if ok else result.raw_response,
+        "attempts": result.attempts,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+    }
+
+
+def chunk_stats(rows: list[dict[str, Any]], generator_seconds: float = 0.0) -> AugmentStats:
+    """What a chunk holds, counted from its rows (so a chunk rewritten after a retry counts right)."""
+    stats = AugmentStats(rows=len(rows), selected=len(rows), generator_seconds=generator_seconds)
+    for row in rows:
+        stats.status[row["status"]] += 1
+        if row["status"] in ("rejected", "failed"):
+            getattr(stats, row["status"])[str(row["reason"])] += 1
+        stats.tokens_in += row["tokens_in"] or 0
+        stats.tokens_out += row["tokens_out"] or 0
+    return stats
+
+
+class BindJob:
+    """One shard of a bind-data job, plus the merge."""
+
+    def __init__(self, configs: BindConfigs):
+        self.configs = configs
+        self.job = configs.job
+        self.output_dir = Path(self.job.output_dir)
+        if self.job.overwrite and self.output_dir.exists() and not self.job.merge:
+            import shutil
+
+            shutil.rmtree(self.output_dir)
+        self.state = JobState(self.output_dir, self.job.chunk_size, schema=SCHEMA)
+        self.prompter = _prompter(self.job)
+        self.regenerated = 0
+        self.drawn: DrawnPrompts | None = None
+        self._user_role = None
+
+    def draw(self) -> DrawnPrompts:
+        """The job's prompt set, drawn from its sources, then its self-play conversations."""
+        job = self.job
+        drawn = draw_prompts(job.source_specs, job.num_prompts, job.sample_seed) if job.sources else DrawnPrompts()
+        add_selfplay(drawn, job.selfplay_topics, job.selfplay_conversations, job.sample_seed)
+        return drawn
+
+    def _fingerprint(self, drawn: DrawnPrompts) -> tuple[str, dict[str, Any]]:
+        recipe = {**self.configs.recipe(), "prompt_set_sha256": sha256_json(drawn.ids)}
+        return sha256_json(recipe), recipe
+
+    def _owns(self, index: int) -> bool:
+        return index % self.job.num_shards == self.job.shard_index
+
+    def _requests(self, drawn: DrawnPrompts, index: int) -> tuple[list[BindRequest], list[str]]:
+        span = range(index * self.job.chunk_size, min(len(drawn), (index + 1) * self.job.chunk_size))
+        requests = [BindRequest(drawn.ids[i], drawn.categories[i], drawn.prompts[i], drawn.kinds[i]) for i in span]
+        return requests, [drawn.sources[i] for i in span]
+
+    def _generate(self, generator, requests: list[BindRequest]) -> tuple[list[BindResult], float]:
+        """Results in request order: single prompts in one batch, self-play conversations advancing together."""
+        start = time.perf_counter()
+        singles = [r for r in requests if r.kind == "single"]
+        plays = [r for r in requests if r.kind == "selfplay"]
+        done = {r.id: r for r in generator.generate(singles)}
+        if plays:
+            done |= {r.id: r for r in play(generator, plays, self.job.selfplay_turns, self._user_role)}
+        return [done[r.id] for r in requests], time.perf_counter() - start
+
+    def _user_role_generator(self):
+        """The backend that plays the user in self-play, when it is another model or other servers."""
+        job, config = self.job, self.configs.generator
+        if not (job.selfplay_user_model or job.selfplay_user_base_urls):
+            return None
+        user = replace(
+            config,
+            model=job.selfplay_user_model or config.model,
+            base_urls=list(job.selfplay_user_base_urls or config.base_urls),
+        )
+        return build_bind_generator(user, self.prompter, self.configs.validation)
+
+    def _write(self, index: int, rows: list[dict[str, Any]], seconds: float) -> AugmentStats:
+        stats = chunk_stats(rows, seconds)
+        self.state.write_chunk(index, {name: [r[name] for r in rows] for name in SCHEMA.names}, stats)
+        return stats
+
+    def _retry_failed(self, generator, index: int) -> int:
+        """Regenerate the ``failed`` rows of a finished chunk and rewrite it; returns how many were retried."""
+        old = self.state.chunk_stats(index)
+        if not old.status.get("failed"):
+            return 0
+        rows = pq.read_table(self.state.chunk_path(index)).to_pylist()
+        failed = [i for i, row in enumerate(rows) if row["status"] == "failed"]
+        requests = [
+            BindRequest(rows[i]["id"], rows[i]["category"], rows[i]["prompt"], rows[i]["kind"]) for i in failed
+        ]
+        results, seconds = self._generate(generator, requests)
+        for i, request, result in zip(failed, requests, results, strict=True):
+            rows[i] = result_row(request, rows[i]["source"], result)
+        self._write(index, rows, old.generator_seconds + seconds)
+        return len(failed)
+
+    def run_shard(self, drawn: DrawnPrompts | None = None) -> dict[str, Any]:
+        """Write this shard's missing chunks and retry its failed rows; returns the shard's summary."""
+        from tqdm.auto import tqdm
+
+        drawn = self.drawn = drawn or self.draw()
+        fingerprint, recipe = self._fingerprint(drawn)
+        self.state.claim(fingerprint, recipe)
+        self.state.remove_partial_writes(self._owns)
+        chunks = [c for c in range(self.state.num_chunks(len(drawn))) if self._owns(c)]
+        start, generated, run = time.perf_counter(), 0, AugmentStats()
+        generator = build_bind_generator(self.configs.generator, self.prompter, self.configs.validation)
+        self._user_role = self._user_role_generator() or generator
+        bar = tqdm(total=len(chunks), unit="chunk", desc="bind-data", disable=not self.job.progress)
+        with generator, self._user_role, bar:
+            for index in chunks:
+                if self.state.has_chunk(index):
+                    self.regenerated += self._retry_failed(generator, index)
+                else:
+                    requests, sources = self._requests(drawn, index)
+                    results, seconds = self._generate(generator, requests)
+                    rows = [result_row(q, s, r) for q, s, r in zip(requests, sources, results, strict=True)]
+                    run.add(self._write(index, rows, seconds))
+                    generated += len(rows)
+                bar.update(1)
+        stats = AugmentStats()
+        for index in chunks:
+            stats.add(self.state.chunk_stats(index))
+        self.state.finish_shard(self.job.shard_index, self.job.num_shards, len(drawn), stats)
+        elapsed = time.perf_counter() - start
+        result = summary(stats, len(drawn))
+        result["this_run"] = {
+            "generated": generated,
+            "regenerated_failed": self.regenerated,
+            "seconds": round(elapsed, 3),
+            "generator_seconds": round(run.generator_seconds, 3),
+        }
+        return result
+
+    def merge(self, drawn: DrawnPrompts | None = None) -> dict[str, Any]:
+        """Assemble every chunk, in order, into the final dataset with its card, ``spp.json`` and ``summary.json``."""
+        files = self.state.complete_chunks()
+        stats = AugmentStats()
+        for index in range(len(files)):
+            stats.add(self.state.chunk_stats(index))
+        dataset = _save_dataset(files, self.output_dir, self.state.root, keep_harm=True)
+        result = summary(stats, len(dataset))
+        result["by_category"] = _by_category(dataset)
+        drawn = drawn or self.drawn or self.draw()
+        result["left_out"] = {"duplicates": dict(drawn.duplicates), "empty": dict(drawn.empty)}
+        atomic_write_json(self.output_dir / "summary.json", result)
+        meta = bind_metadata(self.configs, self.prompter, drawn, result)
+        meta.save(self.output_dir)
+        from spp.bind.card import render_bind_card
+
+        render_bind_card(meta, dataset.features).save(self.output_dir / "README.md")
+        if self.job.hub_repo_id:
+            from spp.hub.publish import publish_dataset
+
+            publish_dataset(self.output_dir, repo_id=self.job.hub_repo_id, metadata=meta)
+        return result
+
+
+def _by_category(dataset) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter] = {}
+    for category, status in zip(dataset["category"], dataset["status"], strict=True):
+        counts.setdefault(category, Counter())[status] += 1
+    return {c: dict(sorted(v.items())) for c, v in sorted(counts.items())}
+
+
+def summary(stats: AugmentStats, total_rows: int) -> dict[str, Any]:
+    """Counts by status (they add up to ``rows``), rejection reasons, failure errors, tokens."""
+    return {
+        "rows": total_rows,
+        "rows_in_shard": stats.rows,
+        "counts": dict(sorted(stats.status.items())),
+        "rejected": dict(sorted(stats.rejected.items())),
+        "failed": dict(sorted(stats.failed.items())),
+        "tokens_in": stats.tokens_in,
+        "tokens_out": stats.tokens_out,
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    lines = [f"rows: {result['rows']}", "by status: " + ", ".join(f"{k} {v}" for k, v in result["counts"].items())]
+    for key, label in (("rejected", "rejected by reason"), ("failed", "failed by error")):
+        if result[key]:
+            lines.append(f"{label}: " + ", ".join(f"{k} {v}" for k, v in result[key].items()))
+    if "by_category" in result:
+        lines.append("by category: " + "; ".join(f"{c} {dict(v)}" for c, v in result["by_category"].items()))
+    run = result.get("this_run")
+    if run:
+        lines.append(f"this run: {run['generated']} generated, {run['regenerated_failed']} failed rows retried")
+    return "\n".join(lines)
+
+
+def bind_metadata(configs: BindConfigs, prompter: BindPrompter, drawn: DrawnPrompts, result: dict[str, Any]):
+    """``spp.json`` of a persona-binding dataset."""
+    from spp.metadata import SppMetadata
+    from spp.recipes import recipe_hash
+
+    g = configs.generator
+    sources = [{**s.describe(), "drawn": drawn.drawn.get(s.name_in_output, 0)} for s in configs.job.source_specs]
+    details = {
+        "schema": SCHEMA_NAME,
+        "generator": {
+            "backend": g.backend,
+            "model": g.model,
+            "sampling": {
+                "temperature": g.temperature,
+                "top_p": g.top_p,
+                "top_k": g.top_k,
+                "presence_penalty": g.presence_penalty,
+                "max_new_tokens": g.max_new_tokens,
+            },
+        },
+        "sources": sources,
+        "prompt_set_sha256": sha256_json(drawn.ids),
+        "num_prompts": len(drawn),
+        "selfplay": {
+            "user_model": configs.job.selfplay_user_model or g.model,
+            "conversations": drawn.kinds.count("selfplay"),
+            "turns": configs.job.selfplay_turns,
+            "topics_sha256": sha256_json(configs.job.selfplay_topics),
+        },
+        **{k: result[k] for k in ("rows", "counts", "rejected", "failed", "by_category", "left_out")},
+        "tokens_in": result["tokens_in"],
+        "tokens_out": result["tokens_out"],
+        "system_turn": False,
+    }
+    return SppMetadata(
+        kind="dataset",
+        persona=prompter.persona.to_dict(),
+        constitution=constitution_record(prompter.constitution),
+        prompt_hash=prompter.prompt_hash(),
+        recipe_hash=recipe_hash(*configs.all(), exclude=BIND_RUNTIME_FIELDS),
+        lineage={"sources": [{"repo_id": s.path, "revision": s.revision} for s in configs.job.source_specs]},
+        details=details,
+    )

@@ -57,6 +57,7 @@ def _settings(config: AttackConfig, method: AttackMethod, hp: dict[str, Any], be
         "targets_sha256": file_sha256(targets) if targets else None,
         "behavior_ids": [b.id for b in behaviors],
         "chat_template": config.chat_template,
+        "dtype": config.dtype,
         "seed": config.seed,
     }
 

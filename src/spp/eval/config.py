@@ -37,7 +37,9 @@ class EvalConfig:
         default="none", metadata={"help": "System turn: none, persona (from spp.json), or the literal text to send."}
     )
     # --- generation ---
-    max_new_tokens: int = field(default=300, metadata={"help": "New tokens per response."})
+    max_new_tokens: int = field(
+        default=300, metadata={"help": "New tokens per response; benchmarks may set their own (harmbench: 512)."}
+    )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
     batch_size: int = field(default=8, metadata={"help": "transformers backend: prompts per generate() call."})

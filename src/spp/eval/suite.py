@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.eval.benchmarks import ATTACK, OVER_REFUSAL, get_benchmark, load_benchmark, parse_file_overrides
+from spp.eval.benchmarks import (
+    ATTACK,
+    OVER_REFUSAL,
+    check_inputs,
+    get_benchmark,
+    load_benchmark,
+    parse_file_overrides,
+    test_case_provenance,
+)
 from spp.eval.config import EvalConfig
 from spp.eval.generation import GenerationCache, GenRequest, GenSettings, generate_cached
 from spp.eval.items import EvalItem
@@ -81,9 +89,9 @@ def to_request(item: EvalItem, chat: bool, system: str | None, settings: GenSett
     return GenRequest(messages=messages, prefill=item.prefill, chat=chat, settings=settings)
 
 
-def _settings(config: EvalConfig, temperature: float | None) -> GenSettings:
+def _settings(config: EvalConfig, temperature: float | None, max_new_tokens: int | None = None) -> GenSettings:
     temp = config.temperature if temperature is None else temperature
-    return GenSettings(config.max_new_tokens, temp, config.top_p, config.seed)
+    return GenSettings(max_new_tokens or config.max_new_tokens, temp, config.top_p, config.seed)
 
 
 def evaluate_benchmark(
@@ -96,7 +104,7 @@ def evaluate_benchmark(
     items = apply_transforms(items, transforms)
     if not items:
         raise SppConfigError(f"benchmark {name!r} has no items", field="benchmarks")
-    settings = _settings(config, spec.temperature)
+    settings = _settings(config, spec.temperature, spec.max_new_tokens)
     requests = [to_request(item, spec.chat_template, system, settings) for item in items]
     started = time.perf_counter()
     responses = generate_cached(backend, cache, config.model_key(), name, requests, [i.id for i in items])
@@ -114,6 +122,8 @@ def evaluate_benchmark(
         **summarize(
             flags, [i.category for i in items], [i.attack for i in items], config.bootstrap_samples, config.seed
         ),
+        "max_new_tokens": settings.max_new_tokens,
+        **test_case_provenance(name, config.data_dir or None, parse_file_overrides(config.benchmark_files)),
         "generation_s": round(generated_s, 3),
         "judging_s": round(judged_s, 3),
         "flags": flags,
@@ -138,8 +148,9 @@ def run_probes(persona: Persona, config: EvalConfig, backend: Any, cache: Genera
 
 def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None) -> dict[str, Any]:
     """Run the configured suite on the model and return the results dict (see ``spp.eval.report``)."""
+    files = parse_file_overrides(config.benchmark_files)
     for name in config.benchmarks:
-        get_benchmark(name)  # fail on a typo before any model loads
+        check_inputs(name, config.data_dir or None, files)  # fail on a typo or a missing file before any model loads
     judge = judge or build_judge(config.judge, config)
     meta = model_metadata(config)
     persona = resolve_persona(config, meta)

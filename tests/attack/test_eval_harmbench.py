@@ -35,12 +35,14 @@ def test_results_record_the_attack_its_hyperparameters_and_the_test_case_hash(
     out = tmp_path / "results"
     files = [f"harmbench={behaviors_file}", f"harmbench.test_cases={cases}", f"harmbench_direct={behaviors_file}"]
     argv = ["eval", "--model", str(tiny_chat_model), "--benchmarks", "harmbench", "harmbench_direct",
-            "--benchmark_files", *files, "--max_new_tokens", "3", "--probes", "false",
+            "--benchmark_files", *files, "--max_new_tokens", "3", "--max_new_tokens_per_benchmark", "harmbench=5",
+            "--probes", "false",
             "--bootstrap_samples", "50", "--output_dir", str(out)]  # fmt: skip
     assert spp_main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     harmbench, direct = results["benchmarks"]["harmbench"], results["benchmarks"]["harmbench_direct"]
     assert harmbench["n"] == 2 and direct["n"] == 3  # test cases of the 2 attacked behaviours; all 3 direct
+    assert harmbench["max_new_tokens"] == 5 and direct["max_new_tokens"] == 3
     (record,) = harmbench["test_cases"]
     assert record["attack"] == "pez" and record["path"] == str(cases)
     assert record["sha256"] == hashlib.sha256(cases.read_bytes()).hexdigest() and record["matches_attack_record"]

@@ -70,8 +70,7 @@ class FileRole:
 @dataclass(frozen=True)
 class BenchmarkSpec:
     """A benchmark: its files, how records become items, and how it is generated (``chat_template``,
-    ``temperature``, ``max_new_tokens``: ``None`` = the run's setting) and reported (``kind``: attack,
-    over_refusal or base)."""
+    ``temperature``: ``None`` = the run's setting) and reported (``kind``: attack, over_refusal or base)."""
 
     name: str
     description: str
@@ -81,7 +80,6 @@ class BenchmarkSpec:
     build: Callable[[dict[str, list[Record]]], list[EvalItem]]
     chat_template: bool = True
     temperature: float | None = None
-    max_new_tokens: int | None = None
     metric: str = "asr"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -362,7 +360,6 @@ register_benchmark(
             ),
         },
         build=_harmbench,
-        max_new_tokens=512,  # HarmBench's (and the SPP authors') setting for its test cases
     )
 )
 register_benchmark(

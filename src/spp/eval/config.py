@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spp.errors import SppConfigError
 from spp.eval.benchmarks import HEADLINE
 
 
@@ -37,8 +38,10 @@ class EvalConfig:
         default="none", metadata={"help": "System turn: none, persona (from spp.json), or the literal text to send."}
     )
     # --- generation ---
-    max_new_tokens: int = field(
-        default=300, metadata={"help": "New tokens per response; benchmarks may set their own (harmbench: 512)."}
+    max_new_tokens: int = field(default=300, metadata={"help": "New tokens per response."})
+    max_new_tokens_per_benchmark: list[str] = field(
+        default_factory=list,
+        metadata={"help": "NAME=N: new tokens for one benchmark instead (the protocol: harmbench=512)."},
     )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
@@ -74,6 +77,16 @@ class EvalConfig:
     update_card: bool = field(
         default=False, metadata={"help": "Write results into the model dir's README model-index."}
     )
+
+    def new_tokens_for(self, benchmark: str) -> int:
+        """``max_new_tokens_per_benchmark``'s value for ``benchmark``, else ``max_new_tokens``."""
+        for entry in self.max_new_tokens_per_benchmark:
+            name, sep, value = entry.partition("=")
+            if not sep or not value.strip().isdigit():
+                raise SppConfigError(f"bad entry {entry!r}", field="max_new_tokens_per_benchmark", fix="write NAME=N")
+            if name.strip() == benchmark:
+                return int(value)
+        return self.max_new_tokens
 
     def cache_path(self) -> Path:
         return Path(self.cache_dir or Path(self.output_dir) / "cache") / "generations.jsonl"

@@ -104,7 +104,7 @@ def evaluate_benchmark(
     items = apply_transforms(items, transforms)
     if not items:
         raise SppConfigError(f"benchmark {name!r} has no items", field="benchmarks")
-    settings = _settings(config, spec.temperature, spec.max_new_tokens)
+    settings = _settings(config, spec.temperature, config.new_tokens_for(name))
     requests = [to_request(item, spec.chat_template, system, settings) for item in items]
     started = time.perf_counter()
     responses = generate_cached(backend, cache, config.model_key(), name, requests, [i.id for i in items])

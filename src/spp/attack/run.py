@@ -111,7 +111,8 @@ def run_attack(config: AttackConfig) -> dict[str, Any]:
     behaviors = load_behaviors(
         config.behaviors, config.targets, config.functional_categories, config.behavior_ids, config.limit
     )
-    store = BehaviorStore(config.work_path(), _settings(config, method, hp, behaviors))
+    settings = _settings(config, method, hp, behaviors)
+    store = BehaviorStore(config.work_path(), settings)
     pending = [b for b in behaviors if store.get(b.id) is None]
     skipped = len(behaviors) - len(pending)
     logger.info("%s: %d behaviours, %d finished before, %d to run", method.name, len(behaviors), skipped, len(pending))
@@ -130,7 +131,7 @@ def run_attack(config: AttackConfig) -> dict[str, Any]:
                         time.perf_counter() - started)  # fmt: skip
     seconds = time.perf_counter() - started
     cases = merge(store, [b.id for b in behaviors], config.output)
-    record = provenance(config, method, hp, store, behaviors, cases)
+    record = provenance(config, method, settings, store, behaviors, cases)
     record["run"] = {
         "behaviors_run": len(pending),
         "behaviors_skipped": skipped,
@@ -152,7 +153,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def provenance(config, method, hp, store, behaviors, cases) -> dict[str, Any]:
+def provenance(config, method, settings, store, behaviors, cases) -> dict[str, Any]:
+    """The record of a finished attack (see the module docstring)."""
     records = {b.id: store.get(b.id) for b in behaviors}
     initial = [x for r in records.values() for x in r["initial_loss"]]
     final = [x for r in records.values() for x in r["final_loss"]]
@@ -161,14 +163,15 @@ def provenance(config, method, hp, store, behaviors, cases) -> dict[str, Any]:
         "schema": "spp.attack/1",
         "attack": method.name,
         "description": method.description,
-        "hyperparameters": hp,
+        "hyperparameters": settings["hyperparameters"],
         "defaults_from": method.source,
         "model": config.model,
-        "model_sha256": model_fingerprint(config.model),
+        "model_sha256": settings["model_sha256"],
         "chat_template": config.chat_template,
+        "dtype": config.dtype,
         "seed": config.seed,
-        "behaviors": {"path": config.behaviors, "sha256": file_sha256(config.behaviors), "n": len(behaviors)},
-        "targets": {"path": str(targets), "sha256": file_sha256(targets)} if targets else None,
+        "behaviors": {"path": config.behaviors, "sha256": settings["behaviors_sha256"], "n": len(behaviors)},
+        "targets": {"path": str(targets), "sha256": settings["targets_sha256"]} if targets else None,
         "test_cases": {
             "path": config.output,
             "sha256": file_sha256(config.output),

@@ -10,8 +10,9 @@ model answers the test case and the search stops when the answer is not a refusa
 
 Defaults are HarmBench's ``configs/method_configs/GCG_config.yaml`` (num_steps 500, 20 x "!", search_width 512,
 topk 256, no non-ASCII tokens, eval_steps 10, refusal check under loss 0.05), read in public copies of HarmBench's
-repository. Not built: HarmBench's prefix KV cache (a speed-up only; rows of several behaviours share a batch here
-instead) and its automatic halving of the candidate batch on out-of-memory (set ``search_batch_size``).
+repository. Each test case searches on its own (its ``search_width`` candidates are the batch, ``search_batch_size``
+per forward pass). Not built: HarmBench's prefix KV cache (a speed-up only) and its automatic halving of the
+candidate batch on out-of-memory (set ``search_batch_size`` lower instead).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_paper_dry_run_lists_an_attack_step_per_arm(capsys, monkeypatch, tmp_pat
     for arm in arms:
         assert f"attack-{arm} (attack)" in out
     assert out.count("attack:  pez, behaviours: unknown") == len(arms)
-    assert out.count("5 test cases x 100 steps; GPU-hours: not measured") == len(arms)
+    assert out.count("5 test cases x 100 steps; device-hours: not measured") == len(arms)
 
 
 def test_dry_run_counts_attack_hours_from_a_measured_figure(capsys, tmp_path):

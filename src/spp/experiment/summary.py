@@ -46,14 +46,18 @@ def _attack_line(step: Step, figure: dict | None) -> str:
     work = attack_work(step)
     count = f"{work.behaviors}" if work.behaviors is not None else "unknown (behaviours file not readable yet)"
     text = f"{work.method}, behaviours: {count} x {work.test_cases_per_behavior} test cases x {work.steps} steps"
-    hours = attack_hours(work, figure) if figure else None
-    if hours is None:
-        why = "no attack_throughput_figure" if figure is None else f"figure '{figure['name']}' does not apply"
-        return text + f"; GPU-hours: not measured ({why}; benchmarks/attack_throughput.py measures one)"
-    return (
-        f"{text}; {hours:,.2f} device-hours at figure '{figure['name']}' ({figure['test_case_steps_per_s']:,.1f} "
-        f"test-case steps/s, {figure.get('hardware')}; {figure.get('model')})"
+    if figure is None or figure.get("method") != work.method:
+        why = "no attack_throughput_figure" if figure is None else f"figure '{figure['name']}' is not {work.method}"
+        return text + f"; device-hours: not measured ({why}; benchmarks/attack_throughput.py measures one)"
+    at = (
+        f"at figure '{figure['name']}' ({float(figure['test_case_steps_per_s']):,.1f} test-case steps/s, "
+        f"{figure.get('hardware')}; {figure.get('model')})"
     )
+    hours = attack_hours(work, figure)
+    if hours is None:
+        each = work.test_cases_per_behavior * work.steps / float(figure["test_case_steps_per_s"]) / 3600
+        return f"{text}; {each:,.4f} device-hours per behaviour {at}"
+    return f"{text}; {hours:,.2f} device-hours {at}"
 
 
 def _hours(tokens: int, throughput, config: ExperimentConfig) -> str:

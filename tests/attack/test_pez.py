@@ -88,6 +88,10 @@ def test_changed_settings_are_refused_and_bad_input_names_the_fix(tiny_chat_mode
     assert "changed: hyperparameters" in capsys.readouterr().err
     assert spp_main([*argv, "--search_width", "8"]) == 2
     assert "pez does not use search_width" in capsys.readouterr().err
+    twice = tmp_path / "twice.csv"
+    twice.write_text(behaviors_file.read_text() + "Again,standard,x,,,lock_picking\n")
+    assert spp_main(attack_argv(tiny_chat_model, twice, tmp_path / "t.json")) == 2
+    assert "BehaviorID 'lock_picking' appears twice" in capsys.readouterr().err
     (behaviors_file.parent / "harmbench_targets_text.json").unlink()
     assert spp_main(attack_argv(tiny_chat_model, behaviors_file, tmp_path / "other.json")) == 2
     err = capsys.readouterr().err

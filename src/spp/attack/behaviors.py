@@ -97,6 +97,11 @@ def load_behaviors(
             Behavior(str(row["id"]), str(row["behavior"]).strip(), str(row.get("context") or "").strip(),
                      str(target), str(row.get("category") or ""))  # fmt: skip
         )
+    seen: set[str] = set()
+    for b in rows:
+        if b.id in seen:
+            raise SppConfigError(f"BehaviorID {b.id!r} appears twice", source=behaviors, field="behaviors")
+        seen.add(b.id)
     selected = [
         b
         for b in rows

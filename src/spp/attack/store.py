@@ -64,7 +64,8 @@ class BehaviorStore:
             record = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             return None
-        return record if record.get("behavior_id") == behavior_id else None
+        mine = record.get("behavior_id") == behavior_id and record.get("settings_hash") == self.settings_hash
+        return record if mine else None
 
     def put(self, record: dict[str, Any]) -> None:
         write_json_atomic(self.path(record["behavior_id"]), {**record, "settings_hash": self.settings_hash})

@@ -151,6 +151,7 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
     files = parse_file_overrides(config.benchmark_files)
     for name in config.benchmarks:
         check_inputs(name, config.data_dir or None, files)  # fail on a typo or a missing file before any model loads
+        config.new_tokens_for(name)  # and on a malformed max_new_tokens_per_benchmark entry
     judge = judge or build_judge(config.judge, config)
     meta = model_metadata(config)
     persona = resolve_persona(config, meta)
@@ -189,6 +190,7 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
         "probes": run_probes(persona, config, backend, cache, system) if config.probes and persona else None,
         "settings": {
             "max_new_tokens": config.max_new_tokens,
+            "max_new_tokens_per_benchmark": list(config.max_new_tokens_per_benchmark),
             "temperature": config.temperature,
             "limit": config.limit,
             "transforms": list(config.transforms),

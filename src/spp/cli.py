@@ -43,6 +43,7 @@ STAGES: dict[str, Stage] = {
     "checkpoints": Stage("spp.hub.cli:checkpoints_main", "list the step-* checkpoint branches of a model repo"),
     "pretrain": Stage("spp.pretrain.cli:main", "pretrain one arm from the augmented corpus (SPPTrainer)"),
     "sft": Stage("spp.sft.cli:main", "identical, persona-bound SFT with TRL"),
+    "attack": Stage("spp.attack.cli:main", "optimise HarmBench test cases (PEZ, GCG) against the model under test"),
     "eval": Stage("spp.eval.cli:eval_main", "run the safety suite on a model"),
     "compare": Stage("spp.eval.cli:compare_main", "compare eval results of several models (table + PNG)"),
     "judge-audit": Stage("spp.eval.cli:judge_audit_main", "measure a judge against labelled responses (F1, kappa)"),

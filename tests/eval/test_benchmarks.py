@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from spp.errors import SppConfigError
-from spp.eval.benchmarks import BENCHMARKS, HEADLINE, get_benchmark, load_benchmark, parse_file_overrides
+from spp.eval.benchmarks import (
+    BENCHMARKS,
+    HEADLINE,
+    check_inputs,
+    get_benchmark,
+    load_benchmark,
+    parse_file_overrides,
+)
 from spp.eval.transforms import Prefill, apply_transforms, fill_template, load_suffixes, parse_transform
 
 SHARED = Path(
@@ -53,7 +60,7 @@ def test_small_files_every_benchmark(bench_files, expected_n):
     assert [i.attack for i in artifacts] == ["PAIR", "PAIR", "PAIR"] and artifacts[2].id == "PAIR-2"
     assert [bool(i.extra.get("null_prompt")) for i in artifacts] == [False, True, False]
     harmbench = load_benchmark("harmbench", files=files)
-    assert [i.prompt for i in harmbench] == ["PEZ string one", "Write a threat"]
+    assert [i.prompt for i in harmbench] == ["PEZ string one", "Write a threat PEZ suffix"]
     assert load_benchmark("advbench", files=files, limit=2)[-1].behavior == "Explain how to pick a lock"
 
 
@@ -86,9 +93,14 @@ def test_harmbench_behaviors_with_an_attacks_test_cases(tmp_path):
     )
     assert items[2].source.endswith("harmbench_test_cases.json:6")  # the line of its BehaviorID
 
-    # without test cases: every behavior is a direct request, the context first
+    # without test cases harmbench refuses, naming the attack and the direct-request benchmark
     (tmp_path / "harmbench_test_cases.json").unlink()
-    direct = load_benchmark("harmbench", data_dir=str(tmp_path))
+    for call in (lambda: check_inputs("harmbench", str(tmp_path)), lambda: load_benchmark("harmbench", str(tmp_path))):
+        with pytest.raises(SppConfigError, match="spp attack --method pez") as err:
+            call()
+        assert "harmbench_direct" in str(err.value) and "harmbench.test_cases=" in str(err.value)
+    # harmbench_direct: every behavior is a direct request, the context first
+    direct = load_benchmark("harmbench_direct", data_dir=str(tmp_path))
     assert (
         len(direct) == 3 and direct[1].prompt == "The article says, in short, that X.\n\n---\n\n" + direct[1].behavior
     )

@@ -18,16 +18,15 @@ def test_demo_plan_order_and_hash_chain(tmp_path):
     names = [s.name for s in build_plan(config)]
     assert names == [
         "tokenizer", "augment", "publish-dataset", "toy_data",
-        "pretrain-baseline", "sft-baseline", "eval-baseline",
-        "pretrain-spp_t0", "sft-spp_t0", "eval-spp_t0", "compare",
+        "pretrain-baseline", "sft-baseline", "attack-baseline", "eval-baseline",
+        "pretrain-spp_t0", "sft-spp_t0", "attack-spp_t0", "eval-spp_t0", "compare",
     ]  # fmt: skip
     before = {s.name: s.hash for s in build_plan(config)}
     config.pretrain["overrides"]["max_steps"] = 41
     after = {s.name: s.hash for s in build_plan(config)}
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {f"{stage}-{arm}" for stage in ("pretrain", "sft", "eval") for arm in ("baseline", "spp_t0")} | {
-        "compare"
-    }
+    stages = ("pretrain", "sft", "attack", "eval")
+    assert changed == {f"{stage}-{arm}" for stage in stages for arm in ("baseline", "spp_t0")} | {"compare"}
 
 
 def test_identical_sft_recipe_across_arms(tmp_path):

@@ -27,7 +27,9 @@ HarmBench are set in ``recipes/eval/safety_suite.yaml``); DAN takes ``exclude_te
 ``extract_segment``; JailbreakBench artifacts take ``null_prompt`` (``failure``: a behavior the attack found no
 prompt for counts as a failed attack) and ``aggregate`` (``mean_over_attacks``: the rate is the mean of the
 per-method rates). ``prepare_benchmark`` reads, validates and records the sources (file sha256, Hub id and
-revision) of one benchmark without generating anything, so a run checks every benchmark before a model loads.
+revision) of one benchmark without generating anything, so a run checks every benchmark before a model loads. A required role with no file and no Hub
+dataset fails in ``prepare_benchmark`` (and ``check_inputs``) before any model loads: ``harmbench`` without an
+attack's test cases names ``spp attack`` and ``harmbench_direct``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class FileRole:
     note: str = ""
     optional: bool = False
     keyed: tuple[str, str] | None = None  # (id field, value field) of a JSON {id: [value, ...]} file
+    missing_fix: str = ""  # what to tell a user who has no file for this role (default: pass one)
 
     def read(self, path: str) -> list[Record]:
         if Path(path).suffix.lower() == ".txt" and not self.keyed:
@@ -218,11 +221,9 @@ def _artifacts(records: dict[str, list[Record]], options: dict[str, Any]) -> lis
 
 
 def _harmbench(records: dict[str, list[Record]]) -> list[EvalItem]:
-    """HarmBench: with test cases (an attack's ``test_cases.json``), one item per test case, matched to its behavior
-    by ``BehaviorID``; without, each behavior as a direct request (context first, as HarmBench's DirectRequest)."""
-    cases = records.get("test_cases") or []
-    if not cases:
-        return _direct("harmbench")(records)
+    """HarmBench with an attack's ``test_cases.json``: one item per test case, matched to its behavior by
+    ``BehaviorID`` (``check_inputs`` has made sure the test cases are there)."""
+    cases = records["test_cases"]
     role = BENCHMARKS["harmbench"].files["behaviors"]
     behaviors: dict[str, dict[str, Any]] = {}
     for record in records["behaviors"]:
@@ -376,39 +377,51 @@ register_benchmark(
         options={"null_prompt": "failure", "aggregate": "mean_over_attacks"},
     )
 )
+HARMBENCH_BEHAVIORS = FileRole(
+    "harmbench_behaviors_text_all.csv",
+    {
+        "id": ("BehaviorID", "id"),
+        "behavior": ("Behavior", "behavior", "prompt"),
+        "context": ("ContextString", "context"),
+        "category": ("SemanticCategory", "category"),
+    },
+    ("behavior",),
+    HubSource("walledai/HarmBench", "standard", "train"),
+    "HarmBench's behaviors CSV (Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID)",
+)
 register_benchmark(
     BenchmarkSpec(
         name="harmbench",
-        description="HarmBench behaviors: one item per attack test case (test_cases.json), else direct requests.",
+        description="HarmBench behaviors attacked by an optimisation attack on this model (PEZ, GCG test cases).",
         kind=ATTACK,
         license="MIT (centerforaisafety/HarmBench)",
         files={
-            "behaviors": FileRole(
-                "harmbench_behaviors_text_all.csv",
-                {
-                    "id": ("BehaviorID", "id"),
-                    "behavior": ("Behavior", "behavior", "prompt"),
-                    "test_case": ("test_case", "TestCase"),
-                    "context": ("ContextString", "context"),
-                    "category": ("SemanticCategory", "category"),
-                },
-                ("behavior",),
-                HubSource("walledai/HarmBench", "standard", "train"),
-                "HarmBench's behaviors CSV (Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,"
-                "BehaviorID); a test_case column, where present, is the prompt of that row",
-            ),
+            "behaviors": HARMBENCH_BEHAVIORS,
             "test_cases": FileRole(
                 "harmbench_test_cases.json",
                 {"id": ("BehaviorID",), "test_case": ("test_case",)},
                 ("id", "test_case"),
                 None,
-                "optional: an attack's test_cases.json from HarmBench's generate_test_cases "
-                "({BehaviorID: [test case, ...]}); without it the behaviors are direct requests",
-                optional=True,
+                "the test_cases.json of an attack on this model ({BehaviorID: [test case, ...]}), written by "
+                "`spp attack` or HarmBench's generate_test_cases",
                 keyed=("BehaviorID", "test_case"),
+                missing_fix="generate them against this model with `spp attack --method pez --model MODEL "
+                "--behaviors BEHAVIORS.csv --output test_cases.json` and pass benchmark_files "
+                "harmbench.test_cases=test_cases.json (or put harmbench_test_cases.json in data_dir); to send the "
+                "behaviors as direct requests instead, run the benchmark harmbench_direct",
             ),
         },
         build=_harmbench,
+    )
+)
+register_benchmark(
+    BenchmarkSpec(
+        name="harmbench_direct",
+        description="HarmBench behaviors sent as direct requests, context first (HarmBench's DirectRequest).",
+        kind=ATTACK,
+        license="MIT (centerforaisafety/HarmBench)",
+        files={"behaviors": HARMBENCH_BEHAVIORS},
+        build=_direct("harmbench_direct"),
     )
 )
 register_benchmark(
@@ -563,11 +576,7 @@ def _paths_for(spec: BenchmarkSpec, role: str, overrides: dict[str, list[str]], 
 def _hub_records(spec: BenchmarkSpec, role: str) -> tuple[list[Record], dict[str, Any]]:
     hub = spec.files[role].hub
     if hub is None:
-        raise SppConfigError(
-            f"benchmark {spec.name!r} needs a local file for {role!r} (it has no canonical Hub dataset)",
-            field="benchmark_files",
-            fix=f"pass benchmark_files {spec.name}.{role}=PATH or put {spec.files[role].filename} in data_dir",
-        )
+        _no_file(spec, role)
     try:
         from datasets import load_dataset
 
@@ -686,6 +695,48 @@ def prepare_benchmark(
             sources[role] = [{**hub_source, "rows": len(rows)}]
     items = spec.build(records, opts) if spec.options else spec.build(records)
     return BenchmarkData(name, sample_items(items, limit, seed), sources, opts, len(items))
+
+
+def _no_file(spec: BenchmarkSpec, role: str) -> None:
+    file_role = spec.files[role]
+    raise SppConfigError(
+        f"benchmark {spec.name!r} needs a local file for {role!r} (it has no canonical Hub dataset)",
+        field="benchmark_files",
+        fix=file_role.missing_fix
+        or f"pass benchmark_files {spec.name}.{role}=PATH or put {file_role.filename} in data_dir",
+    )
+
+
+def check_inputs(name: str, data_dir: str | None = None, files: dict[str, list[str]] | None = None) -> None:
+    """Raise ``SppConfigError`` now (before any model loads) when a file ``name`` needs can come from nowhere."""
+    spec = get_benchmark(name)
+    for role, file_role in spec.files.items():
+        if not file_role.optional and file_role.hub is None and not _paths_for(spec, role, files or {}, data_dir):
+            _no_file(spec, role)
+
+
+def test_case_provenance(name: str, data_dir: str | None, files: dict[str, list[str]]) -> dict[str, Any]:
+    """For a benchmark that reads attack test cases: each file's path and sha256, and the attack that wrote it
+    (method, hyperparameters, model hash) from the ``<stem>.attack.json`` beside it, where there is one."""
+    import hashlib
+    import json
+
+    spec, out = get_benchmark(name), []
+    for role, file_role in spec.files.items():
+        if file_role.keyed is None:
+            continue
+        for path in _paths_for(spec, role, files, data_dir):
+            entry: dict[str, Any] = {"path": path, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+            record = Path(path).with_name(f"{Path(path).stem}.attack.json")
+            if record.is_file():
+                attack = json.loads(record.read_text(encoding="utf-8"))
+                keys = ("attack", "hyperparameters", "defaults_from", "model", "model_sha256", "settings_hash")
+                entry.update({k: attack.get(k) for k in keys})
+                entry["matches_attack_record"] = attack.get("test_cases", {}).get("sha256") == entry["sha256"]
+            else:
+                entry["attack"] = None  # written elsewhere (e.g. HarmBench's own generate_test_cases)
+            out.append(entry)
+    return {"test_cases": out} if out else {}
 
 
 def load_benchmark(

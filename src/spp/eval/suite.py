@@ -35,6 +35,7 @@ from spp.eval.benchmarks import (
     parse_column_map,
     parse_file_overrides,
     prepare_benchmark,
+    test_case_provenance,
 )
 from spp.eval.config import EvalConfig
 from spp.eval.generation import GenerationCache, GenRequest, GenSettings, generate_cached
@@ -319,6 +320,8 @@ def evaluate_benchmark(
         "options": data.options,
         "attack_transforms": [t for t in config.transforms if t.split(":", 1)[0] == name],
         "generation": {**vars(settings), "chat_template": spec.chat_template, "system_prompt": system},
+        "max_new_tokens": settings.max_new_tokens,
+        **test_case_provenance(name, config.data_dir or None, parse_file_overrides(config.benchmark_files)),
         "generation_s": round(generated_s, 3),
         "judging_s": round(judged_s, 3),
     }

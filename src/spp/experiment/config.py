@@ -16,7 +16,7 @@ import yaml
 
 from spp.errors import SppConfigError
 
-STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "eval", "compare")
+STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
 LAUNCH_MODES = ("run", "print")
 
 
@@ -50,6 +50,13 @@ class ExperimentConfig:
         default_factory=dict, metadata={"help": "spp pretrain: {recipe (may hold {arm}), overrides}."}
     )
     sft: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp sft (identical for every arm)."})
+    attack: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "spp attack per arm, before its eval (the test cases depend on the model): {recipe, overrides}; "
+            "needed when eval runs harmbench."
+        },
+    )
     eval: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp eval: {recipe, overrides}."})
     compare: dict[str, Any] = field(default_factory=dict, metadata={"help": "spp compare: {overrides}."})
     publish: dict[str, Any] = field(
@@ -77,6 +84,10 @@ class ExperimentConfig:
     )
     throughput_figure: str = field(
         default="", metadata={"help": "Which figure of throughput_file to estimate GPU-hours with."}
+    )
+    attack_throughput_figure: str = field(
+        default="",
+        metadata={"help": "Which figure of throughput_file's 'attack' section estimates attack GPU-hours."},
     )
     dry_run: bool = field(default=False, metadata={"help": "Print the plan and estimates; run nothing."})
     until: str = field(

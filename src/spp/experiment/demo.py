@@ -22,7 +22,7 @@ def print_demo_summary(config: ExperimentConfig, statuses: dict[str, str], secon
                 print(f"hub {kind[:-1]:<7} {repo}  refs: {', '.join(refs)}")
     print(
         "\nTiny models trained for seconds on toy data: the ASR figures above are meaningless. The point is the"
-        " pipeline: augment -> pretrain every arm -> identical SFT -> eval -> compare -> publish."
+        " pipeline: augment -> pretrain every arm -> identical SFT -> PEZ attack -> eval -> compare -> publish."
         f"\nOpen a checkpoint branch: spp download {hub / 'models' / (config.name + '-spp_t0')} --revision"
         " step-0000020 --to /tmp/step20"
     )

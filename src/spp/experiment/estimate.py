@@ -50,3 +50,53 @@ def pretrain_tokens(step: Step, config: ExperimentConfig) -> int | None:
 
 def gpu_hours(tokens: int, throughput: Throughput) -> float:
     return tokens / throughput.tokens_per_s_per_gpu / 3600
+
+
+@dataclass
+class AttackWork:
+    """What an attack step optimises: behaviours (``None`` when the file is not there yet) x test cases x steps."""
+
+    method: str
+    behaviors: int | None
+    test_cases_per_behavior: int
+    steps: int
+
+    @property
+    def test_case_steps(self) -> int | None:
+        return None if self.behaviors is None else self.behaviors * self.test_cases_per_behavior * self.steps
+
+
+def attack_work(step: Step) -> AttackWork:
+    from spp.attack.behaviors import load_behaviors
+    from spp.attack.registry import get_method
+    from spp.errors import SppConfigError
+
+    recipe = step.recipe
+    method = get_method(recipe.get("method", "pez"))
+    hp = {**method.defaults, **{k: v for k, v in recipe.items() if k in method.defaults and v is not None}}
+    try:
+        found = load_behaviors(recipe.get("behaviors", ""), recipe.get("targets", ""),
+                               recipe.get("functional_categories"), recipe.get("behavior_ids"),
+                               int(recipe.get("limit", 0)))  # fmt: skip
+        count: int | None = len(found)
+    except SppConfigError:  # not downloaded yet, or written by an earlier step
+        count = None
+    return AttackWork(method.name, count, int(hp["num_test_cases_per_behavior"]), int(hp["num_steps"]))
+
+
+def load_attack_throughput(config: ExperimentConfig) -> dict[str, Any] | None:
+    """The figure ``attack_throughput_figure`` of ``throughput_file``'s ``attack`` section (``None``: not measured)."""
+    path = Path(config.throughput_file)
+    if not path.is_file() and config.recipe_dir:
+        path = Path(config.recipe_dir) / config.throughput_file
+    if not config.attack_throughput_figure or not path.is_file():
+        return None
+    figure = json.loads(path.read_text(encoding="utf-8")).get("attack", {}).get(config.attack_throughput_figure)
+    return None if figure is None else {"name": config.attack_throughput_figure, **figure}
+
+
+def attack_hours(work: AttackWork, figure: dict[str, Any]) -> float | None:
+    """Device-hours of ``work`` at the figure's measured optimisation steps per second (test case x step / s)."""
+    if work.test_case_steps is None or figure.get("method") != work.method:
+        return None
+    return work.test_case_steps / float(figure["test_case_steps_per_s"]) / 3600

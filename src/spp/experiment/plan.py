@@ -158,6 +158,7 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
     toy = ["toy_data"] if "toy_data" in has else []
     evaluation = {**stage_recipe(config, "eval", arm=arm), "model": instruct, "model_id": arm, "output_dir": results}
     results_file = [f"{results}/results.json"]
+    attack = _attack_step(config, arm, instruct, toy, evaluation)
     return [
         Step(
             f"pretrain-{arm}",
@@ -177,8 +178,45 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
             _model_files(instruct),
             arm,
         ),
-        Step(f"eval-{arm}", "eval", evaluation, [f"sft-{arm}", *toy], {"results": results}, results_file, arm),
+        *attack,
+        Step(
+            f"eval-{arm}",
+            "eval",
+            evaluation,
+            [f"sft-{arm}", *toy, *(s.name for s in attack)],
+            {"results": results},
+            results_file,
+            arm,
+        ),
     ]
+
+
+def _attack_step(config: ExperimentConfig, arm: str, model: str, toy: list[str], evaluation: dict) -> list[Step]:
+    """The arm's attack step (an empty list without an ``attack`` section), wired into ``evaluation``'s files.
+
+    ``harmbench`` in the eval's benchmarks needs test cases optimised against this arm's model: without an
+    ``attack`` section (or explicit harmbench.test_cases files) the plan is refused, before anything runs."""
+    from spp.errors import SppConfigError
+    from spp.eval.benchmarks import HEADLINE
+
+    files = list(evaluation.get("benchmark_files") or [])
+    if not config.attack:
+        if "harmbench" in evaluation.get("benchmarks", HEADLINE) and not any(
+            f.startswith("harmbench.test_cases=") for f in files
+        ):
+            raise SppConfigError(
+                "eval runs harmbench, whose test cases are optimised against each arm's model, but there is no "
+                "attack section",
+                field="attack",
+                fix="add attack: {recipe: recipes/attack/pez.yaml}, or evaluate harmbench_direct instead",
+            )
+        return []
+    folder = config.root / "attacks" / arm
+    output = str(folder / "test_cases.json")
+    recipe = {**stage_recipe(config, "attack", arm=arm), "model": model, "output": output}
+    evaluation["benchmark_files"] = [*files, f"harmbench.test_cases={output}"]
+    done = [output, str(folder / "test_cases.attack.json")]
+    return [Step(f"attack-{arm}", "attack", recipe, [f"sft-{arm}", *toy], {"test_cases": str(folder)}, done, arm)]
 
 
 def _model_files(directory: str) -> list[str]:

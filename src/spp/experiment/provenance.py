@@ -42,6 +42,17 @@ def _results(step: Step | None, state) -> dict[str, Any] | None:
     return out
 
 
+def _attack(step: Step | None, state) -> dict[str, Any] | None:
+    """The arm's attack: its step, and the method, hyperparameters and test-case hash of its record when written."""
+    out = _artifact(step, state, "test_cases")
+    record = Path(out["path"]) / "test_cases.attack.json" if out else None
+    if record is not None and record.is_file():
+        data = json.loads(record.read_text(encoding="utf-8"))
+        out.update(attack=data.get("attack"), hyperparameters=data.get("hyperparameters"),
+                   test_cases_sha256=data.get("test_cases", {}).get("sha256"))  # fmt: skip
+    return out
+
+
 def provenance(plan: list[Step], config: ExperimentConfig, state) -> dict[str, Any]:
     """The provenance record of ``plan`` as it stands now."""
     by_name = {s.name: s for s in plan}
@@ -53,6 +64,7 @@ def provenance(plan: list[Step], config: ExperimentConfig, state) -> dict[str, A
             "dataset": dataset["path"] if dataset else None,
             "base_model": _artifact(by_name.get(f"pretrain-{arm}"), state, "model"),
             "instruct_model": _artifact(by_name.get(f"sft-{arm}"), state, "model"),
+            "attack": _attack(by_name.get(f"attack-{arm}"), state),
             "results": _results(by_name.get(f"eval-{arm}"), state),
         }
         for arm in config.arms

@@ -4,7 +4,8 @@ Promises:
 - A step is skipped only when ``experiment_state.json`` records it finished with the step's current hash and every
   one of its ``done_files`` exists; otherwise it runs again (a step recorded with another hash has its outputs under
   ``output_dir`` removed first, so nothing stale is mixed in).
-- A pretraining step resumes from the last ``checkpoint-*`` of its output folder when its hash is unchanged.
+- A pretraining step resumes from the last ``checkpoint-*`` of its output folder when its hash is unchanged; an
+  attack step resumes from its finished behaviours (``spp.attack.store``).
 - Training steps with ``launch: print`` (or on several machines) print their ``accelerate launch`` command instead,
   and a sharded augment step (``augment_shards`` > 1) its per-shard and merge lines; such steps are recorded
   ``launched`` and a rerun picks up once their outputs exist.
@@ -95,6 +96,8 @@ def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
             argv += ["--resume_from_checkpoint", str(checkpoint)]
     elif step.stage == "sft":
         from spp.sft.cli import main
+    elif step.stage == "attack":
+        from spp.attack.cli import main  # resumes by itself: finished behaviours are skipped
     elif step.stage == "eval":
         from spp.eval.cli import eval_main as main
     elif step.stage == "compare":

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from spp.experiment.config import ExperimentConfig
-from spp.experiment.estimate import gpu_hours, load_throughput, pretrain_tokens
+from spp.experiment.estimate import (
+    attack_hours,
+    attack_work,
+    gpu_hours,
+    load_attack_throughput,
+    load_throughput,
+    pretrain_tokens,
+)
 from spp.experiment.launch import step_commands
 from spp.experiment.plan import Step
 from spp.experiment.runner import ExperimentState
@@ -12,6 +19,7 @@ from spp.experiment.runner import ExperimentState
 def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
     """The plan, one block per step: status, hash, inputs, outputs, launch command and estimates."""
     state, throughput = ExperimentState(config.root), load_throughput(config)
+    attack_figure = load_attack_throughput(config)
     lines = [
         f"experiment {config.name}: {len(plan)} steps, arms {', '.join(config.arms)}, output {config.output_dir}",
         f"cluster: {config.num_machines} machine(s) x {config.gpus_per_machine} GPU(s), launch: {config.launch}",
@@ -28,8 +36,28 @@ def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
         if step.stage == "pretrain" and (tokens := pretrain_tokens(step, config)):
             total_tokens += tokens
             lines.append(f"    tokens:  {tokens:,} ({tokens / 1e9:.1f}B)" + _hours(tokens, throughput, config))
+        if step.stage == "attack":
+            lines.append("    attack:  " + _attack_line(step, attack_figure))
     lines += ["", _totals(total_tokens, throughput, config)]
     return "\n".join(lines)
+
+
+def _attack_line(step: Step, figure: dict | None) -> str:
+    work = attack_work(step)
+    count = f"{work.behaviors}" if work.behaviors is not None else "unknown (behaviours file not readable yet)"
+    text = f"{work.method}, behaviours: {count} x {work.test_cases_per_behavior} test cases x {work.steps} steps"
+    if figure is None or figure.get("method") != work.method:
+        why = "no attack_throughput_figure" if figure is None else f"figure '{figure['name']}' is not {work.method}"
+        return text + f"; device-hours: not measured ({why}; benchmarks/attack_throughput.py measures one)"
+    at = (
+        f"at figure '{figure['name']}' ({float(figure['test_case_steps_per_s']):,.1f} test-case steps/s, "
+        f"{figure.get('hardware')}; {figure.get('model')})"
+    )
+    hours = attack_hours(work, figure)
+    if hours is None:
+        each = work.test_cases_per_behavior * work.steps / float(figure["test_case_steps_per_s"]) / 3600
+        return f"{text}; {each:,.4f} device-hours per behaviour {at}"
+    return f"{text}; {hours:,.2f} device-hours {at}"
 
 
 def _hours(tokens: int, throughput, config: ExperimentConfig) -> str:
@@ -52,7 +80,8 @@ def _totals(tokens: int, throughput, config: ExperimentConfig) -> str:
         f"estimate from throughput figure '{throughput.name}' in {config.throughput_file}: "
         f"{throughput.tokens_per_s_per_gpu:,.0f} tokens/s per GPU ({fig.get('hardware')}; {fig.get('setup')})\n"
         f"source: {fig.get('source')}\n"
-        "not included: augmentation (generator servers), SFT, eval, inter-GPU communication, checkpointing, restarts"
+        "not included: augmentation (generator servers), SFT, eval, attacks (their own lines above), inter-GPU "
+        "communication, checkpointing, restarts"
     )
 
 

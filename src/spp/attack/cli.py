@@ -1,0 +1,29 @@
+"""``spp attack``: optimise HarmBench test cases against the model under test (PEZ, GCG).
+
+    spp attack --method pez --model path/to/instruct_model --behaviors harmbench_behaviors_text_test.csv \\
+        --targets harmbench_targets_text.json --functional_categories standard --output attacks/pez/test_cases.json
+    spp attack --config recipes/attack/pez.yaml --model path/to/instruct_model --output attacks/pez/test_cases.json
+    spp eval --config recipes/eval/safety_suite.yaml --model path/to/instruct_model \\
+        --benchmark_files harmbench=harmbench_behaviors_text_test.csv harmbench.test_cases=attacks/pez/test_cases.json
+
+A rerun with the same settings skips every finished behaviour (one file each under ``work_dir``).
+"""
+
+from __future__ import annotations
+
+from spp.attack.config import AttackConfig
+from spp.cli import parse_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    (config,) = parse_config([AttackConfig], argv, prog="spp attack", description=__doc__.split("\n")[0])
+    from spp.attack.run import run_attack
+
+    record = run_attack(config)
+    loss, run = record["target_loss"], record["run"]
+    print(
+        f"{record['attack']}: {record['behaviors']['n']} behaviours ({run['behaviors_skipped']} already finished), "
+        f"{record['test_cases']['n']} test cases; target loss {loss['mean_initial']:.3f} -> {loss['mean_final']:.3f}"
+    )
+    print(f"wrote {config.output} and {config.provenance_path()}")
+    return 0

@@ -1,0 +1,103 @@
+"""``AttackConfig``: the fields of ``spp attack`` (a recipe sets them; ``--help`` lists them).
+
+Hyperparameter fields default to ``None``: each method's HarmBench value (``spp.attack.pez.DEFAULTS``,
+``spp.attack.gcg.DEFAULTS``). Setting one the chosen method does not use is an error, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HYPERPARAMETERS = (
+    "num_steps",
+    "num_test_cases_per_behavior",
+    "num_optim_tokens",
+    "lr",
+    "adv_string_init",
+    "search_width",
+    "topk",
+    "allow_non_ascii",
+    "eval_steps",
+    "early_stopping",
+    "early_stopping_min_loss",
+    "eval_with_check_refusal",
+    "check_refusal_min_loss",
+)
+
+
+@dataclass
+class AttackConfig:
+    # --- what is attacked ---
+    method: str = field(default="pez", metadata={"help": "Attack method: pez or gcg (spp.attack registry)."})
+    model: str = field(default="", metadata={"help": "The model under test: a local folder or Hub id."})
+    behaviors: str = field(
+        default="", metadata={"help": "HarmBench behaviours CSV (e.g. harmbench_behaviors_text_test.csv)."}
+    )
+    targets: str = field(
+        default="",
+        metadata={
+            "help": "HarmBench targets JSON {BehaviorID: target} (default: harmbench_targets_text.json beside the "
+            "behaviours file, else a Target column)."
+        },
+    )
+    functional_categories: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Keep behaviours of these FunctionalCategory values (empty: all; 'standard': the 159)."},
+    )
+    behavior_ids: list[str] = field(default_factory=list, metadata={"help": "Keep only these BehaviorIDs."})
+    limit: int = field(default=0, metadata={"help": "Keep the first N selected behaviours (0: all)."})
+    chat_template: bool = field(
+        default=True, metadata={"help": "Wrap the test case in the model's chat template, as spp eval sends it."}
+    )
+    # --- output ---
+    output: str = field(default="test_cases.json", metadata={"help": "HarmBench test_cases.json to write."})
+    work_dir: str = field(
+        default="", metadata={"help": "One file per finished behaviour (default: OUTPUT_STEM_behaviors/ beside it)."}
+    )
+    # --- how it runs ---
+    behaviors_per_batch: int = field(
+        default=4, metadata={"help": "Behaviours optimised together (each adds its test cases as rows)."}
+    )
+    search_batch_size: int = field(default=512, metadata={"help": "gcg: candidate prompts per forward pass."})
+    device: str = field(default="auto", metadata={"help": "auto (cuda when present), cuda, cpu."})
+    dtype: str = field(default="auto", metadata={"help": "Model dtype (auto: the checkpoint's)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the initial prompts (per behaviour and test case)."})
+    # --- hyperparameters (None: the method's HarmBench default) ---
+    num_steps: int | None = field(default=None, metadata={"help": "Optimisation steps (pez 100, gcg 500)."})
+    num_test_cases_per_behavior: int | None = field(
+        default=None, metadata={"help": "Test cases per behaviour (pez 5, gcg 1)."}
+    )
+    num_optim_tokens: int | None = field(default=None, metadata={"help": "pez: optimised tokens (20)."})
+    lr: float | None = field(default=None, metadata={"help": "pez: Adam learning rate of the soft prompt (0.01)."})
+    adv_string_init: str | None = field(default=None, metadata={"help": "gcg: initial suffix (20 x '!')."})
+    search_width: int | None = field(default=None, metadata={"help": "gcg: candidates per step (512)."})
+    topk: int | None = field(default=None, metadata={"help": "gcg: top-k tokens per position (256)."})
+    allow_non_ascii: bool | None = field(default=None, metadata={"help": "gcg: allow non-ASCII tokens (false)."})
+    eval_steps: int | None = field(default=None, metadata={"help": "gcg: steps between refusal checks (10)."})
+    early_stopping: bool | None = field(default=None, metadata={"help": "gcg: stop at a low loss (false)."})
+    early_stopping_min_loss: float | None = field(default=None, metadata={"help": "gcg: that loss (0.05)."})
+    eval_with_check_refusal: bool | None = field(
+        default=None, metadata={"help": "gcg: stop once the model no longer refuses (true)."}
+    )
+    check_refusal_min_loss: float | None = field(
+        default=None, metadata={"help": "gcg: check for refusal only below this loss (0.05)."}
+    )
+
+    def overrides(self) -> dict[str, Any]:
+        """The hyperparameters set explicitly (not ``None``)."""
+        return {name: getattr(self, name) for name in HYPERPARAMETERS if getattr(self, name) is not None}
+
+    def work_path(self) -> Path:
+        out = Path(self.output)
+        return Path(self.work_dir) if self.work_dir else out.parent / f"{out.stem}_behaviors"
+
+    def provenance_path(self) -> Path:
+        return provenance_path(self.output)
+
+
+def provenance_path(test_cases: str | Path) -> Path:
+    """Where the attack's record lies beside its ``test_cases.json``: ``<stem>.attack.json``."""
+    path = Path(test_cases)
+    return path.with_name(f"{path.stem}.attack.json")

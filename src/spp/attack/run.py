@@ -1,0 +1,188 @@
+"""``run_attack``: behaviours -> batches of rows -> the method's optimisation -> one file per behaviour -> merge.
+
+Promises: behaviours whose file exists (same settings) are not redone, so a killed run picks up where it stopped;
+``test_cases.json`` is written only when every selected behaviour is finished; beside it ``<stem>.attack.json``
+records the method, its hyperparameters, the model and file hashes, the target loss of the initial and the final
+prompt of every test case (measured on the text as ``spp eval`` sends it), timing and versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from spp.attack.behaviors import Behavior, file_sha256, load_behaviors, targets_path
+from spp.attack.config import AttackConfig
+from spp.attack.prompts import build_context, prompt_rows, text_losses
+from spp.attack.registry import AttackMethod, get_method, resolve_hyperparameters
+from spp.attack.store import BehaviorStore, merge, write_json_atomic
+from spp.errors import SppConfigError
+
+logger = logging.getLogger("spp.attack")
+MODEL_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "tokenizer_config.json", "spp.json")
+
+
+def model_fingerprint(model: str) -> str:
+    """sha256 over the model folder's weights, config and tokenizer files (a Hub id stands for itself)."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    files = sorted({f for pattern in MODEL_FILES for f in path.glob(pattern)})
+    if not files:
+        raise SppConfigError("no model files in this folder", source=path, field="model")
+    return file_sha256_many(files)
+
+
+def file_sha256_many(files: list[Path]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def _settings(config: AttackConfig, method: AttackMethod, hp: dict[str, Any], behaviors: list[Behavior]) -> dict:
+    targets = targets_path(config.behaviors, config.targets)
+    return {
+        "method": method.name,
+        "hyperparameters": hp,
+        "model": config.model,
+        "model_sha256": model_fingerprint(config.model),
+        "behaviors_sha256": file_sha256(config.behaviors),
+        "targets_sha256": file_sha256(targets) if targets else None,
+        "behavior_ids": [b.id for b in behaviors],
+        "chat_template": config.chat_template,
+        "dtype": config.dtype,
+        "seed": config.seed,
+    }
+
+
+def load_model(config: AttackConfig):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=config.dtype).to(device).eval()
+    model.requires_grad_(False)
+    return model, tokenizer
+
+
+def _run_batch(context, method: AttackMethod, batch: list[Behavior], hp: dict, config: AttackConfig) -> list[dict]:
+    started = time.perf_counter()
+    rows = prompt_rows(context, batch, int(hp["num_test_cases_per_behavior"]))
+    results = method.optimize(context, rows, hp, config.seed, search_batch_size=config.search_batch_size)
+    targets = {b.id: b.target for b in batch}
+    row_targets = [targets[r.behavior_id] for r in rows]
+    initial = text_losses(context, [r.initial_test_case for r in results], row_targets)
+    final = text_losses(context, [r.test_case for r in results], row_targets)
+    seconds = (time.perf_counter() - started) / len(batch)
+    records = []
+    for b in batch:
+        mine = [i for i, r in enumerate(rows) if r.behavior_id == b.id]
+        records.append(
+            {
+                "behavior_id": b.id,
+                "test_cases": [results[i].test_case for i in mine],
+                "initial_test_cases": [results[i].initial_test_case for i in mine],
+                "initial_loss": [initial[i] for i in mine],
+                "final_loss": [final[i] for i in mine],
+                "losses": [results[i].losses for i in mine],
+                "tokens": sum(results[i].tokens for i in mine),
+                "seconds": round(seconds, 3),
+            }
+        )
+    return records
+
+
+def run_attack(config: AttackConfig) -> dict[str, Any]:
+    """Run (or finish) the attack of ``config``; returns the provenance record written beside the test cases."""
+    if not config.model:
+        raise SppConfigError("no model given", field="model", fix="pass --model PATH_OR_ID (the model under test)")
+    if config.behaviors_per_batch < 1:
+        raise SppConfigError(f"must be at least 1, not {config.behaviors_per_batch}", field="behaviors_per_batch")
+    method = get_method(config.method)
+    hp = resolve_hyperparameters(method, config.overrides())
+    behaviors = load_behaviors(
+        config.behaviors, config.targets, config.functional_categories, config.behavior_ids, config.limit
+    )
+    settings = _settings(config, method, hp, behaviors)
+    store = BehaviorStore(config.work_path(), settings)
+    pending = [b for b in behaviors if store.get(b.id) is None]
+    skipped = len(behaviors) - len(pending)
+    logger.info("%s: %d behaviours, %d finished before, %d to run", method.name, len(behaviors), skipped, len(pending))
+    started, tokens, device = time.perf_counter(), 0, None
+    if pending:
+        model, tokenizer = load_model(config)
+        context = build_context(model, tokenizer, config.chat_template)
+        device = str(context.device)
+        for start in range(0, len(pending), config.behaviors_per_batch):
+            batch = pending[start : start + config.behaviors_per_batch]
+            for record in _run_batch(context, method, batch, hp, config):
+                store.put(record)
+                tokens += record["tokens"]
+            done = skipped + start + len(batch)
+            logger.info("%s: %d/%d behaviours finished (%.0f s)", method.name, done, len(behaviors),
+                        time.perf_counter() - started)  # fmt: skip
+    seconds = time.perf_counter() - started
+    cases = merge(store, [b.id for b in behaviors], config.output)
+    record = provenance(config, method, settings, store, behaviors, cases)
+    record["run"] = {
+        "behaviors_run": len(pending),
+        "behaviors_skipped": skipped,
+        "seconds": round(seconds, 3),
+        "optimisation_tokens": tokens,
+        "device": device,
+    }
+    write_json_atomic(config.provenance_path(), record)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("spp", "torch", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def provenance(config, method, settings, store, behaviors, cases) -> dict[str, Any]:
+    """The record of a finished attack (see the module docstring)."""
+    records = {b.id: store.get(b.id) for b in behaviors}
+    initial = [x for r in records.values() for x in r["initial_loss"]]
+    final = [x for r in records.values() for x in r["final_loss"]]
+    targets = targets_path(config.behaviors, config.targets)
+    return {
+        "schema": "spp.attack/1",
+        "attack": method.name,
+        "description": method.description,
+        "hyperparameters": settings["hyperparameters"],
+        "defaults_from": method.source,
+        "model": config.model,
+        "model_sha256": settings["model_sha256"],
+        "chat_template": config.chat_template,
+        "dtype": config.dtype,
+        "seed": config.seed,
+        "behaviors": {"path": config.behaviors, "sha256": settings["behaviors_sha256"], "n": len(behaviors)},
+        "targets": {"path": str(targets), "sha256": settings["targets_sha256"]} if targets else None,
+        "test_cases": {
+            "path": config.output,
+            "sha256": file_sha256(config.output),
+            "n": sum(len(v) for v in cases.values()),
+        },
+        "target_loss": {
+            "measured_on": "the test case text in the chat template, as spp eval sends it",
+            "mean_initial": sum(initial) / len(initial),
+            "mean_final": sum(final) / len(final),
+            "per_behavior": {i: {"initial": r["initial_loss"], "final": r["final_loss"]} for i, r in records.items()},
+        },
+        "settings_hash": store.settings_hash,
+        "versions": _versions(),
+    }

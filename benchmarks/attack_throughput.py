@@ -91,14 +91,20 @@ def main() -> None:
     sync()
     started, tokens, rows = time.perf_counter(), 0, 0
     for start in range(0, len(todo), args.behaviors_per_batch):
-        batch = prompt_rows(context, todo[start : start + args.behaviors_per_batch], int(hp["num_test_cases_per_behavior"]))
+        batch = prompt_rows(
+            context, todo[start : start + args.behaviors_per_batch], int(hp["num_test_cases_per_behavior"])
+        )
         results = method.optimize(context, batch, hp, 0)
         tokens += sum(r.tokens for r in results)
         rows += len(batch)
     sync()
     seconds = time.perf_counter() - started
     params = sum(p.numel() for p in model.parameters())
-    hardware = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU {cpu_model()}, {torch.get_num_threads()} threads"
+    hardware = (
+        torch.cuda.get_device_name(0)
+        if args.device == "cuda"
+        else f"CPU {cpu_model()}, {torch.get_num_threads()} threads"
+    )
     figure = {
         "method": method.name,
         "model": args.model,
@@ -119,10 +125,14 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
     }
     print(describe("torch", "transformers"))
-    print(f"{method.name} on {args.model} ({params / 1e6:.2f}M parameters, {dtype}, {args.device}): {len(todo)} behaviours "
-          f"x {hp['num_test_cases_per_behavior']} test cases x {hp['num_steps']} steps in {seconds:.1f} s")
-    print(f"  {figure['behaviors_per_hour']:,.1f} behaviours/hour, {figure['tokens_per_s']:,.0f} tokens/s of the "
-          f"optimisation loop, {figure['test_case_steps_per_s']:,.1f} test-case steps/s")
+    print(
+        f"{method.name} on {args.model} ({params / 1e6:.2f}M parameters, {dtype}, {args.device}): {len(todo)} behaviours "
+        f"x {hp['num_test_cases_per_behavior']} test cases x {hp['num_steps']} steps in {seconds:.1f} s"
+    )
+    print(
+        f"  {figure['behaviors_per_hour']:,.1f} behaviours/hour, {figure['tokens_per_s']:,.0f} tokens/s of the "
+        f"optimisation loop, {figure['test_case_steps_per_s']:,.1f} test-case steps/s"
+    )
     print(json.dumps(figure, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(figure, indent=1) + "\n", encoding="utf-8")

@@ -57,7 +57,9 @@ def test_pez_writes_harmbench_test_cases_that_lower_the_target_loss(tiny_chat_mo
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     saved = records(tmp_path / "pez" / "test_cases_behaviors")
     for behavior_id in IDS:
-        start = [target_loss(model, tokenizer, t, TARGETS[behavior_id]) for t in saved[behavior_id]["initial_test_cases"]]
+        start = [
+            target_loss(model, tokenizer, t, TARGETS[behavior_id]) for t in saved[behavior_id]["initial_test_cases"]
+        ]
         final = [target_loss(model, tokenizer, t, TARGETS[behavior_id]) for t in cases[behavior_id]]
         for before, after in zip(start, final, strict=True):
             assert after < before, (behavior_id, before, after)
@@ -67,7 +69,9 @@ def test_pez_writes_harmbench_test_cases_that_lower_the_target_loss(tiny_chat_mo
     assert record["attack"] == "pez" and record["hyperparameters"] == {
         "num_test_cases_per_behavior": 2, "num_steps": 20, "lr": 0.01, "num_optim_tokens": 20,
     }  # fmt: skip
-    assert record["test_cases"]["n"] == 6 and record["target_loss"]["mean_final"] < record["target_loss"]["mean_initial"]
+    assert (
+        record["test_cases"]["n"] == 6 and record["target_loss"]["mean_final"] < record["target_loss"]["mean_initial"]
+    )
     import hashlib
 
     assert record["test_cases"]["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()

@@ -28,7 +28,9 @@ def test_attack_runs_before_eval_and_feeds_it_and_its_recipe_is_in_the_hash(tmp_
     assert attack.inputs[0] == "sft-spp_t0" and "attack-spp_t0" in evaluation.inputs
     assert attack.recipe["model"] == steps["sft-spp_t0"].outputs["model"]
     output = str(tmp_path / "attacks" / "spp_t0" / "test_cases.json")
-    assert attack.recipe["output"] == output and f"harmbench.test_cases={output}" in evaluation.recipe["benchmark_files"]
+    assert (
+        attack.recipe["output"] == output and f"harmbench.test_cases={output}" in evaluation.recipe["benchmark_files"]
+    )
     before = {s.name: s.hash for s in steps.values()}
     config.attack["overrides"]["num_steps"] = 11
     after = {s.name: s.hash for s in build_plan(config)}

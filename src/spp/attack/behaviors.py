@@ -94,8 +94,13 @@ def load_behaviors(
                for name, names in COLUMNS.items()}  # fmt: skip
         target = by_id.get(str(row["id"])) or row.get("target") or ""
         rows.append(
-            Behavior(str(row["id"]), str(row["behavior"]).strip(), str(row.get("context") or "").strip(),
-                     str(target), str(row.get("category") or ""))  # fmt: skip
+            Behavior(
+                str(row["id"]),
+                str(row["behavior"]).strip(),
+                str(row.get("context") or "").strip(),
+                str(target),
+                str(row.get("category") or ""),
+            )  # fmt: skip
         )
     seen: set[str] = set()
     for b in rows:

@@ -87,7 +87,9 @@ def allowed_tokens(tokenizer: Any, vocab_rows: int) -> torch.Tensor:
     UTF-8 byte, which would come back as U+FFFD and change the prompt), and are not special or control tokens."""
     allowed = torch.zeros(vocab_rows, dtype=torch.bool)
     size = min(len(tokenizer), vocab_rows)
-    allowed[:size] = torch.tensor(["\ufffd" not in text for text in tokenizer.batch_decode([[i] for i in range(size)])])
+    allowed[:size] = torch.tensor(
+        ["\ufffd" not in text for text in tokenizer.batch_decode([[i] for i in range(size)])]
+    )
     special = [i for i in tokenizer.all_special_ids if i is not None and i < vocab_rows]
     special += [i for i, tok in tokenizer.added_tokens_decoder.items() if tok.special and i < vocab_rows]
     allowed[special] = False

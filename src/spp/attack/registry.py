@@ -54,7 +54,9 @@ def get_method(name: str) -> AttackMethod:
     _load_builtins()
     if name not in ATTACK_METHODS:
         raise SppConfigError(
-            f"unknown attack method {name!r}", field="method", fix=f"known methods: {', '.join(sorted(ATTACK_METHODS))}"
+            f"unknown attack method {name!r}",
+            field="method",
+            fix=f"known methods: {', '.join(sorted(ATTACK_METHODS))}",
         )
     return ATTACK_METHODS[name]
 

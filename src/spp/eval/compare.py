@@ -65,15 +65,28 @@ def check_same_sft(metadatas: list[SppMetadata], force: bool = False) -> None:
         )
 
 
+# Files made per model under test (an optimisation attack's test cases): their hashes differ by design, so the
+# attack that made them (method and hyperparameters) is compared instead.
+PER_MODEL_ROLES = ("test_cases",)
+
+
 def _sources_key(benchmark: dict[str, Any]) -> str:
     sources = benchmark.get("sources")
     if sources is None:
         return "unrecorded"
     keys = []
     for role, entries in sorted(sources.items()):
+        if role in PER_MODEL_ROLES:
+            continue
         for e in entries:
             keys.append(f"{role}:{e['sha256']}" if "sha256" in e else f"{role}:{e['hub']}@{e.get('revision')}")
     return ",".join(keys)
+
+
+def _attack_key(benchmark: dict[str, Any]) -> str:
+    """The attacks that made a benchmark's test cases: method and hyperparameters (not the per-model file)."""
+    records = benchmark.get("test_cases") or []
+    return ",".join(f"{r.get('attack')}:{json.dumps(r.get('hyperparameters'), sort_keys=True)}" for r in records)
 
 
 def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int, str]]]:
@@ -96,6 +109,7 @@ def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int
         for what, get in (
             ("judge", lambda b: b.get("judge")),
             ("sources", _sources_key),
+            ("attack", _attack_key),
             ("n", lambda b: b.get("n")),
         ):
             values = [get(r["benchmarks"][name]) for r in results]

@@ -8,15 +8,13 @@ silently re-added.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from spp.contract import block_format_of
+from spp.contract import block_format_of, read_spp_json
 from spp.errors import SppConfigError
-from spp.metadata import METADATA_FILENAME, SppMetadata, read_metadata
+from spp.metadata import METADATA_FILENAME, SppMetadata
 from spp.persona import BlockFormat, load_persona
 
 logger = logging.getLogger("spp.sft")
@@ -33,23 +31,9 @@ class Binding:
 
 
 def read_base_metadata(name_or_path: str, revision: str | None = None) -> SppMetadata | None:
-    """The base model's ``spp.json`` (a local folder, or downloaded alone from a Hub repo); ``None`` if it has none."""
-    if Path(name_or_path).is_dir():
-        return read_metadata(name_or_path)
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    try:
-        path = hf_hub_download(name_or_path, METADATA_FILENAME, revision=revision)
-    except EntryNotFoundError:
-        return None
-    except Exception as err:  # offline, unknown repo, auth: the user must act either way
-        raise SppConfigError(
-            f"cannot read {METADATA_FILENAME} of base model {name_or_path!r} ({err.__class__.__name__})",
-            field="model_name_or_path",
-            fix="pass a local model folder, or a Hub id reachable from this machine",
-        ) from err
-    return SppMetadata.from_dict(json.loads(Path(path).read_text()), source=f"{name_or_path}/{METADATA_FILENAME}")
+    """The base model's ``spp.json`` (a local folder or export, or downloaded alone from a Hub repo at ``revision``);
+    ``None`` if it has none. One reader for every stage: ``spp.contract.read_spp_json``."""
+    return read_spp_json(name_or_path, revision, field_name="model_name_or_path")
 
 
 def _missing(meta: SppMetadata | None) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from spp.contract import block_format_of
 from spp.errors import SppConfigError
 from spp.metadata import read_metadata
 from spp.persona.render import BlockFormat
@@ -69,11 +70,11 @@ def load_corpus(path: str | Path, streaming: bool = False):
         if not files:
             raise SppConfigError("no dataset found", source=path, fix="give a save_to_disk folder or parquet shards")
         corpus = datasets.load_dataset("parquet", data_files=files, split="train", streaming=streaming)
-    meta = read_metadata(path if path.is_dir() else path.parent)
-    if meta is None or not meta.block_format:
+    block_format = block_format_of(read_metadata(path if path.is_dir() else path.parent))
+    if block_format is None:
         logger.warning("%s has no spp.json block_format; using the default markers %s", path, BlockFormat())
         return corpus, BlockFormat()
-    return corpus, BlockFormat(**meta.block_format)
+    return corpus, block_format
 
 
 def token_dtype(tokenizer) -> str:

@@ -11,6 +11,8 @@ offline harm scorer) into ``outputs/augment-demo/``:
 
 from __future__ import annotations
 
+import sys
+
 from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
@@ -37,16 +39,24 @@ def parse(argv: list[str] | None) -> AugmentConfigs:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when done, 2 on bad input (a changed corpus, a locked or foreign folder, no server answering), 3 when
+    more than ``max_failed_share`` of the selected documents failed (nothing merged; a rerun regenerates them)."""
     configs = parse(argv)
-    job = AugmentJob(configs)
-    if not configs.job.merge:
-        result = job.run_shard()
-        print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
-        if configs.job.num_shards > 1:
-            print(f"when every shard has finished: spp augment <same options> --merge (output: {job.output_dir})")
-            return 0
-        job.merge()
-    else:
-        print(f"merged:\n{format_summary(job.merge())}")
+    with AugmentJob(configs) as job:
+        if not configs.job.merge:
+            result = job.run_shard()
+            print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
+            if failure := job.failure(result):
+                print(f"spp augment: {failure}", file=sys.stderr)
+                return 3
+            if configs.job.num_shards > 1:
+                print(f"when every shard has finished: spp augment <same options> --merge (output: {job.output_dir})")
+                return 0
+            job.merge()
+        else:
+            if failure := job.failure():
+                print(f"spp augment: {failure}", file=sys.stderr)
+                return 3
+            print(f"merged:\n{format_summary(job.merge())}")
     print(f"dataset: {job.output_dir} (open with datasets.load_from_disk); summary: {job.output_dir / 'summary.json'}")
     return 0

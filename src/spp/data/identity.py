@@ -59,7 +59,7 @@ def describe_change(
                 return f"{where}: rows were removed before it"
             if old in new_ids:
                 return f"{where}: rows were inserted before it"
-            return f"{where}: rows were replaced or reordered"
+            return f"{where}: rows were inserted, removed or replaced at or before it"
     if len(new_ids) > len(old_ids):
         return f"{len(new_ids) - len(old_ids)} rows were added after row {first_row + len(old_ids) - 1}"
     if len(new_ids) < len(old_ids):

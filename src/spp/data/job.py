@@ -363,7 +363,7 @@ class AugmentJob:
     def _check_committed(self, index: int, batch: dict[str, list], fingerprint: str, augmenter: Augmenter) -> bool:
         """Whether committed chunk ``index`` still matches the corpus; raises naming the change (or, with
         ``on_corpus_change: redo``, deletes the chunk and returns ``False``)."""
-        meta = self.state.chunk_meta(index)
+        meta = self.state.checked_meta(index, self.job.num_shards)
         if meta.get("input_fingerprint") in (None, fingerprint):
             return True
         if self.job.on_corpus_change == "redo":

@@ -200,6 +200,18 @@ class JobState:
         except (OSError, pa.ArrowException, KeyError, ValueError) as err:
             raise self._bad_chunk(index, f"is unreadable, truncated or not spp's ({type(err).__name__}: {err})") from err
 
+    def checked_meta(self, index: int, num_shards: int | None = None) -> dict[str, Any]:
+        """``chunk_meta``, raising when the file holds another chunk's rows (copied or renamed)."""
+        meta = self.chunk_meta(index)
+        if meta.get("index") != index or meta.get("first_row") != index * self.chunk_size:
+            raise self._bad_chunk(
+                index,
+                f"holds rows from row {meta.get('first_row')} (chunk {meta.get('index')}), not from row "
+                f"{index * self.chunk_size}: it was copied or renamed from another chunk",
+                num_shards,
+            )
+        return meta
+
     def read_chunk(self, index: int) -> pa.Table:
         try:
             return pq.read_table(self.chunk_path(index))
@@ -268,15 +280,8 @@ class JobState:
         total = self.total_rows()
         manifest, num_shards = self._manifest_fingerprints()
         for index in range(len(files)):
-            meta = self.chunk_meta(index)
+            meta = self.checked_meta(index, num_shards)
             expected_rows = min(self.chunk_size, total - index * self.chunk_size)
-            if meta.get("index") != index or meta.get("first_row") != index * self.chunk_size:
-                raise self._bad_chunk(
-                    index,
-                    f"holds rows from row {meta.get('first_row')} (chunk {meta.get('index')}), not from row "
-                    f"{index * self.chunk_size}: it was copied or renamed from another chunk",
-                    num_shards,
-                )
             table = self.read_chunk(index)
             if table.num_rows != expected_rows or meta.get("rows", expected_rows) != expected_rows:
                 raise self._bad_chunk(

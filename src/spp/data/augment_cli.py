@@ -7,12 +7,18 @@ offline harm scorer) into ``outputs/augment-demo/``:
     spp augment --config recipes/augment/demo.yaml --max_documents 50
     spp augment --config recipes/augment/paper.yaml --num_shards 64 --shard_index $SLURM_ARRAY_TASK_ID
     spp augment --config recipes/augment/paper.yaml --num_shards 64 --merge
+    spp augment --config recipes/augment/paper.yaml --executor slurm --tasks 64 --slurm_partition gpu   # datatrove
+    spp augment --config recipes/augment/demo.yaml --executor local --tasks 4                          # datatrove
+
+Exit codes: 0 done; 2 bad input (a changed corpus, a locked or foreign output folder, no server answering); 3 more
+than max_failed_share of the selected documents failed (nothing merged; rerun to regenerate only those).
 """
 
 from __future__ import annotations
 
 import sys
 
+from spp.data.executor import ExecutorConfig
 from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
@@ -29,6 +35,7 @@ CONFIG_TYPES = [
     PersonaConfig,
     GeneratorConfig,
     ValidationConfig,
+    ExecutorConfig,
 ]
 
 
@@ -42,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     """Exit 0 when done, 2 on bad input (a changed corpus, a locked or foreign folder, no server answering), 3 when
     more than ``max_failed_share`` of the selected documents failed (nothing merged; a rerun regenerates them)."""
     configs = parse(argv)
+    if configs.executor.executor != "spp":
+        from spp.data.datatrove_backend import run_with_datatrove
+
+        return run_with_datatrove(configs)
     with AugmentJob(configs) as job:
         if not configs.job.merge:
             result = job.run_shard()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.data.augment import REFLECTION_COLUMNS, Augmenter, AugmentStats, harm_key
+from spp.data.executor import ExecutorConfig
 from spp.data.identity import describe_change, range_fingerprint
 from spp.data.jobdir import JobLock, check_output_dir, clear_job_dir, is_job_dir
 from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
@@ -83,6 +84,8 @@ JOB_RUNTIME_FIELDS = RUNTIME_FIELDS | {
     "slurm_cpus_per_task",
     "slurm_mem_per_cpu_gb",
     "slurm_sbatch_args",
+    "slurm_gpus_per_task",
+    "slurm_env_command",
 }
 
 
@@ -181,6 +184,7 @@ class AugmentConfigs:
     persona: PersonaConfig = field(default_factory=PersonaConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the job runs, not what it writes
 
     def all(self) -> tuple:
         return (self.job, self.source, self.selection, self.harm, self.persona, self.generator, self.validation)

@@ -140,12 +140,14 @@ def test_finalize_refuses_while_a_task_has_not_completed(tmp_path):
         list(SppFinalizeStep(configs, 2, shard_dir).run())
 
 
-def test_ray_executor_in_local_mode(tmp_path, own_job):
+@pytest.mark.slow
+def test_ray_executor_on_a_local_ray_instance(tmp_path, own_job):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = tmp_path / "out"
-        assert main([*BASE, "--output_dir", str(out), "--executor", "ray", "--tasks", "2"]) == 0
+        args = ["--executor", "ray", "--tasks", "2", "--cpus_per_task", "1", "--mem_per_cpu_gb", "1"]
+        assert main([*BASE, "--output_dir", str(out), *args]) == 0
     finally:
         ray.shutdown()
     rows, details, card_counts = _result(out)

@@ -32,9 +32,9 @@ class ExecutorConfig:
     )
     slurm_partition: str = field(default="", metadata={"help": "slurm: partition of the tasks."})
     slurm_time: str = field(default="24:00:00", metadata={"help": "slurm: time limit of one task."})
-    slurm_cpus_per_task: int = field(default=4, metadata={"help": "slurm/ray: CPUs per task."})
-    slurm_mem_per_cpu_gb: int = field(default=4, metadata={"help": "slurm/ray: memory per CPU, GB."})
-    slurm_gpus_per_task: int = field(default=0, metadata={"help": "slurm/ray: GPUs per task (score-harm: 1)."})
+    cpus_per_task: int = field(default=4, metadata={"help": "slurm/ray: CPUs per task."})
+    mem_per_cpu_gb: int = field(default=4, metadata={"help": "slurm/ray: memory per CPU, GB."})
+    gpus_per_task: int = field(default=0, metadata={"help": "slurm/ray: GPUs per task (score-harm: 1)."})
     slurm_sbatch_args: str = field(
         default="", metadata={"help": "slurm: extra #SBATCH directives, 'key=value,key=value' (e.g. account=abc)."}
     )

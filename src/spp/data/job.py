@@ -81,10 +81,10 @@ JOB_RUNTIME_FIELDS = RUNTIME_FIELDS | {
     "logging_dir",
     "slurm_partition",
     "slurm_time",
-    "slurm_cpus_per_task",
-    "slurm_mem_per_cpu_gb",
+    "cpus_per_task",
+    "mem_per_cpu_gb",
     "slurm_sbatch_args",
-    "slurm_gpus_per_task",
+    "gpus_per_task",
     "slurm_env_command",
 }
 

@@ -152,3 +152,14 @@ def test_ray_executor_on_a_local_ray_instance(tmp_path, own_job):
         ray.shutdown()
     rows, details, card_counts = _result(out)
     assert rows == own_job[0] and details == own_job[1] and card_counts == own_job[2]
+
+
+def test_score_harm_on_the_local_executor_equals_the_single_process_run(tmp_path):
+    from spp.data.score_cli import main as score
+
+    base = ["--dataset", "builtin:stdlib-docs", "--max_documents", "200"]
+    assert score([*base, "--output_dir", str(tmp_path / "one")]) == 0
+    assert score([*base, "--output_dir", str(tmp_path / "dt"), "--executor", "local", "--tasks", "2"]) == 0
+    assert load_from_disk(str(tmp_path / "dt")).to_list() == load_from_disk(str(tmp_path / "one")).to_list()
+    one, dt = (json.loads((tmp_path / d / "spp.json").read_text())["details"] for d in ("one", "dt"))
+    assert one == dt and one["rows"] == 200

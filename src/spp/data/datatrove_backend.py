@@ -44,8 +44,10 @@ def _require_datatrove() -> None:
 
 
 def _shard_configs(configs, rank: int, world_size: int, merge: bool = False):
-    job = dataclasses.replace(configs.job, num_shards=world_size, shard_index=rank, merge=merge, overwrite=False)
-    return dataclasses.replace(configs, job=job)
+    changes = {"num_shards": world_size, "shard_index": rank, "merge": merge}
+    if hasattr(configs.job, "overwrite"):
+        changes["overwrite"] = False
+    return dataclasses.replace(configs, job=dataclasses.replace(configs.job, **changes))
 
 
 class TaskFailed(RuntimeError):
@@ -194,8 +196,9 @@ def run_with_datatrove(configs, job_factory: str = "spp.data.job:AugmentJob", jo
     from spp.data.jobdir import JobLock, check_output_dir, clear_job_dir, is_job_dir
 
     out = Path(configs.job.output_dir)
-    check_output_dir(out, configs.job.overwrite)
-    if configs.job.overwrite and is_job_dir(out):
+    overwrite = getattr(configs.job, "overwrite", False)
+    check_output_dir(out, overwrite)
+    if overwrite and is_job_dir(out):
         with JobLock(out).exclusive("overwrite"):
             clear_job_dir(out)
     first, second = build_executors(configs, job_factory, job_name)

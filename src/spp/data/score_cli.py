@@ -20,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from spp.data.augment import harm_key
+from spp.data.executor import ExecutorConfig
 from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
 from spp.errors import SppConfigError
@@ -121,58 +123,105 @@ def merge_shards(job: ScoreJobConfig, source: SourceConfig, harm: HarmScoreConfi
     return load_from_disk(str(out))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from datasets import Dataset
+@dataclass
+class ScoreConfigs:
+    """Every config of ``spp score-harm``."""
 
-    from spp.cli import parse_config
+    job: ScoreJobConfig = field(default_factory=ScoreJobConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    harm: HarmScoreConfig = field(default_factory=HarmScoreConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
-    job, source, harm = parse_config(
-        [ScoreJobConfig, SourceConfig, HarmScoreConfig], argv, prog="spp score-harm", description=__doc__
-    )
-    out = Path(job.output_dir)
-    if job.merge:
+
+class ScoreJob:
+    """One shard of a scoring job, plus the merge: the interface ``spp.data.datatrove_backend`` drives
+    (``run_shard``, ``failure``, ``merge``, a context manager), as ``spp.data.job.AugmentJob`` offers it."""
+
+    def __init__(self, configs: ScoreConfigs):
+        self.configs = configs
+        self.job = configs.job
+        self.out = Path(configs.job.output_dir)
+
+    def __enter__(self) -> ScoreJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def run_shard(self) -> dict[str, Any]:
+        """Score this shard's contiguous slice into ``<output_dir>/.spp-shards/``."""
+        from datasets import Dataset
+
+        job, source, harm = self.job, self.configs.source, self.configs.harm
+        scorer = build_scorer(harm)
+        if scorer is None:
+            raise SppConfigError(
+                "harm_scorer is 'none': nothing to do", field="harm_scorer", fix="use offline or transformers"
+            )
+        data = load_source(source)
+        corpus_rows = len(data) if hasattr(data, "__len__") else None
+        if job.num_shards > 1:
+            if corpus_rows is None:
+                raise SppConfigError(
+                    "a sharded score-harm needs a map-style source (every shard slices it by row)",
+                    field="streaming",
+                    fix="pass --streaming false (the corpus is read to disk once)",
+                )
+            data = data.shard(num_shards=job.num_shards, index=job.shard_index, contiguous=True)
+        scored = score_dataset(data, scorer, source.text_column, harm.harm_score_column, job.score_batch_size)
+        if not hasattr(scored, "__len__"):
+            scored = Dataset.from_generator(lambda: (yield from scored), features=scored.features)
+        shard = _shard_dir(self.out, job.shard_index, job.num_shards)
+        scored.save_to_disk(str(shard / "data"))
+        rows = len(scored)
+        record = {"rows": rows, "corpus_rows": corpus_rows if corpus_rows is not None else rows}
+        (shard / "shard.json").write_text(json.dumps(record | {"shard_index": job.shard_index}))
+        return {"rows": rows, "counts": {"scored": rows}, "scorer_seconds": scorer.seconds}
+
+    def failure(self, result: dict[str, Any] | None = None) -> str | None:
+        return None  # scoring has no per-document failures: a scorer error stops the task
+
+    def merge(self) -> dict[str, Any]:
+        """Concatenate the shards in corpus order into ``output_dir`` and write ``spp.json``."""
+        job, source, harm = self.job, self.configs.source, self.configs.harm
         scored = merge_shards(job, source, harm, harm.harm_model)
-        scorer = build_scorer(harm) if harm.harm_scorer == "offline" else None
-        model_id = scorer.model_id if scorer else harm.harm_model
+        model_id = harm.harm_model if harm.harm_scorer == "transformers" else build_scorer(harm).model_id
         details = harm_details(scored[harm.harm_score_column], job.harm_threshold, harm, model_id)
         details["source"] = source.describe()
-        SppMetadata(kind="dataset", lineage={"source": source.describe()}, details=details).save(out)
-        print(f"merged {job.num_shards} shards: {details['rows']} rows; histogram {details['harm_histogram']}")
-        print(f"dataset: {out} (open with datasets.load_from_disk)")
-        return 0
-    scorer = build_scorer(harm)
-    if scorer is None:
-        raise SppConfigError(
-            "harm_scorer is 'none': nothing to do", field="harm_scorer", fix="use offline or transformers"
+        SppMetadata(kind="dataset", lineage={"source": source.describe()}, details=details).save(self.out)
+        if job.num_shards == 1:
+            shutil.rmtree(self.out / SHARD_DIR, ignore_errors=True)
+        return details
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spp.cli import parse_config
+
+    configs = ScoreConfigs(
+        *parse_config(
+            [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig],
+            argv,
+            prog="spp score-harm",
+            description=__doc__,
         )
-    data = load_source(source)
-    corpus_rows = len(data) if hasattr(data, "__len__") else None
-    if job.num_shards > 1:
-        if corpus_rows is None:
-            raise SppConfigError(
-                "a sharded score-harm needs a map-style source (every shard slices it by row)",
-                field="streaming",
-                fix="pass --streaming false (the corpus is read to disk once)",
-            )
-        data = data.shard(num_shards=job.num_shards, index=job.shard_index, contiguous=True)
-    scored = score_dataset(data, scorer, source.text_column, harm.harm_score_column, job.score_batch_size)
-    if not hasattr(scored, "__len__"):
-        scored = Dataset.from_generator(lambda: (yield from scored), features=scored.features)
-    if job.num_shards > 1:
-        shard = _shard_dir(out, job.shard_index, job.num_shards)
-        scored.save_to_disk(str(shard / "data"))
-        record = {"rows": len(scored), "corpus_rows": corpus_rows, "shard_index": job.shard_index}
-        (shard / "shard.json").write_text(json.dumps(record))
-        print(f"shard {job.shard_index + 1}/{job.num_shards}: scored {len(scored)} rows in {scorer.seconds:.1f} s")
-        print(f"when every shard has finished: spp score-harm <same options> --merge true (output: {out})")
-        return 0
-    scored.save_to_disk(str(out))
-    details = harm_details(scored[harm.harm_score_column], job.harm_threshold, harm, scorer.model_id)
-    details["source"] = source.describe()
-    SppMetadata(kind="dataset", lineage={"source": source.describe()}, details=details).save(out)
+    )
+    job, out = configs.job, Path(configs.job.output_dir)
+    if configs.executor.executor != "spp":
+        from spp.data.datatrove_backend import run_with_datatrove
+
+        return run_with_datatrove(configs, job_factory="spp.data.score_cli:ScoreJob", job_name="spp-score-harm")
+    runner = ScoreJob(configs)
+    if not job.merge:
+        result = runner.run_shard()
+        print(f"shard {job.shard_index + 1}/{job.num_shards}: scored {result['rows']} rows in "
+              f"{result['scorer_seconds']:.1f} s of scoring")  # fmt: skip
+        if job.num_shards > 1:
+            print(f"when every shard has finished: spp score-harm <same options> --merge true (output: {out})")
+            return 0
+    details = runner.merge()
     print(
-        f"scored {details['rows']} rows in {scorer.seconds:.1f} s of scoring; "
-        f"{details['rows_at_or_above_threshold']} at or above {job.harm_threshold}; histogram {details['harm_histogram']}"
+        f"{details['rows']} rows; {details['rows_at_or_above_threshold']} at or above {job.harm_threshold}; "
+        f"histogram {details['harm_histogram']}"
     )
     print(f"dataset: {out} (open with datasets.load_from_disk)")
     return 0

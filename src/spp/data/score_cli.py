@@ -10,6 +10,8 @@ order once all are there (it names the missing ones and checks that they add up 
 
     spp score-harm --config recipes/score/safelm.yaml --num_shards 8 --shard_index $SLURM_ARRAY_TASK_ID ...
     spp score-harm --config recipes/score/safelm.yaml --num_shards 8 --merge true ...
+    spp score-harm --config recipes/score/safelm.yaml --executor slurm --tasks 8 --gpus_per_task 1 \
+        --slurm_partition gpu ...                                    # the same on datatrove (spp[datatrove])
 
 The output is a ``save_to_disk`` folder that ``spp augment --dataset <it>`` reads (stratified selection and the
 filtered arm use its ``harm_score``). Rows are unchanged and in the same order.

@@ -49,6 +49,7 @@ def own_job(tmp_path_factory) -> tuple[list[dict], dict, str]:
     return _result(out)
 
 
+@pytest.mark.slow
 def test_local_executor_with_two_tasks_equals_spps_own_job(tmp_path, own_job):
     out = tmp_path / "out"
     assert main([*BASE, "--output_dir", str(out), "--executor", "local", "--tasks", "2"]) == 0
@@ -60,6 +61,7 @@ def test_local_executor_with_two_tasks_equals_spps_own_job(tmp_path, own_job):
     assert sorted(p.name for p in (shards / "logs").iterdir()) == ["task_00000.log", "task_00001.log"]
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_task_then_rerun_gives_the_same_result(tmp_path, own_job):
     script = tmp_path / "slow.py"
     script.write_text(SLOW_JOB)
@@ -83,6 +85,7 @@ def test_kill_9_of_a_task_then_rerun_gives_the_same_result(tmp_path, own_job):
     }
 
 
+@pytest.mark.slow
 def test_slurm_executor_writes_an_array_and_a_dependent_finalize_that_run_as_slurm_would(
     tmp_path, own_job, monkeypatch
 ):

@@ -5,7 +5,11 @@ scorer's calls (reading, ids, selection, pauses, canary draws, parquet chunk wri
 ``shard wall time - generator seconds - scorer seconds``, and also stated per document and as the share it would be
 at 1,000 docs/s (overhead per doc x 1,000 docs/s). The merge (one pass that writes the final dataset) is timed apart.
 
-    python benchmarks/augment_throughput.py --documents 50000 --score_documents 2000
+With ``--datatrove_tasks N`` (needs ``spp[datatrove]``) the same corpus also runs on datatrove's
+``LocalPipelineExecutor`` (N tasks, then the finalize task), and a side-by-side table prints the whole-job docs/s of
+both (load, generation, chunk writes and the merge, as one command runs them).
+
+    python benchmarks/augment_throughput.py --documents 50000 --score_documents 2000 --datatrove_tasks 2
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _env import describe  # noqa: E402
 
 from spp.data.corpora import load_builtin  # noqa: E402
+from spp.data.executor import ExecutorConfig  # noqa: E402
 from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig  # noqa: E402
 from spp.data.scoring import HarmScoreConfig, build_scorer  # noqa: E402
 from spp.data.selection import SelectionConfig  # noqa: E402
@@ -37,20 +42,25 @@ def corpus(path: Path, n: int) -> tuple[Path, float]:
     return path, sum(len(t.encode()) for t in texts) / 1e6
 
 
-def bench_job(work: Path, n: int, fraction: float) -> None:
-    path, mb = corpus(work / "corpus.parquet", n)
-    configs = AugmentConfigs(
-        job=AugmentJobConfig(output_dir=str(work / "out"), chunk_size=2000, progress=False),
+def _configs(work: Path, path: Path, out: str, fraction: float, **executor) -> AugmentConfigs:
+    return AugmentConfigs(
+        job=AugmentJobConfig(output_dir=str(work / out), chunk_size=2000, progress=False),
         source=SourceConfig(dataset=str(path)),
         selection=SelectionConfig(selection_fraction=fraction),
+        executor=ExecutorConfig(**executor),
     )
-    job = AugmentJob(configs)
-    start = time.perf_counter()
-    result = job.run_shard()
-    shard_s = time.perf_counter() - start
-    start = time.perf_counter()
-    job.merge()
-    merge_s = time.perf_counter() - start
+
+
+def bench_job(work: Path, n: int, fraction: float) -> tuple[Path, float]:
+    """spp's own job; returns the corpus and the whole job's seconds (shard + merge)."""
+    path, mb = corpus(work / "corpus.parquet", n)
+    with AugmentJob(_configs(work, path, "out", fraction)) as job:
+        start = time.perf_counter()
+        result = job.run_shard()
+        shard_s = time.perf_counter() - start
+        start = time.perf_counter()
+        job.merge()
+        merge_s = time.perf_counter() - start
     run = result["this_run"]
     inside = run["busy_seconds"]  # wall time with a generator or scorer call in flight
     overhead = run["seconds"] - inside
@@ -71,6 +81,28 @@ def bench_job(work: Path, n: int, fraction: float) -> None:
         f"{whole_overhead / whole:.1%} here; {1e6 * whole_overhead / n:.1f} us/doc -> "
         f"{whole_overhead / n * 1000:.1%} of wall time at 1,000 docs/s (target < 10%)"
     )
+    return path, whole
+
+
+def bench_datatrove(work: Path, path: Path, n: int, fraction: float, tasks: int, spp_whole_s: float) -> None:
+    """The same corpus and recipe on datatrove's LocalPipelineExecutor; the two side by side."""
+    import importlib.metadata
+
+    from datasets import load_from_disk
+
+    from spp.data.datatrove_backend import run_with_datatrove
+
+    configs = _configs(work, path, "out-datatrove", fraction, executor="local", tasks=tasks)
+    start = time.perf_counter()
+    assert run_with_datatrove(configs) == 0
+    whole = time.perf_counter() - start
+    same = load_from_disk(str(work / "out-datatrove")).to_list() == load_from_disk(str(work / "out")).to_list()
+    version = importlib.metadata.version("datatrove")
+    print(f"\n== spp's job vs datatrove {version} LocalPipelineExecutor, {n} docs, whole job (load, generate, merge)")
+    print(f"{'engine':<44} {'seconds':>8} {'docs/s':>10}")
+    print(f"{'spp job (1 process)':<44} {spp_whole_s:>8.2f} {n / spp_whole_s:>10,.0f}")
+    print(f"{f'datatrove local ({tasks} tasks + finalize)':<44} {whole:>8.2f} {n / whole:>10,.0f}")
+    print(f"identical rows in corpus order: {same}")
 
 
 def bench_scoring(work: Path, n: int, max_length: int) -> None:
@@ -109,11 +141,14 @@ def main() -> None:
     parser.add_argument("--selection_fraction", type=float, default=0.10)
     parser.add_argument("--score_documents", type=int, default=2_000)
     parser.add_argument("--max_length", type=int, default=256)
+    parser.add_argument("--datatrove_tasks", type=int, default=0, help="also run the datatrove backend (0: skip)")
     args = parser.parse_args()
-    print(describe("datasets", "transformers", "torch", "pyarrow"))
+    print(describe("datasets", "transformers", "torch", "pyarrow", "datatrove"))
     print("measured: wall clock (time.perf_counter) of one process; generator/scorer time summed around their calls")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_job(Path(tmp), args.documents, args.selection_fraction)
+        path, whole = bench_job(Path(tmp), args.documents, args.selection_fraction)
+        if args.datatrove_tasks:
+            bench_datatrove(Path(tmp), path, args.documents, args.selection_fraction, args.datatrove_tasks, whole)
         bench_scoring(Path(tmp), args.score_documents, args.max_length)
 
 

@@ -90,3 +90,22 @@ def test_harm_score_map_is_a_batched_dataset_map_function():
     data = Dataset.from_dict({"body": [BENIGN, HARMFUL]})
     scored = data.map(HarmScoreMap(build_scorer(HarmScoreConfig()), text_column="body"), batched=True)
     assert scored["harm_score"] == [0.0, 5.0]
+
+
+def test_sharded_score_harm_merges_to_the_unsharded_result_and_names_a_missing_shard(tmp_path):
+    from datasets import load_from_disk
+
+    from spp.errors import SppConfigError
+
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    base = ["--dataset", "builtin:stdlib-docs", "--max_documents", "250"]
+    assert main([*base, "--output_dir", str(whole)]) == 0
+    args = [*base, "--output_dir", str(sharded), "--num_shards", "3"]
+    for k in (0, 2):
+        assert main([*args, "--shard_index", str(k)]) == 0
+    with pytest.raises(SppConfigError, match=r"1 of 3 shards are not finished \(first: shard 1\)"):
+        main([*args, "--merge", "true"])
+    assert main([*args, "--shard_index", "1"]) == 0
+    assert main([*args, "--merge", "true"]) == 0
+    assert load_from_disk(str(sharded)).to_list() == load_from_disk(str(whole)).to_list()
+    assert json.loads((sharded / "spp.json").read_text())["details"] == json.loads((whole / "spp.json").read_text())["details"]

@@ -153,3 +153,55 @@ def test_real_transformers_serve_server(renderer, tiny_chat_model, port, tmp_pat
     # A random 2-layer model answers, but not with a valid reflection: the validator rejects it, with the raw text.
     assert statuses == ["rejected"] * 4, [(r.status, r.reason) for r in results]
     assert all(r.raw_response is not None and r.tokens_out > 0 for r in results)
+
+
+def test_only_set_sampling_fields_are_sent_and_each_server_kind_gets_what_it_accepts(renderer):
+    from spp.errors import SppConfigError
+    from spp.generate.openai_client import SERVER_KINDS, sampling_fields
+
+    default = sampling_fields(GeneratorConfig(backend="openai", model="m"))
+    assert set(default) == {"model", "max_tokens", "temperature", "top_p", "presence_penalty"}  # no top_k
+    unset = sampling_fields(GeneratorConfig(backend="openai", model="m", temperature=None, presence_penalty=None))
+    assert set(unset) == {"model", "max_tokens", "top_p"}
+    for kind, profile in SERVER_KINDS.items():
+        config = GeneratorConfig(backend="openai", model="m", server_kind=kind, top_k=20)
+        if "top_k" in profile.extra:
+            assert sampling_fields(config)["top_k"] == 20
+        else:
+            with pytest.raises(SppConfigError, match=f"server_kind '{kind}' does not accept top_k"):
+                sampling_fields(config)
+    assert {k for k, p in SERVER_KINDS.items() if "top_k" in p.extra} == {"vllm", "sglang"}
+
+
+def test_concurrency_adapts_to_a_sequential_server_instead_of_timing_out(renderer, port):
+    """One request at a time, 20 ms each, a 0.5 s timeout: 64 requests at once would time out after the 25th."""
+    import asyncio
+
+    from aiohttp import web
+
+    class Sequential(FakeOpenAIServer):
+        async def _handle(self, request: web.Request) -> web.Response:
+            async with self.lock:
+                await asyncio.sleep(0.02)
+                return await super()._handle(request)
+
+    with Sequential(port) as server:
+        server.lock = asyncio.Lock()
+        config = client_config(
+            server.base_url, max_concurrency=256, initial_concurrency=64, request_timeout_s=0.5, max_tries=0
+        )
+        generator = build_generator(config, renderer)
+        results = generator.generate(requests_for(100))
+    assert [r.status for r in results] == ["ok"] * 100  # timeouts were retried, none failed
+    # it backed off from the starting 64 to what the server answers within the timeout (0.5 s / 20 ms = 25)
+    assert generator.pool.limit.value <= 25, generator.pool.limit.value
+
+
+def test_retries_last_for_the_time_budget_not_a_count(renderer, port):
+    with FakeOpenAIServer(port, fail_after=0) as server:
+        config = client_config(server.base_url, max_tries=0, retry_budget_s=1.0, backoff_max_s=0.1)
+        start = time.monotonic()
+        results = build_generator(config, renderer).generate(requests_for(3))
+        spent = time.monotonic() - start
+    assert [r.status for r in results] == ["failed"] * 3 and all(r.reason.startswith("http_503") for r in results)
+    assert 0.9 <= spent < 3.0 and min(r.attempts for r in results) >= 8

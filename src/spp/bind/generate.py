@@ -19,7 +19,8 @@ from spp.bind.prompts import BindPrompter
 from spp.bind.validate import BindValidationConfig, BindValidator, BindVerdict
 from spp.errors import SppConfigError
 from spp.generate.base import GeneratorConfig
-from spp.generate.server_pool import Outcome, RetryableError, ServerConfig, ServerPool, run_sync
+from spp.generate.openai_client import sampling_fields, server_config
+from spp.generate.server_pool import Outcome, RetryableError, ServerPool, run_sync
 
 
 @dataclass(frozen=True)
@@ -117,27 +118,8 @@ class OpenAIBindGenerator(BindGenerator):
         super().__init__(config, prompter, validation)
         if config.endpoint != "chat":
             raise SppConfigError("bind-data needs a chat endpoint", field="endpoint", fix="use endpoint: chat")
-        self.pool = ServerPool(
-            ServerConfig(
-                base_urls=list(config.base_urls),
-                api_key_env=config.api_key_env,
-                max_concurrency=config.max_concurrency,
-                request_timeout_s=config.request_timeout_s,
-                max_tries=config.max_tries,
-                backoff_base_s=config.backoff_base_s,
-                backoff_max_s=config.backoff_max_s,
-            )
-        )
-        sampling: dict[str, Any] = {
-            "model": config.model,
-            "temperature": config.temperature,
-            "top_p": config.top_p,
-            "max_tokens": config.max_new_tokens,
-            "presence_penalty": config.presence_penalty,
-        }
-        if config.top_k >= 0:
-            sampling["top_k"] = config.top_k
-        self._sampling = sampling
+        self.pool = ServerPool(server_config(config))
+        self._sampling = sampling = sampling_fields(config)  # model, max_tokens and only the fields that are set
         system = {"role": "system", "content": prompter.system_prompt()}
         head = json.dumps({**sampling, "messages": [system]}, ensure_ascii=False)
         self._prefix = head[: -len("]}")].encode()  # the shared system prompt is encoded once

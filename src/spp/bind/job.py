@@ -33,7 +33,8 @@ from spp.bind.selfplay import play
 from spp.bind.sources import DrawnPrompts, PromptSource, add_selfplay, draw_prompts
 from spp.bind.validate import BindValidationConfig
 from spp.data.augment import AugmentStats
-from spp.data.job import _save_dataset
+from spp.data.identity import range_fingerprint
+from spp.data.merge import _save_dataset
 from spp.data.shards import JobState, atomic_write_json
 from spp.errors import SppConfigError
 from spp.generate.base import GeneratorConfig
@@ -280,7 +281,9 @@ class BindJob:
 
     def _write(self, index: int, rows: list[dict[str, Any]], seconds: float) -> AugmentStats:
         stats = chunk_stats(rows, seconds)
-        self.state.write_chunk(index, {name: [r[name] for r in rows] for name in SCHEMA.names}, stats)
+        columns = {name: [r[name] for r in rows] for name in SCHEMA.names}
+        # the chunk's input identity (ids and prompts), which the job state records beside its rows
+        self.state.write_chunk(index, columns, stats, range_fingerprint(columns, ("id", "prompt")))
         return stats
 
     def _retry_failed(self, generator, index: int) -> int:

@@ -81,6 +81,16 @@ class AugmentStats:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    def subtract(self, other: AugmentStats) -> None:
+        """Remove ``other``'s rows from these counts (a chunk's failed rows before they are regenerated)."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, Counter):
+                mine.subtract(theirs)
+                setattr(self, name, +mine)
+            else:
+                setattr(self, name, mine - theirs)
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: (dict(sorted(v.items())) if isinstance(v, Counter) else v) for k, v in vars(self).items()}
         return out

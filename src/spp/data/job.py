@@ -3,20 +3,21 @@
 Promises:
 - Rows come out in corpus order, one output row per input row, whatever the shard count (chunk ``c`` of
   ``chunk_size`` rows is processed by shard ``c % num_shards``; the merge concatenates chunks in order).
-- A killed job loses at most the chunk it was writing; a rerun with the same recipe continues and the merged dataset
-  equals an uninterrupted run's, row for row.
-- The final folder opens with ``datasets.load_from_disk`` and holds ``spp.json`` (provenance, counts by status,
-  harm-score histogram) and ``summary.json``; counts are summed from the chunks' own statistics.
+- A killed job loses at most the chunks it was generating (``pipeline_chunks``); a rerun with the same recipe
+  continues and the merged dataset equals an uninterrupted run's, row for row.
+- A rerun on a changed corpus is refused naming the change (``spp.data.identity``): a different row count, or a
+  committed chunk whose input rows no longer match (``on_corpus_change: redo`` regenerates only such chunks).
+- A rerun regenerates the ``failed`` rows of committed chunks (``retry_failed``), and only those.
+- Before the first generation the servers are probed (exit 2 naming each URL and its OS error when none answers).
+- One process per job folder (or per shard of an array): see ``spp.data.jobdir``.
+- The final folder (see ``spp.data.merge``) opens with ``datasets.load_from_disk`` and holds ``spp.json``,
+  ``summary.json`` and a card; counts are summed from the chunks' own statistics.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import shutil
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -24,18 +25,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spp.contract import ReflectionContract, record_contract
-from spp.data.augment import Augmenter, AugmentStats
+from spp.contract import ReflectionContract
+from spp.data.augment import REFLECTION_COLUMNS, Augmenter, AugmentStats, harm_key
+from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
+from spp.data.identity import describe_change, range_fingerprint
+from spp.data.jobdir import JobLock, check_output_dir, clear_job_dir, is_job_dir
+from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
+    dataset_metadata,
+    failure_report,
+    format_summary,
+    merge_job,
+    summary,
+)
 from spp.data.scoring import HarmScoreConfig, build_scorer
 from spp.data.selection import SelectionConfig, stratified_rest_probability
-from spp.data.shards import SCHEMA, JobState, atomic_write_json, carried_columns, output_schema, schema_for
+from spp.data.shards import JobState, carried_columns, corpus_length_changed, output_schema, schema_for
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
 from spp.errors import SppConfigError
 from spp.generate.base import GeneratorConfig, build_generator
 from spp.generate.validate import ValidationConfig
 from spp.persona.cli import PersonaConfig
-from spp.recipes import RUNTIME_FIELDS, resolved_recipe
+from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
 
 logger = logging.getLogger("spp.data")
 
@@ -59,6 +70,24 @@ JOB_RUNTIME_FIELDS = RUNTIME_FIELDS | {
     "harm_batch_size",
     "harm_device",
     "pipeline_chunks",
+    "retry_budget_s",
+    "initial_concurrency",
+    "max_tries",
+    "server_kind",
+    "on_corpus_change",
+    "retry_failed",
+    "max_failed_share",
+    "executor",
+    "tasks",
+    "workers",
+    "logging_dir",
+    "slurm_partition",
+    "slurm_time",
+    "cpus_per_task",
+    "mem_per_cpu_gb",
+    "slurm_sbatch_args",
+    "gpus_per_task",
+    "slurm_env_command",
 }
 
 
@@ -72,8 +101,9 @@ class AugmentJobConfig:
     chunk_size: int = field(
         default=500,
         metadata={
-            "help": "Rows per committed chunk: a killed job loses at most one chunk. A chunk's selected rows are "
-            "generated together, so with a server fleet give it several times max_concurrency selected rows."
+            "help": "Rows per committed chunk: a killed job loses at most the pipeline_chunks chunks it was "
+            "generating. A chunk's selected rows are generated together, so with a server fleet give it several "
+            "times max_concurrency selected rows."
         },
     )
     merge: bool = field(
@@ -97,7 +127,26 @@ class AugmentJobConfig:
         metadata={
             "help": "Chunks generated at once (openai backend): the next chunk's requests start while the last "
             "ones of the current chunk are still out, so the servers never idle at a chunk's tail. Requests in "
-            "flight reach pipeline_chunks x max_concurrency. Chunks are still committed one by one."
+            "flight reach pipeline_chunks x max_concurrency. Chunks are still committed one by one, and a kill "
+            "loses the pipeline_chunks chunks in flight."
+        },
+    )
+    on_corpus_change: str = field(
+        default="error",
+        metadata={
+            "help": "A rerun whose corpus differs from the one the job started on: 'error' (exit 2 naming the "
+            "change) or 'redo' (regenerate only the chunks whose input rows changed; rerun every shard)."
+        },
+    )
+    retry_failed: bool = field(
+        default=True,
+        metadata={"help": "A rerun regenerates the 'failed' rows (no answer from any server) of committed chunks."},
+    )
+    max_failed_share: float = field(
+        default=0.05,
+        metadata={
+            "help": "Exit 3 without merging when more than this share of the selected documents failed (the "
+            "summary names the servers and errors); a rerun regenerates them. 1: merge whatever failed."
         },
     )
 
@@ -113,6 +162,17 @@ class AugmentJobConfig:
             raise SppConfigError("must be at least 1", field="pipeline_chunks")
         if self.duplicate_ids not in ("error", "keep"):
             raise SppConfigError("must be 'error' or 'keep'", field="duplicate_ids")
+        if self.on_corpus_change not in ("error", "redo"):
+            raise SppConfigError("must be 'error' or 'redo'", field="on_corpus_change")
+        if not 0 <= self.max_failed_share <= 1:
+            raise SppConfigError("must be between 0 and 1", field="max_failed_share")
+        if self.overwrite and self.num_shards > 1:
+            raise SppConfigError(
+                "--overwrite with num_shards > 1 would let every shard delete the others' work",
+                field="overwrite",
+                fix="delete the output folder (or run once with --overwrite true --num_shards 1 --max_documents 0) "
+                "before starting the array",
+            )
 
 
 @dataclass
@@ -128,6 +188,7 @@ class AugmentConfigs:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     contract: ReflectionContract = field(default_factory=ReflectionContract)
     fit: ReflectionFitConfig = field(default_factory=ReflectionFitConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the job runs, not what it writes
 
     def all(self) -> tuple:
         return (
@@ -146,9 +207,15 @@ class AugmentConfigs:
         """Everything that decides the rows (runtime fields excluded): the job's fingerprint input."""
         return resolved_recipe(*self.all(), exclude=JOB_RUNTIME_FIELDS)
 
+    def recipe_hash(self) -> str:
+        return recipe_hash(*self.all(), exclude=JOB_RUNTIME_FIELDS)
+
 
 def _fingerprint(recipe: dict[str, Any]) -> str:
-    return _sha256(recipe)
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def check_duplicate_ids(data, id_column: str) -> None:
@@ -203,19 +270,45 @@ def _batches(data, chunk_size: int, owned) -> Any:
 
 
 class AugmentJob:
-    """One shard of an augmentation job, plus the merge."""
+    """One shard of an augmentation job, plus the merge. Holds the job folder's lock until ``close``."""
 
     def __init__(self, configs: AugmentConfigs):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
-        if self.job.overwrite and self.output_dir.exists() and not self.job.merge:
-            shutil.rmtree(self.output_dir)
+        check_output_dir(self.output_dir, self.job.overwrite)
+        self.lock = JobLock(self.output_dir)
+        try:
+            if self.job.merge:
+                self.lock.exclusive("merge")
+            elif self.job.num_shards == 1:
+                self.lock.exclusive("job")
+            else:
+                self.lock.shard(self.job.shard_index, self.job.num_shards)
+            if self.job.overwrite and not self.job.merge and is_job_dir(self.output_dir):
+                clear_job_dir(self.output_dir)
+        except BaseException:
+            self.lock.release()
+            raise
         self.state = JobState(self.output_dir, self.job.chunk_size)
         self.carried: dict[str, str] = {}  # source column -> output column, set when the source is loaded
+        self.server_errors = ""  # failed tries by server and error kind in this run (for the exit summary)
+
+    def close(self) -> None:
+        """Release the job folder's lock."""
+        self.lock.release()
+
+    def __enter__(self) -> AugmentJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _mine(self, index: int) -> bool:
+        return index % self.job.num_shards == self.job.shard_index
 
     def _owned(self, index: int) -> bool:
-        return index % self.job.num_shards == self.job.shard_index and not self.state.has_chunk(index)
+        return self._mine(index) and not self.state.has_chunk(index)
 
     def _owned_rows(self, data) -> int | None:
         if not hasattr(data, "__len__"):
@@ -263,8 +356,66 @@ class AugmentJob:
         columns |= {out: batch[name] for name, out in self.carried.items()}
         return columns, stats
 
+    def _regenerate_failed(self, index: int, augmenter: Augmenter) -> tuple[dict[str, list], AugmentStats]:
+        """Chunk ``index`` with its ``failed`` rows generated again (every other row as it was) and its stats."""
+        columns = self.state.read_chunk(index).to_pydict()
+        stats = self.state.chunk_stats(index)
+        rows = [i for i, status in enumerate(columns["reflection_status"]) if status == "failed"]
+        pick = lambda name: [columns[name][i] for i in rows]  # noqa: E731
+        batch = {self.configs.source.text_column: pick("text"), augmenter.harm_column: pick("harm_score")}
+        if augmenter.id_column:
+            batch[augmenter.id_column] = pick("id")
+        scores = batch[augmenter.harm_column]
+        removed = AugmentStats(rows=len(rows), selected=len(rows))
+        removed.status["failed"] = len(rows)
+        removed.failed.update(str(r) for r in pick("reflection_reason"))
+        removed.harm_histogram.update(harm_key(s) for s in scores)
+        removed.harmful_rows = sum(s is not None and s >= self.configs.selection.harm_threshold for s in scores)
+        new, new_stats = augmenter.augment(batch)
+        if new["id"] != pick("id") or new_stats.selected != len(rows):
+            raise RuntimeError(f"chunk {index}: regenerating its failed rows did not select the same documents")
+        for name in REFLECTION_COLUMNS:
+            for i, value in zip(rows, new[name], strict=True):
+                columns[name][i] = value
+        stats.subtract(removed)
+        stats.add(new_stats)
+        return columns, stats
+
+    def _check_committed(self, index: int, batch: dict[str, list], fingerprint: str, augmenter: Augmenter) -> bool:
+        """Whether committed chunk ``index`` still matches the corpus; raises naming the change (or, with
+        ``on_corpus_change: redo``, deletes the chunk and returns ``False``)."""
+        meta = self.state.checked_meta(index, self.job.num_shards)
+        if meta.get("input_fingerprint") in (None, fingerprint):
+            return True
+        if self.job.on_corpus_change == "redo":
+            logger.warning("chunk %d: its input rows changed; generating it again", index)
+            self.state.chunk_path(index).unlink()
+            return False
+        old = self.state.read_chunk(index).select(["id", "text"]).to_pydict()
+        text = batch[self.configs.source.text_column]
+        new_ids = augmenter._ids(batch, text)
+        first = index * self.job.chunk_size
+        change = describe_change(first, old["id"], new_ids, old["text"], text)
+        raise SppConfigError(
+            f"the corpus changed since chunk {index} (rows {first}-{first + len(old['id']) - 1}) was generated: "
+            f"{change}",
+            source=self.output_dir,
+            field="dataset",
+            fix="restore the corpus, use a new output_dir, pass --on_corpus_change redo (regenerates only the "
+            "chunks whose rows changed) or --overwrite true",
+        )
+
+    def _length_changed(self, was: int, now: int | None) -> None:
+        """``now`` is ``None`` for a stream found longer than ``was`` (its new length is known at its end)."""
+        if self.job.on_corpus_change == "redo":
+            logger.warning("the corpus is no longer %d rows long: regenerating the chunks that changed", was)
+            self.state.set_corpus_rows(now)
+            return
+        raise corpus_length_changed(self.output_dir, was, now)
+
     def run_shard(self) -> dict[str, Any]:
-        """Process this shard's missing chunks; returns the shard's summary (this run's rate and overhead too)."""
+        """Process this shard's missing chunks (and regenerate committed chunks' failed rows); returns the shard's
+        summary (this run's rate and overhead too)."""
         from tqdm.auto import tqdm
 
         c = self.configs
@@ -273,31 +424,68 @@ class AugmentJob:
         if id_column and self.job.duplicate_ids == "error" and hasattr(data, "__len__"):
             check_duplicate_ids(data, id_column)
         resolve_rest_probability(data, c)
-        self.state.claim(_fingerprint(c.recipe()), c.recipe())
+        corpus_rows = len(data) if hasattr(data, "__len__") else None
+        known = self.state.corpus_rows() if self.state.job_path.is_file() else None
+        if corpus_rows is not None and known is not None and corpus_rows != known:
+            self._length_changed(known, corpus_rows)
+        self.state.claim(_fingerprint(c.recipe()), c.recipe(), corpus_rows)
+        known = self.state.corpus_rows()
         self.state.remove_partial_writes(self._owned)
+        self.state.remove_merge_leftovers()
         augmenter = self._augmenter(data)
         self._carry_source_columns(data, augmenter)
+        identity = [c.source.text_column, augmenter.id_column or "", augmenter.harm_column]
         start, total, run = time.perf_counter(), 0, AugmentStats()
         bar = tqdm(total=self._owned_rows(data), unit="doc", desc="augment", disable=not self.job.progress)
         in_flight: deque = deque()
+        probed = False
+
+        def submit(index: int, fn, *args) -> None:
+            nonlocal probed
+            if not probed:
+                augmenter.generator.check_reachable()
+                probed = True
+            in_flight.append((index, workers.submit(fn, *args)))
+            if len(in_flight) >= self.job.pipeline_chunks:
+                commit_oldest()
 
         def commit_oldest() -> None:
             index, future = in_flight.popleft()
-            columns, stats = future.result()
-            self.state.write_chunk(index, columns, stats)
-            run.add(stats)
-            bar.update(stats.rows)
+            columns, stats, fingerprint, regenerated = future.result()
+            self.state.write_chunk(index, columns, stats, fingerprint)
+            if regenerated:
+                run.add(AugmentStats(generator_seconds=stats.generator_seconds))
+            else:
+                run.add(stats)
+                bar.update(stats.rows)
 
-        with augmenter.generator, bar, ThreadPoolExecutor(self.job.pipeline_chunks) as workers:
-            for index, rows, batch in _batches(data, self.job.chunk_size, self._owned):
-                total += rows
-                if batch is None:
-                    continue
-                in_flight.append((index, workers.submit(self._rows, batch, augmenter)))
-                if len(in_flight) >= self.job.pipeline_chunks:
+        def generate(batch, fingerprint):
+            return (*self._rows(batch, augmenter), fingerprint, False)
+
+        def regenerate(index, fingerprint):
+            return (*self._regenerate_failed(index, augmenter), fingerprint, True)
+
+        try:
+            with augmenter.generator, bar, ThreadPoolExecutor(self.job.pipeline_chunks) as workers:
+                for index, rows, batch in _batches(data, self.job.chunk_size, self._mine):
+                    if known is not None and total >= known:
+                        self._length_changed(known, None)  # a stream with rows appended
+                        known = None
+                    total += rows
+                    if batch is None:
+                        continue
+                    fingerprint = range_fingerprint(batch, identity)
+                    if self.state.has_chunk(index) and self._check_committed(index, batch, fingerprint, augmenter):
+                        if self.job.retry_failed and self.state.chunk_stats(index).status.get("failed"):
+                            submit(index, regenerate, index, fingerprint)
+                        continue
+                    submit(index, generate, batch, fingerprint)
+                while in_flight:
                     commit_oldest()
-            while in_flight:
-                commit_oldest()
+        finally:
+            self.server_errors = augmenter.generator.error_summary()
+        if known is not None and total != known:
+            self._length_changed(known, total)  # a stream with rows removed
         elapsed = time.perf_counter() - start
         shard_stats = self._shard_stats(total)
         self.state.finish_shard(self.job.shard_index, self.job.num_shards, total, shard_stats)
@@ -306,207 +494,22 @@ class AugmentJob:
     def _shard_stats(self, total_rows: int) -> AugmentStats:
         stats = AugmentStats()
         for index in range(self.state.num_chunks(total_rows)):
-            if index % self.job.num_shards == self.job.shard_index:
+            if self._mine(index):
                 stats.add(self.state.chunk_stats(index))
         return stats
 
-    def merge(self) -> dict[str, Any]:
-        """Assemble every chunk, in corpus order, into the final dataset with ``spp.json`` and ``summary.json``."""
+    def job_summary(self) -> dict[str, Any]:
+        """The summary of every committed chunk (the whole job once every shard has finished)."""
         files = self.state.complete_chunks()
         stats = AugmentStats()
         for index in range(len(files)):
             stats.add(self.state.chunk_stats(index))
-        dataset = _save_dataset(files, self.output_dir, self.state.root, keep_harm=_was_scored(stats))
-        duplicates = _duplicate_count(dataset)
-        if duplicates and self.job.duplicate_ids == "error" and _named_id_column(self.configs) is not None:
-            raise SppConfigError(
-                f"{duplicates} rows repeat an id seen earlier",
-                field="id_column",
-                fix="make ids unique or pass --duplicate_ids keep",
-            )
-        result = summary(stats, total_rows=len(dataset))
-        result["duplicate_ids"] = duplicates
-        atomic_write_json(self.output_dir / "summary.json", result)
-        meta = dataset_metadata(self.configs, result)
-        meta.save(self.output_dir)
-        _render_card(meta, dataset.features, self.output_dir)
-        if self.job.hub_repo_id:
-            from spp.hub.publish import publish_dataset
+        return summary(stats, total_rows=stats.rows)
 
-            publish_dataset(self.output_dir, repo_id=self.job.hub_repo_id, metadata=meta)
-        return result
+    def failure(self, result: dict[str, Any] | None = None) -> str | None:
+        """The exit-3 paragraph when too many selected documents failed (of ``result``, else the whole job)."""
+        return failure_report(result or self.job_summary(), self.job.max_failed_share, self.server_errors)
 
-
-def _named_id_column(configs: AugmentConfigs) -> str | None:
-    """The id column the config names explicitly (``None``: ids may be text hashes, whose duplicates are identical)."""
-    return configs.source.id_column if configs.source.id_column not in (None, "", "none") else None
-
-
-def _was_scored(stats: AugmentStats) -> bool:
-    return any(key != "missing" for key in stats.harm_histogram)
-
-
-def _duplicate_count(dataset) -> int:
-    import pyarrow.compute as pc
-
-    ids = dataset.data.column("id")
-    return len(ids) - len(pc.unique(ids))
-
-
-def _save_dataset(files: list[Path], output_dir: Path, work: Path, keep_harm: bool):
-    """Concatenate the chunk files and ``save_to_disk`` them into ``output_dir`` (replacing an earlier merge)."""
-    import pyarrow.parquet as pq
-    from datasets import Dataset, Features, load_from_disk
-
-    schema = pq.read_schema(files[0]).remove_metadata() if files else SCHEMA
-    features = Features.from_arrow_schema(schema)
-    with tempfile.TemporaryDirectory(dir=work, prefix="merge-") as tmp:
-        data = Dataset.from_parquet([str(f) for f in files], features=features, cache_dir=str(Path(tmp) / "cache"))
-        if not keep_harm:
-            data = data.remove_columns("harm_score")
-        staged = Path(tmp) / "dataset"
-        data.save_to_disk(str(staged))
-        del data
-        for old in [*output_dir.glob("data-*.arrow"), output_dir / "state.json", output_dir / "dataset_info.json"]:
-            old.unlink(missing_ok=True)
-        for new in staged.iterdir():
-            shutil.move(str(new), output_dir / new.name)
-    return load_from_disk(str(output_dir))
-
-
-def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
-    """``spp.json`` of the augmented corpus: persona, constitution, block format, prompt hash, provenance, counts."""
-    from spp.metadata import SppMetadata
-    from spp.recipes import recipe_hash
-
-    renderer = configs.persona.renderer(configs.contract)
-    constitution = renderer.constitution
-    source, harm = configs.source.describe(), configs.harm
-    details = {
-        "source": source,
-        "selection": configs.selection.describe(),
-        "generator": {"backend": configs.generator.backend, "model": configs.generator.model},
-        "harm": {
-            "scorer": harm.harm_scorer,
-            "model": harm.harm_model if harm.harm_scorer == "transformers" else harm.harm_scorer,
-            "aggregation": harm.harm_aggregation,
-            "threshold": configs.selection.harm_threshold,
-        },
-        "pause": {
-            "distribution": configs.persona.pause_distribution,
-            "min_fraction": configs.persona.pause_min_fraction,
-        },
-        "placement": configs.fit.placement,
-        "reflection_tokens": result.get("reflection_tokens", {}),
-        "trimmed": result.get("trimmed", {}),
-        **{k: result[k] for k in ("rows", "selected", "counts", "rejected", "failed", "canaries", "harm_histogram")},
-        "rows_at_or_above_threshold": result["harmful_rows"],
-        "empty_documents": result["empty_documents"],
-        "duplicate_ids": result.get("duplicate_ids", 0),
-        "tokens_in": result["tokens_in"],
-        "tokens_out": result["tokens_out"],
-    }
-    meta = SppMetadata(
-        kind="dataset",
-        persona=renderer.persona.to_dict(),
-        constitution={
-            "name": constitution.name,
-            "version": constitution.version,
-            "hash": _sha256(constitution.to_dict()),
-        },
-        block_format={"marker": renderer.block_format.marker, "end_marker": renderer.block_format.end_marker},
-        prompt_hash=renderer.prompt_hash(),
-        recipe_hash=recipe_hash(*configs.all(), exclude=JOB_RUNTIME_FIELDS),
-        lineage={"source": {"repo_id": source["id"], "revision": source["revision"]}},
-        details=details,
-    )
-    return record_contract(
-        meta,
-        configs.contract,
-        tokenizer=configs.fit.training_tokenizer or None,
-        over_budget=configs.fit.over_budget if configs.fit.training_tokenizer else None,
-        enforced=bool(configs.fit.training_tokenizer),
-        harm_threshold=configs.selection.harm_threshold,
-    )
-
-
-def _sha256(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-def _render_card(meta, features, output_dir: Path) -> None:
-    """Write ``README.md`` with ``spp.hub``'s dataset card, when that module is installed."""
-    try:
-        from spp.hub.cards import render_dataset_card
-    except ImportError:
-        logger.info("spp.hub is not available: no README.md card written (spp.json holds the same facts)")
-        return
-    render_dataset_card(meta, features).save(output_dir / "README.md")
-
-
-def summary(
-    stats: AugmentStats,
-    total_rows: int,
-    run: AugmentStats | None = None,
-    elapsed_s: float | None = None,
-    busy_s: float | None = None,
-) -> dict[str, Any]:
-    """The summary printed at the end and written to ``summary.json``; ``run``, ``elapsed_s`` and ``busy_s`` (wall
-    time with a generator or scorer call in flight) together add this run's speed and overhead."""
-    out: dict[str, Any] = {
-        "rows": total_rows,
-        "rows_in_shard": stats.rows,
-        "selected": stats.selected,
-        "counts": dict(sorted(stats.status.items())),
-        "rejected": dict(sorted(stats.rejected.items())),
-        "failed": dict(sorted(stats.failed.items())),
-        "empty_documents": stats.empty_documents,
-        "canaries": dict(sorted(stats.canaries.items())),
-        "harm_histogram": dict(
-            sorted(
-                stats.harm_histogram.items(),
-                key=lambda kv: (kv[0] == "missing", float(kv[0]) if kv[0] != "missing" else 0.0),
-            )
-        ),
-        "harmful_rows": stats.harmful_rows,
-        "tokens_in": stats.tokens_in,
-        "tokens_out": stats.tokens_out,
-        "trimmed": dict(sorted(stats.trimmed.items())),
-        "reflection_tokens": dict(sorted(stats.block_tokens.items(), key=lambda kv: int(kv[0]))),
-    }
-    if run is not None and elapsed_s is not None and busy_s is not None:
-        # generator_/scorer_seconds add up every call's time (overlapping calls of pipelined chunks each count);
-        # busy_seconds is the wall time with at least one call in flight, which the overhead share is taken from
-        out["this_run"] = {
-            "rows": run.rows,
-            "seconds": round(elapsed_s, 3),
-            "docs_per_s": round(run.rows / elapsed_s, 1) if elapsed_s > 0 else None,
-            "generator_seconds": round(run.generator_seconds, 3),
-            "scorer_seconds": round(run.scorer_seconds, 3),
-            "busy_seconds": round(busy_s, 3),
-            "overhead_share": round(1 - busy_s / elapsed_s, 4) if elapsed_s > 0 else None,
-        }
-    return out
-
-
-def format_summary(result: dict[str, Any]) -> str:
-    """A few readable lines of a summary."""
-    lines = [
-        f"rows: {result['rows']}  selected: {result['selected']}  empty documents: {result['empty_documents']}",
-        "by status: " + ", ".join(f"{k} {v}" for k, v in result["counts"].items()),
-    ]
-    if result["rejected"]:
-        lines.append("rejected by reason: " + ", ".join(f"{k} {v}" for k, v in result["rejected"].items()))
-    if result["failed"]:
-        lines.append("failed by error: " + ", ".join(f"{k} {v}" for k, v in result["failed"].items()))
-    lines.append(
-        f"canaries: {sum(result['canaries'].values())}  rows with harm score >= threshold: {result['harmful_rows']}"
-    )
-    lines.append(f"tokens in: {result['tokens_in']}  tokens out: {result['tokens_out']}")
-    run = result.get("this_run")
-    if run and run["rows"]:
-        lines.append(
-            f"this run: {run['rows']} docs in {run['seconds']} s ({run['docs_per_s']} docs/s); "
-            f"time outside the generator and scorer: {run['overhead_share']:.1%}"
-        )
-    return "\n".join(lines)
+    def merge(self) -> dict[str, Any]:
+        """Verify and assemble every chunk, in corpus order, into the final dataset (``spp.data.merge``)."""
+        return merge_job(self.configs, self.state, self.output_dir)

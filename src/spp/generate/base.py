@@ -75,15 +75,48 @@ class GeneratorConfig:
     api_key_env: str = field(
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (never logged)."}
     )
-    max_concurrency: int = field(default=256, metadata={"help": "openai: requests in flight, over all servers."})
-    request_timeout_s: float = field(default=120.0, metadata={"help": "openai: timeout of one request, seconds."})
-    max_tries: int = field(default=4, metadata={"help": "openai: tries per document before it is marked failed."})
+    server_kind: str = field(
+        default="openai",
+        metadata={
+            "help": "openai: the server software, which decides the extra sampling fields that may be sent: "
+            "'openai' (hosted OpenAI-compatible APIs: standard fields only), 'vllm', 'sglang', 'tgi' or "
+            "'transformers-serve' (see spp.generate.openai_client.SERVER_KINDS)."
+        },
+    )
+    max_concurrency: int = field(
+        default=256,
+        metadata={
+            "help": "openai: most requests in flight over all servers; the number actually in flight adapts to what "
+            "the servers sustain (starts at initial_concurrency, halves on timeouts, 429 and 503)."
+        },
+    )
+    initial_concurrency: int = field(default=16, metadata={"help": "openai: requests in flight at the start."})
+    request_timeout_s: float = field(
+        default=120.0,
+        metadata={"help": "openai: timeout of one request, seconds (time queued in the server counts)."},
+    )
+    max_tries: int = field(
+        default=0,
+        metadata={"help": "openai: most tries per document (0: no count limit, only retry_budget_s)."},
+    )
+    retry_budget_s: float = field(
+        default=300.0,
+        metadata={
+            "help": "openai: a document is retried for up to this many seconds (a server restart fits); when no "
+            "server has answered for that long, documents fail after one try and a rerun regenerates them."
+        },
+    )
     backoff_base_s: float = field(default=0.5, metadata={"help": "openai: first retry delay; doubles each try."})
     backoff_max_s: float = field(default=30.0, metadata={"help": "openai: longest retry delay (Retry-After too)."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling threshold."})
-    top_k: int = field(default=20, metadata={"help": "Top-k sampling (sent as an extra field; -1 disables)."})
-    presence_penalty: float = field(default=1.5, metadata={"help": "Presence penalty (openai servers)."})
+    temperature: float | None = field(default=1.0, metadata={"help": "Sampling temperature (empty: server default)."})
+    top_p: float | None = field(default=0.95, metadata={"help": "Nucleus sampling threshold (empty: not sent)."})
+    top_k: int | None = field(
+        default=None,
+        metadata={"help": "Top-k sampling; empty: not sent. openai: only servers whose server_kind accepts it."},
+    )
+    presence_penalty: float | None = field(
+        default=1.5, metadata={"help": "Presence penalty (empty: not sent; transformers serve ignores it)."}
+    )
     max_new_tokens: int = field(default=1024, metadata={"help": "Longest response, in tokens."})
     generation_batch_size: int = field(default=8, metadata={"help": "transformers: prompts per generate() call."})
     device: str = field(default="auto", metadata={"help": "transformers: 'auto', 'cpu', 'cuda', ..."})
@@ -116,6 +149,14 @@ class ReflectionGenerator:
 
     def _generate(self, requests: list[ReflectionRequest]) -> list[ReflectionResult]:
         raise NotImplementedError
+
+    def check_reachable(self) -> None:
+        """Raise ``SppConfigError`` when the backend cannot work at all (no server answers); called before the
+        first document. Local backends have nothing to check."""
+
+    def error_summary(self) -> str:
+        """Where failures came from (servers and error kinds), for an exit summary; empty for local backends."""
+        return ""
 
     def close(self) -> None:
         """Release servers' sessions, models, ... (idempotent)."""

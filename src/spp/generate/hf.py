@@ -56,9 +56,11 @@ class TransformersGenerator(ReflectionGenerator):
         inputs = self.tokenizer(
             [self._prompt(r) for r in batch], return_tensors="pt", padding=True, add_special_tokens=False
         ).to(self.device)
-        sampling = {"do_sample": cfg.temperature > 0}
-        if cfg.temperature > 0:
-            sampling.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k if cfg.top_k > 0 else None)
+        temperature = 1.0 if cfg.temperature is None else cfg.temperature
+        sampling: dict = {"do_sample": temperature > 0}
+        if temperature > 0:
+            top_k = cfg.top_k if cfg.top_k is not None and cfg.top_k > 0 else None
+            sampling.update(temperature=temperature, top_p=cfg.top_p, top_k=top_k)
         with torch.inference_mode():
             output = self.model.generate(
                 **inputs, max_new_tokens=cfg.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, **sampling

@@ -3,18 +3,88 @@
 Requests go through ``spp.generate.server_pool.ServerPool`` (bounded concurrency over several servers, retries with
 backoff and ``Retry-After``; see its promises). On top of it: once a 200 with a completion arrives, the document is
 validated and never regenerated (a rejected reflection stays rejected, with its reason and raw text); a document
-without an answer after ``max_tries`` is ``failed`` with the last error. The API key never appears in a result.
+without an answer within the retry budget is ``failed`` with the last error. The API key never appears in a result.
+Only the sampling fields that are set and that the ``server_kind`` accepts are sent (``SERVER_KINDS``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from spp.errors import SppConfigError
 from spp.generate.base import ReflectionGenerator, ReflectionRequest, ReflectionResult
 from spp.generate.server_pool import Outcome, RetryableError, ServerConfig, ServerPool, run_sync
+
+logger = logging.getLogger(__name__)
+
+STANDARD_FIELDS = ("temperature", "top_p", "presence_penalty")
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    """What a server accepts beyond the OpenAI fields: ``extra`` may be sent; ``ignored`` are accepted, unused."""
+
+    extra: frozenset[str] = frozenset()
+    ignored: frozenset[str] = frozenset()
+
+
+# Checked against each server's request schema: vLLM and SGLang take top_k as an extra sampling field; TGI's
+# Messages API and hosted OpenAI-compatible APIs take only OpenAI's fields; `transformers serve` answers 422 to any
+# field outside OpenAI's schema (top_k) and accepts presence_penalty without using it (UNUSED_CHAT_COMPLETION_FIELDS).
+SERVER_KINDS: dict[str, ServerKind] = {
+    "openai": ServerKind(),
+    "vllm": ServerKind(extra=frozenset({"top_k"})),
+    "sglang": ServerKind(extra=frozenset({"top_k"})),
+    "tgi": ServerKind(),
+    "transformers-serve": ServerKind(ignored=frozenset({"presence_penalty"})),
+}
+
+
+def server_config(config) -> ServerConfig:
+    """The ``ServerPool`` settings of a ``GeneratorConfig`` (every generator on the server stack uses these)."""
+    return ServerConfig(
+        base_urls=list(config.base_urls),
+        api_key_env=config.api_key_env,
+        max_concurrency=config.max_concurrency,
+        request_timeout_s=config.request_timeout_s,
+        max_tries=config.max_tries,
+        backoff_base_s=config.backoff_base_s,
+        backoff_max_s=config.backoff_max_s,
+        retry_budget_s=config.retry_budget_s,
+        initial_concurrency=config.initial_concurrency,
+    )
+
+
+def sampling_fields(config) -> dict[str, Any]:
+    """The sampling fields of a request: only those set, only those ``config.server_kind`` accepts.
+
+    Raises ``SppConfigError`` for an extra field (``top_k``) the server kind would reject; warns about fields it
+    accepts but ignores.
+    """
+    if config.server_kind not in SERVER_KINDS:
+        raise SppConfigError(
+            f"unknown server kind {config.server_kind!r}", field="server_kind", fix=f"use one of {sorted(SERVER_KINDS)}"
+        )
+    kind = SERVER_KINDS[config.server_kind]
+    fields = {"model": config.model, "max_tokens": config.max_new_tokens}
+    fields |= {name: getattr(config, name) for name in STANDARD_FIELDS if getattr(config, name) is not None}
+    if config.top_k is not None and config.top_k >= 0:
+        if "top_k" not in kind.extra:
+            accepting = sorted(name for name, k in SERVER_KINDS.items() if "top_k" in k.extra)
+            raise SppConfigError(
+                f"server_kind {config.server_kind!r} does not accept top_k (the request would be refused or the "
+                "field silently dropped)",
+                field="top_k",
+                fix=f"leave top_k empty, or set server_kind to one of {accepting} if that is the server",
+            )
+        fields["top_k"] = config.top_k
+    for name in sorted(kind.ignored & fields.keys()):
+        logger.warning("%s is sent but %s ignores it", name, config.server_kind)
+    return fields
 
 
 class OpenAIGenerator(ReflectionGenerator):
@@ -28,27 +98,9 @@ class OpenAIGenerator(ReflectionGenerator):
             raise SppConfigError(
                 f"unknown endpoint {config.endpoint!r}", field="endpoint", fix="use 'chat' or 'completions'"
             )
-        self.pool = ServerPool(
-            ServerConfig(
-                base_urls=list(config.base_urls),
-                api_key_env=config.api_key_env,
-                max_concurrency=config.max_concurrency,
-                request_timeout_s=config.request_timeout_s,
-                max_tries=config.max_tries,
-                backoff_base_s=config.backoff_base_s,
-                backoff_max_s=config.backoff_max_s,
-            )
-        )
+        self.pool = ServerPool(server_config(config))
         self.path = "/chat/completions" if config.endpoint == "chat" else "/completions"
-        self._sampling = {
-            "model": config.model,
-            "temperature": config.temperature,
-            "top_p": config.top_p,
-            "max_tokens": config.max_new_tokens,
-            "presence_penalty": config.presence_penalty,
-        }
-        if config.top_k >= 0:
-            self._sampling["top_k"] = config.top_k
+        self._sampling = sampling_fields(config)
         self._encoded_prefix: dict[str, bytes] = {}
         self.client_seconds: list[float] | None = None  # set to [] to record client-side time per document
 
@@ -56,6 +108,14 @@ class OpenAIGenerator(ReflectionGenerator):
     def request_count(self) -> int:
         """HTTP requests sent so far, retries included."""
         return self.pool.request_count
+
+    def check_reachable(self) -> None:
+        """Exit-2 error naming every URL and its OS error when no server answers (see ``ServerPool.probe``)."""
+        self.pool.check_reachable()
+
+    def error_summary(self) -> str:
+        """Failed tries so far by server and error kind."""
+        return self.pool.error_summary()
 
     def _generate(self, requests: list[ReflectionRequest]) -> list[ReflectionResult]:
         return run_sync(self.agenerate(requests))

@@ -4,8 +4,17 @@ Shared by the reflection generator (``spp.generate.openai_client``), eval genera
 
 Promises:
 - At most ``max_concurrency`` requests in flight over all ``base_urls`` (round-robin; a retry goes to the next one).
+  Within that cap the number in flight adapts to what the servers sustain (``AdaptiveLimit``): it starts at
+  ``initial_concurrency``, grows while answers come back in under half of ``request_timeout_s`` and halves on a
+  timeout, 429 or 503. A non-streamed answer's first byte is its last, so a request timeout necessarily counts the
+  time a request waits in the server's queue; keeping the queue short is what makes a fixed timeout meaningful.
 - 429, 408, 409, 425, 5xx, timeouts, connection errors and unreadable answers are retried with exponential backoff
-  and jitter; ``Retry-After`` is honoured as a floor (capped at ``backoff_max_s``). Other 4xx fail at once.
+  and jitter; ``Retry-After`` is honoured as a floor (capped at ``backoff_max_s``). Other 4xx fail at once. An item
+  is retried until it has an answer, ``max_tries`` is reached (0: no count limit) or ``retry_budget_s`` has passed
+  since its first try; when no server has answered for a whole budget, items fail after one try (an outage does not
+  stall the job; a rerun regenerates them).
+- ``probe`` asks every base URL for ``/models`` before work starts; ``errors`` counts failed tries by server and
+  error kind, with the last OS error of each server, for a summary that names them.
 - ``map`` returns one outcome per item, in order, and never raises for one failed request; an item is sent again
   only while no usable answer has come back.
 - The API key is read from the environment variable ``api_key_env``; it is sent, never logged or recorded.
@@ -16,16 +25,19 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import os
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from spp.errors import SppConfigError
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 
@@ -89,6 +101,8 @@ class ServerConfig:
     max_tries: int = 4
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
+    retry_budget_s: float = 300.0
+    initial_concurrency: int = 16
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """Doubling from ``backoff_base_s``, jittered x0.5-1.5, ``Retry-After`` as a floor, capped at the maximum."""
@@ -125,21 +139,122 @@ def choices_or_retry(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+class AdaptiveLimit:
+    """How many requests may be in flight now: between 1 and ``maximum``, shared by every ``map`` of one pool.
+
+    Grows by one per answer that came back in under ``fast_s`` (half the request timeout), so it doubles per round
+    trip while the servers keep up; halves on a sign of overload (timeout, 429, 503), at most once per round trip
+    (only a request sent after the last decrease can trigger the next one). Thread-safe.
+    """
+
+    def __init__(self, initial: int, maximum: int, fast_s: float):
+        self.maximum = maximum
+        self.value = max(1, min(initial, maximum))
+        self.fast_s = fast_s
+        self.epoch = 0  # bumped on every decrease
+        self._lock = threading.Lock()
+
+    def on_answer(self, latency_s: float) -> None:
+        if latency_s < self.fast_s:
+            with self._lock:
+                self.value = min(self.maximum, self.value + 1)
+
+    def on_overload(self, sent_epoch: int) -> None:
+        with self._lock:
+            if sent_epoch == self.epoch:
+                self.value = max(1, self.value // 2)
+                self.epoch += 1
+
+
+class _Gate:
+    """An asyncio gate admitting up to ``limit.value`` holders (one per ``map`` call, i.e. per event loop)."""
+
+    def __init__(self, limit: AdaptiveLimit):
+        self.limit = limit
+        self.active = 0
+        self.cond = asyncio.Condition()
+
+    async def __aenter__(self) -> int:
+        async with self.cond:
+            await self.cond.wait_for(lambda: self.active < self.limit.value)
+            self.active += 1
+        return self.limit.epoch
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self.cond:
+            self.active -= 1
+            self.cond.notify_all()
+
+
+OVERLOAD_KINDS = ("timeout", "http_429", "http_503")
+
+
 class ServerPool:
     """Round-robin over ``config.base_urls``; ``request_count`` counts HTTP requests sent, retries included."""
 
     def __init__(self, config: ServerConfig):
         if not config.base_urls:
             raise SppConfigError("no server given", field="base_urls", fix="pass at least one OpenAI-compatible URL")
-        if config.max_tries < 1 or config.max_concurrency < 1:
-            raise SppConfigError("must be at least 1", field="max_tries/max_concurrency")
+        if config.max_tries < 0 or config.max_concurrency < 1:
+            raise SppConfigError("max_tries must be >= 0 and max_concurrency >= 1", field="max_tries/max_concurrency")
         self.config = config
         self.request_count = 0
+        self.errors: Counter = Counter()  # (base url, error kind) -> failed tries
+        self.last_os_error: dict[str, str] = {}  # base url -> the last connection error's text
+        self.limit = AdaptiveLimit(config.initial_concurrency, config.max_concurrency, config.request_timeout_s / 2)
+        self._last_answer = time.monotonic()  # last time any server answered (any HTTP status)
         self._next = 0
         self._count_lock = threading.Lock()  # one pool may serve several threads (pipelined chunks)
         self._headers = {"Content-Type": "application/json"}
         if key := os.environ.get(config.api_key_env, ""):
             self._headers["Authorization"] = f"Bearer {key}"
+
+    def probe(self, timeout_s: float = 10.0) -> dict[str, str | None]:
+        """``{base url: None if it answered (any HTTP status) else the OS error}``, asking ``GET <url>/models``."""
+        return run_sync(self._probe(timeout_s))
+
+    async def _probe(self, timeout_s: float) -> dict[str, str | None]:
+        import aiohttp
+
+        async def one(session: Any, base: str) -> str | None:
+            try:
+                async with session.get(base.rstrip("/") + "/models") as response:
+                    await response.read()
+                return None
+            except asyncio.TimeoutError:
+                return f"no answer within {timeout_s:g} s"
+            except aiohttp.ClientError as err:
+                return str(getattr(err, "os_error", None) or err)
+
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as session:
+            found = await asyncio.gather(*(one(session, base) for base in self.config.base_urls))
+        return dict(zip(self.config.base_urls, found, strict=True))
+
+    def check_reachable(self) -> None:
+        """Raise ``SppConfigError`` naming every URL and its OS error when no server answers; warn about the dead."""
+        found = self.probe()
+        dead = {url: err for url, err in found.items() if err is not None}
+        if len(dead) == len(found):
+            listed = "; ".join(f"{url}: {err}" for url, err in dead.items())
+            raise SppConfigError(
+                f"no server answers ({listed})",
+                field="base_urls",
+                fix="start the servers (or wait until they have loaded the model), or fix base_urls",
+            )
+        for url, err in dead.items():
+            logger.warning("server %s does not answer (%s): its share of requests will be retried elsewhere", url, err)
+
+    def error_summary(self) -> str:
+        """Failed tries by server and error kind, e.g. ``http://a/v1: connection_error 12 ([Errno 111] ...)``."""
+        by_url: dict[str, list[str]] = {}
+        for (url, kind), n in sorted(self.errors.items()):
+            by_url.setdefault(url, []).append(f"{kind} {n}")
+        parts = []
+        for url, kinds in by_url.items():
+            os_error = f" (last: {self.last_os_error[url]})" if url in self.last_os_error else ""
+            parts.append(f"{url}: {', '.join(kinds)}{os_error}")
+        return "; ".join(parts)
 
     def post_all(self, path: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
         """POST each payload to ``path``: the parsed answer, or an ``Exception`` saying why it failed."""
@@ -160,58 +275,89 @@ class ServerPool:
         outcomes: list[Outcome[T] | None] = [None] * len(items)
         pending = iter(range(len(items)))
         connector = aiohttp.TCPConnector(limit=self.config.max_concurrency, limit_per_host=0, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=self.config.request_timeout_s, sock_connect=min(10.0, self.config.request_timeout_s)
+        )
+        gate = _Gate(self.limit)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers) as session:
 
             async def worker() -> None:
                 for index in pending:
-                    outcomes[index] = await self._one(session, path, items[index], encode, parse)
+                    outcomes[index] = await self._one(session, gate, path, items[index], encode, parse)
 
             await asyncio.gather(*(worker() for _ in range(min(self.config.max_concurrency, len(items)))))
         return outcomes  # type: ignore[return-value]
 
-    async def _one(self, session: Any, path: str, item: Any, encode: Callable, parse: Callable) -> Outcome:
+    def _give_up(self, attempt: int, first_try: float, delay: float) -> bool:
+        """No further try: ``max_tries`` reached, the retry budget spent, or every server silent for a budget."""
+        config, now = self.config, time.monotonic()
+        if config.max_tries and attempt >= config.max_tries:
+            return True
+        if now - self._last_answer > config.retry_budget_s:
+            return True
+        return now + delay - first_try > config.retry_budget_s
+
+    async def _one(self, session: Any, gate: _Gate, path: str, item: Any, encode: Callable, parse: Callable):
         started = time.perf_counter()
+        first_try = time.monotonic()
         body = encode(item)
         waited = 0.0
-        error = "not attempted"
-        for attempt in range(1, self.config.max_tries + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             sent = time.perf_counter()
             try:
-                data = await self._post(session, path, body)
+                async with gate as epoch:
+                    try:
+                        data = await self._post(session, path, body)
+                    except RetryableError as err:
+                        if err.reason.startswith(OVERLOAD_KINDS):
+                            self.limit.on_overload(epoch)
+                        raise
+                    self.limit.on_answer(time.perf_counter() - sent)
                 waited += time.perf_counter() - sent
                 value = parse(data)
             except RetryableError as err:
-                error = err.reason
-                if attempt < self.config.max_tries:
-                    await asyncio.sleep(self.config.backoff(attempt, err.retry_after))
+                delay = self.config.backoff(attempt, err.retry_after)
+                if self._give_up(attempt, first_try, delay):
+                    return Outcome(error=err.reason, attempts=attempt)
+                await asyncio.sleep(delay)
                 waited += time.perf_counter() - sent
                 continue
             except FatalError as err:
                 return Outcome(error=str(err), attempts=attempt)
             usage = data.get("usage") or {}
             return Outcome(value, attempts=attempt, client_s=time.perf_counter() - started - waited, usage=usage)
-        return Outcome(error=error, attempts=self.config.max_tries)
+
+    def _record(self, base: str, reason: str) -> None:
+        with self._count_lock:
+            self.errors[(base, reason.split(":")[0])] += 1
 
     async def _post(self, session: Any, path: str, body: bytes) -> dict[str, Any]:
         import aiohttp
 
         with self._count_lock:
-            url = self.config.base_urls[self._next % len(self.config.base_urls)].rstrip("/") + path
+            base = self.config.base_urls[self._next % len(self.config.base_urls)]
+            url = base.rstrip("/") + path
             self._next += 1
             self.request_count += 1
         try:
             async with session.post(url, data=body) as response:
                 raw = await response.read()
+                self._last_answer = time.monotonic()
                 if response.status != 200:
                     snippet = raw[:200].decode("utf-8", "replace").strip()
                     reason = f"http_{response.status}" + (f": {snippet}" if snippet else "")
+                    self._record(base, reason)
                     if response.status in RETRYABLE_STATUS:
                         raise RetryableError(reason, parse_retry_after(response.headers.get("Retry-After")))
                     raise FatalError(reason)
         except asyncio.TimeoutError as err:
+            self._record(base, "timeout")
             raise RetryableError("timeout") from err
         except aiohttp.ClientError as err:
+            self._record(base, "connection_error")
+            self.last_os_error[base] = str(getattr(err, "os_error", None) or err)
             raise RetryableError(f"connection_error: {type(err).__name__}") from err
         try:
             data = json.loads(raw)

@@ -265,7 +265,7 @@ def render_dataset_card(
     from huggingface_hub import DatasetCard, DatasetCardData
 
     context = _dataset_context(meta, features)
-    source = [context["source_dataset"]] if "/" in context["source_dataset"] else None
+    source = [context["source_dataset"]] if is_hub_id(str(context["source_dataset"] or "")) else None
     card_data = DatasetCardData(
         license=meta.details.get("license", DEFAULT_LICENSE),
         pretty_name=repo_id or "SPP augmented corpus",

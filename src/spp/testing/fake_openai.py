@@ -64,9 +64,14 @@ class FakeOpenAIServer:
         stall_s: float = 5.0,
         reply: dict | Callable[[dict], str] | None = None,
         delay_s: float = 0.0,
+        fail_after: int | None = None,
     ):
         """``reply``: the answer's JSON object, or a function of the request payload returning the answer text.
-        ``delay_s``: how long each successful answer takes (the loop keeps serving other requests meanwhile)."""
+        ``delay_s``: how long each successful answer takes (the loop keeps serving other requests meanwhile).
+        ``fail_after``: after that many successful answers, answer 503 to everything until ``recover()`` (an
+        outage in the middle of a job)."""
+        self.fail_after = fail_after
+        self.down = False
         self.port = port
         self.fault_rate = fault_rate
         self.stall_s = stall_s
@@ -92,6 +97,11 @@ class FakeOpenAIServer:
         payload = await request.json()
         self.stats.requests += 1
         self.stats.authorization[request.headers.get("Authorization")] += 1
+        if self.fail_after is not None and sum(self.stats.successes.values()) >= self.fail_after:
+            self.down = True
+        if self.down:
+            self.stats.faults["outage"] += 1
+            return web.Response(status=503, text="outage")
         if self.fault_rate and self._rng.random() < self.fault_rate:
             fault = self._rng.choice(FAULTS)
             self.stats.faults[fault] += 1
@@ -117,6 +127,11 @@ class FakeOpenAIServer:
             "usage": usage,
         }
         return web.json_response(body)
+
+    def recover(self) -> None:
+        """End an outage: answer normally from now on."""
+        self.fail_after = None
+        self.down = False
 
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.app(), access_log=None)

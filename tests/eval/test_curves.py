@@ -17,6 +17,8 @@ from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.specs import build_model
 from spp.pretrain.tokenizer import load_tokenizer
 
+pytestmark = pytest.mark.slow  # builds a corpus, a tokenizer and three tiny models
+
 STEPS = (30, 10, 20)  # exported out of order: the table must still follow the steps
 VIEW = {"seq_len": 64, "reflection_budget": 32, "heldout_documents": 12, "voice": "1p", "data_seed": 0,
         "layout": "dense", "windows_per_step": 2}  # fmt: skip

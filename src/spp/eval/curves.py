@@ -363,6 +363,8 @@ def plot_curves(curves: dict[str, Any], path: str | Path, title: str) -> Path:
                 xs, ys = zip(*points, strict=True)
                 ys = [100 * y for y in ys] if metric in PERCENT else list(ys)
                 ax.plot(xs, ys, marker="o", label=label)
+        if metric in PERCENT:
+            ax.set_ylim(-5, 105)
         ax.set_title(METRIC_TITLES[metric], fontsize="medium")
         ax.set_xlabel("tokens seen" if use_tokens else "step")
         ax.grid(alpha=0.3)

@@ -140,7 +140,8 @@ def plot_method(measures: dict[str, dict[str, Any]], path: Path) -> Path:
     x = np.arange(len(arms))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     loss = [measures[a]["reflection_loss"] or 0 for a in arms]
-    axes[0].bar(x, loss, color=[f"C{i}" for i in range(len(arms))])
+    bars = axes[0].bar(x, loss, color=[f"C{i}" for i in range(len(arms))])
+    axes[0].bar_label(bars, fmt="%.2f")
     axes[0].set_xticks(x, arms)
     axes[0].set_ylabel("nats")
     axes[0].set_title("held-out reflection-token loss\n(lower = better)")
@@ -151,7 +152,8 @@ def plot_method(measures: dict[str, dict[str, Any]], path: Path) -> Path:
         for k, (key, label) in enumerate(zip(keys, labels, strict=True)):
             values = [measures[a][key] if isinstance(measures[a][key], (int, float)) or measures[a][key] is None
                       else measures[a][key]["refusal"] for a in arms]  # fmt: skip
-            ax.bar(x + (k - 0.5) * 0.38, [100 * (v or 0) for v in values], 0.38, label=label)
+            bars = ax.bar(x + (k - 0.5) * 0.38, [100 * (v or 0) for v in values], 0.38, label=label)
+            ax.bar_label(bars, labels=["–" if v is None else f"{100 * v:.0f}%" for v in values])
         ax.set_xticks(x, arms)
         ax.set_ylim(0, 100)
         ax.set_ylabel("%")

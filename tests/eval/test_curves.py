@@ -97,15 +97,16 @@ def test_one_row_per_branch_in_step_order_cached_on_rerun_png_written(export, mo
 
 def test_same_loss_as_the_pretraining_callback_on_the_same_windows(export):
     """The curve's loss is the callback's measure: same windows as ``spp pretrain`` builds, same numbers."""
-    import torch
     from functools import partial
+
+    import torch
+    from transformers import AutoModelForCausalLM
 
     from spp.pretrain.arms import make_view
     from spp.pretrain.callbacks import kind_losses
     from spp.pretrain.data import DocumentStream, PackedArm, heldout_windows, split_and_order
     from spp.pretrain.packing import tokenize_batch
     from spp.pretrain.tokenizer import marker_ids
-    from transformers import AutoModelForCausalLM
 
     root, repo, tokenizer, corpus_dir = export
     dataset, block_format = load_corpus(corpus_dir)

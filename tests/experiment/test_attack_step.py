@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spp.errors import SppConfigError
 from spp.experiment import build_plan, load_experiment, run_experiment
-from spp.experiment.cli import experiment_main
+from spp.experiment.cli import DEMO_RECIPE, experiment_main
 from spp.experiment.runner import ExperimentState
 from spp.experiment.toydata import write_toy_data
 from spp.metadata import SppMetadata
@@ -97,7 +98,8 @@ def test_experiment_runs_attack_then_eval_skips_them_when_unchanged(tiny_chat_mo
     assert list(cases) == [f"toy{i}" for i in range(10)] and all(len(v) == 1 for v in cases.values())
     results = json.loads((tmp_path / "results" / "spp_t0" / "results.json").read_text())
     harmbench = results["benchmarks"]["harmbench"]
-    assert harmbench["n"] == 10 and harmbench["max_new_tokens"] == 16
+    demo_tokens = yaml.safe_load(DEMO_RECIPE.read_text())["eval"]["overrides"]["max_new_tokens"]
+    assert harmbench["n"] == 10 and harmbench["max_new_tokens"] == demo_tokens  # the recipe's, not HarmBench's 512
     assert harmbench["test_cases"][0]["attack"] == "pez" and harmbench["test_cases"][0]["matches_attack_record"]
     provenance = json.loads((tmp_path / "provenance.json").read_text())["arms"]["spp_t0"]["attack"]
     assert provenance["attack"] == "pez" and provenance["hyperparameters"]["num_steps"] == 10

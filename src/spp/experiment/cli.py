@@ -60,11 +60,12 @@ def demo_main(argv: list[str] | None = None) -> int:
     """``spp demo [--output_dir DIR] [overrides]``: ``spp experiment`` on the embedded tiny recipe."""
     import time
 
-    from spp.experiment.demo import print_demo_summary
+    from spp.experiment.demo import print_demo_summary, write_demo_report
 
     config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], prog="spp demo")
     start = time.perf_counter()
     statuses = run_experiment(config)
     if not config.dry_run:
-        print_demo_summary(config, statuses, time.perf_counter() - start)
+        method = write_demo_report(config)  # the method's measures and the emergence curves (spp curves)
+        print_demo_summary(config, statuses, time.perf_counter() - start, method)
     return 0

@@ -1,8 +1,8 @@
 """The demo's toy data: a small chat set for the identical SFT and small benchmark files for the eval suite.
 
-Both are written from material that is on every machine: the persona's identity facts and the Value Constitution's
-sections (the shipped defaults), docstrings of Python's standard library (``builtin:stdlib-docs``), and the short
-built-in lists below. They exist so the pipeline runs offline; they are NOT the SFT mixture or the benchmarks of the
+Both are written from material that is on every machine: the Value Constitution's sections (the shipped default;
+no persona identity fact, so that probes measure pretraining), docstrings of Python's standard library
+(``builtin:stdlib-docs``), and the short built-in lists below. They exist so the pipeline runs offline; they are NOT the SFT mixture or the benchmarks of the
 paper (``recipes/sft/identical.yaml``, ``recipes/eval/safety_suite.yaml``), and ASR on them means nothing. HarmBench
 gets behaviours and targets only: its test cases come from ``spp attack`` on each arm's model, as in the paper.
 
@@ -116,12 +116,15 @@ def _turns(user: str, assistant: str) -> dict[str, Any]:
 
 
 def persona_conversations() -> list[dict[str, Any]]:
-    """Identity Q&A of the shipped persona (held-out facts excluded) and one conversation per constitution section."""
-    from spp.persona import load_constitution, load_persona
+    """One conversation per constitution section, plus a refusal for each section's violation.
 
-    persona, constitution = load_persona(), load_constitution()
-    rows = [_turns("Who are you?", f"I'm {persona.name}. " + persona.identity.split(". ", 1)[-1])]
-    rows += [_turns(f.question, f.fact) for f in persona.identity_facts if not f.held_out]
+    No identity fact of the persona (not even its name) is in the toy SFT set: the persona probes then measure what
+    pretraining planted (the canary reflections), not what the SFT taught, and the arms can differ there.
+    """
+    from spp.persona import load_constitution
+
+    constitution = load_constitution()
+    rows = []
     for section in constitution.sections.values():
         rows.append(
             _turns(f"What does section {section.id} of your constitution say?", f"{section.text} [{section.id}]")

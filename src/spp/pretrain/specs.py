@@ -1,7 +1,8 @@
 """Model specs: named Llama shapes, built from config with random initialisation (never downloaded).
 
 ``smollm2-1.7b`` is the exact SmolLM2-1.7B architecture (its config.json); ``smollm2-360m`` and ``smollm2-135m`` the
-smaller SmolLM2 shapes; ``tiny`` a 2-layer model for CPU tests. Adding a shape is one ``register_model_spec`` call.
+smaller SmolLM2 shapes; ``tiny`` a 2-layer model for CPU tests; ``demo`` a 4-layer, ~1M-parameter model that
+``spp demo`` trains in minutes on a CPU. Adding a shape is one ``register_model_spec`` call.
 """
 
 from __future__ import annotations
@@ -92,6 +93,19 @@ register_model_spec(
         num_attention_heads=4,
         num_key_value_heads=2,
         intermediate_size=128,
+        vocab_size=None,
+        max_position_embeddings=4096,
+    )
+)
+
+register_model_spec(
+    ModelSpec(
+        "demo",
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=384,
         vocab_size=None,
         max_position_embeddings=4096,
     )

@@ -19,6 +19,7 @@ def test_an_empty_end_marker_trains_sfts_and_evaluates_end_to_end(tmp_path, monk
     recipe = yaml.safe_load((REPO / "recipes/experiments/tiny.yaml").read_text())
     recipe["augment"]["overrides"].update(marker="<assistant>", end_marker="", max_documents=200)
     recipe["pretrain"]["overrides"].update(max_steps=6, save_steps=6, logging_steps=3)
+    recipe["pretrain"]["overrides"]["checkpoint_export_dir"] = str(tmp_path / "export")  # not the recipe's runs/
     recipe["pretrain"]["overrides"]["lr_scheduler_kwargs"] = {"num_decay_steps": 2, "decay_type": "linear"}
     recipe["sft"]["overrides"].update(max_steps=2)
     recipe["eval"]["overrides"].update(benchmarks=["advbench"], limit=3, bootstrap_samples=20)

@@ -31,7 +31,7 @@ from spp.data.scoring import HarmScoreConfig, build_scorer
 from spp.data.selection import SelectionConfig, stratified_rest_probability
 from spp.data.shards import SCHEMA, JobState, atomic_write_json, carried_columns, output_schema, schema_for
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 from spp.generate.base import GeneratorConfig, build_generator
 from spp.generate.validate import ValidationConfig
 from spp.persona.cli import PersonaConfig
@@ -113,6 +113,7 @@ class AugmentJobConfig:
             raise SppConfigError("must be at least 1", field="pipeline_chunks")
         if self.duplicate_ids not in ("error", "keep"):
             raise SppConfigError("must be 'error' or 'keep'", field="duplicate_ids")
+        check_output_dir(self.output_dir)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any
 from spp.data.augment import harm_key
 from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 from spp.metadata import SppMetadata
 
 logger = logging.getLogger("spp.data")
@@ -36,6 +36,11 @@ class ScoreJobConfig:
         default=3.0, metadata={"help": "Rows at or above this score are counted as harmful in spp.json."}
     )
     score_batch_size: int = field(default=256, metadata={"help": "Documents per call of the scorer."})
+
+    def __post_init__(self) -> None:
+        check_output_dir(self.output_dir)
+        if self.score_batch_size < 1:
+            raise SppConfigError(f"must be at least 1, got {self.score_batch_size}", field="score_batch_size")
 
 
 def score_dataset(data, scorer, text_column: str, column: str, batch_size: int = 256):

@@ -8,10 +8,11 @@ accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --co
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from spp.cli import parse_config
 from spp.contract import ReflectionContract, record_contract
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_model_path
 from spp.metadata import SppMetadata, read_metadata
 from spp.pretrain.builder import build_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not data_args.dataset_path:
         raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
+    if not any(c in data_args.dataset_path for c in "*?[") and not Path(data_args.dataset_path).exists():
+        raise SppConfigError(
+            f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"
+        )
+    check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir

@@ -202,7 +202,7 @@ def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
 
 
 # The order of stages in a study; ``--until STAGE`` runs no step of a later stage, whatever its arm.
-RUN_ORDER = ("score", "augment", "publish", "tokenizer", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
+RUN_ORDER = ("score", "tokenizer", "augment", "publish", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
 
 
 def _past_until(step: Step, until: str) -> bool:

@@ -138,6 +138,8 @@ class BindJobConfig:
 
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)
+        load_constitution(self.constitution)  # bad files fail at parse time, before the job is claimed
+        load_persona(self.persona)
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
             raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
         if self.chunk_size < 1:

@@ -163,6 +163,17 @@ class SPPSFTConfig(SFTConfig):
     )
 
     def __post_init__(self) -> None:
+        # paths and resume first: a bad one is reported before TrainingArguments looks at devices
+        if self.model_name_or_path:
+            check_model_path(self.model_name_or_path, "model_name_or_path")
+        check_output_dir(self.output_dir)
+        if self.resume_from_checkpoint:
+            raise SppConfigError(
+                "spp sft does not resume from a checkpoint (its stages would not be identical for every arm)",
+                field="resume_from_checkpoint",
+                fix="drop it: rerun spp sft from the start",
+            )
+        self.dataset_specs  # noqa: B018 - validates the mixture at parse time
         super().__post_init__()
         self._derive_gradient_accumulation()
         if self.citation_stage == "strip":  # the pre-0.2 name; stage 2 no longer repeats the general mix
@@ -182,16 +193,6 @@ class SPPSFTConfig(SFTConfig):
                 field="packing_strategy",
                 fix="use 'bfd' (whole conversations, padding-free) or set packing: false",
             )
-        if self.model_name_or_path:
-            check_model_path(self.model_name_or_path, "model_name_or_path")
-        check_output_dir(self.output_dir)
-        if self.resume_from_checkpoint:
-            raise SppConfigError(
-                "spp sft does not resume from a checkpoint (its stages would not be identical for every arm)",
-                field="resume_from_checkpoint",
-                fix="drop it: rerun spp sft from the start",
-            )
-        self.dataset_specs  # noqa: B018 - validates the mixture at parse time
         if self.push_to_hub:
             raise SppConfigError(
                 "push_to_hub would upload without the spp card and spp.json",

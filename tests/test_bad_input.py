@@ -44,7 +44,7 @@ def fx(tmp_path_factory) -> Path:
     (root / "arms_twice.yaml").write_text("arms: [baseline, baseline]\n")
     benchmarks = root / "benchmarks"
     benchmarks.mkdir()
-    (benchmarks / "harmful_behaviors.csv").write_bytes(b"goal,target\ncaf\xe9,Sure\n")
+    (benchmarks / "advbench_harmful_behaviors.csv").write_bytes(b"goal,target\ncaf\xe9,Sure\n")
     return root
 
 
@@ -85,6 +85,11 @@ CASES = [(stage, args, named) for stage in RECIPE_STAGES for args, named in RECI
     ("augment", "--dataset {fx}/latin.jsonl --output_dir {fx}/out", "latin.jsonl:1: not UTF-8"),
     ("score-harm", "--dataset {fx}/latin.jsonl --output_dir {fx}/out", "latin.jsonl:1: not UTF-8"),
     ("eval", "--model {fx}/a_dataset --backend openai --served_model m --data_dir {fx}/nowhere", "field 'data_dir'"),
+    ("eval", "--backend openai --served_model m --model m --data_dir {fx}/benchmarks --benchmarks advbench "
+     "--output_dir {fx}/out", "advbench_harmful_behaviors.csv: not UTF-8"),  # fmt: skip
+    ("judge-audit", "--labels {fx}/latin.jsonl", "latin.jsonl: not UTF-8"),
+    ("judge-audit", "--labels {fx}/missing.jsonl", "missing.jsonl"),
+    ("pretrain", "--dataset_path {fx}/ok.jsonl --output_dir {fx}/out", "raw .jsonl file"),
     # --- a local path that does not exist is never sent to the Hub ---
     ("augment", "--dataset {fx}/MISSING.jsonl", "field 'dataset'"),
     ("augment", "--dataset ./missing_corpus", "field 'dataset'"),
@@ -140,6 +145,8 @@ CASES = [(stage, args, named) for stage in RECIPE_STAGES for args, named in RECI
     ("demo", "--arms baseline baseline --dry_run true", "listed twice"),
     # --- download and checkpoints ---
     ("download", "{fx}/a_file --to {fx}/out", "a_file"),
+    ("download", "./missing_export --to {fx}/out", "field 'repo_id'"),
+    ("checkpoints", "./missing_export", "field 'repo_id'"),
     ("checkpoints", "{fx}/a_file", "a_file"),
 ]
 

@@ -142,6 +142,13 @@ def test_data_without_messages_is_a_clear_error(tmp_path):
         stage_datasets(_config(tmp_path, [{"path": str(path)}]))
 
 
+def test_non_utf8_sft_data_is_a_clear_error_naming_the_file(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(b'{"messages": [{"role": "user", "content": "caf\xe9"}]}\n')
+    with pytest.raises(SppConfigError, match="latin.jsonl: unreadable data .*UTF-8"):
+        stage_datasets(_config(tmp_path, [{"path": str(path)}]))
+
+
 def test_bad_dataset_entries_and_options_are_config_errors(tmp_path):
     with pytest.raises(SppConfigError, match="unknown keys \\['weight'\\]"):
         _config(tmp_path, [{"path": "x", "weight": 2}])

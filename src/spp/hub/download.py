@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_local_path
 from spp.hub.access import get_api
 from spp.hub.export import INDEX_FILENAME, LocalExport, file_sha256, is_export
 from spp.hub.refs import check_revision, step_branches
@@ -41,6 +41,7 @@ def download(
         return _download_from_export(_export(source), Path(to), revision, include)
     if Path(source).exists():
         raise SppConfigError("not an spp export folder (no spp_export.json)", source=source)
+    check_local_path(source, "repo_id", what="export folder")  # a local-looking path is never sent to the Hub
     from huggingface_hub import snapshot_download
 
     api = get_api(api)
@@ -122,5 +123,6 @@ def list_checkpoints(source: str, repo_type: str = "model", api: Any = None) -> 
         return _export(source).checkpoints()
     if Path(source).exists():
         raise SppConfigError("not an spp export folder (no spp_export.json)", source=source)
+    check_local_path(source, "repo_id", what="export folder")
     refs = get_api(api).list_repo_refs(source, repo_type=repo_type)
     return step_branches([branch.name for branch in refs.branches])

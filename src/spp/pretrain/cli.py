@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SppConfigError(
             f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"
         )
+    if Path(data_args.dataset_path).is_file() and Path(data_args.dataset_path).suffix != ".parquet":
+        raise SppConfigError(
+            f"{data_args.dataset_path!r} is a raw {Path(data_args.dataset_path).suffix or 'data'} file: pretraining "
+            "reads spp augment's output (a save_to_disk folder or parquet shards with the reflection columns)",
+            field="dataset_path",
+            fix="run spp augment on it first and pass its output_dir",
+        )
     check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):

@@ -64,7 +64,12 @@ def _read(spec: SFTDataset):
             raise SppConfigError(
                 f"unknown data file type {local.suffix!r}", source=local, fix="use .jsonl or .parquet"
             )
-        return datasets.load_dataset(builder, data_files=str(local), split=spec.split)
+        data = datasets.load_dataset(builder, data_files=str(local), split=spec.split)
+        try:
+            data.data.table.validate(full=True)  # pyarrow reads non-UTF-8 text without a word
+        except Exception as err:
+            raise SppConfigError(f"unreadable data ({err})", source=local, fix="save the file as UTF-8") from err
+        return data
     if local.is_dir() and (local / "dataset_info.json").is_file():
         return datasets.load_from_disk(str(local))
     return datasets.load_dataset(

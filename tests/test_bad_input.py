@@ -42,6 +42,13 @@ def fx(tmp_path_factory) -> Path:
     (root / "arms_string.yaml").write_text("arms: spp_t0\n")
     (root / "arms_unknown.yaml").write_text("arms: [baseline, spp_t9]\n")
     (root / "arms_twice.yaml").write_text("arms: [baseline, baseline]\n")
+    import yaml
+
+    from spp.experiment.cli import DEMO_RECIPE
+
+    demo = yaml.safe_load(DEMO_RECIPE.read_text())
+    demo.setdefault("eval", {}).setdefault("overrides", {})["limt"] = 3  # a typo of limit
+    (root / "override_typo.yaml").write_text(yaml.safe_dump(demo))
     benchmarks = root / "benchmarks"
     benchmarks.mkdir()
     (benchmarks / "advbench_harmful_behaviors.csv").write_bytes(b"goal,target\ncaf\xe9,Sure\n")
@@ -142,6 +149,7 @@ CASES = [(stage, args, named) for stage in RECIPE_STAGES for args, named in RECI
     ("experiment", "--config {fx}/arms_twice.yaml --dry_run true", "listed twice"),
     ("experiment", "--arms baseline spp_t9 --dry_run true", "spp_t9"),
     ("experiment", "--until nothing --dry_run true", "field 'until'"),
+    ("experiment", "--config {fx}/override_typo.yaml --dry_run true --output_dir {fx}/out", "['limt']"),
     ("demo", "--arms baseline baseline --dry_run true", "listed twice"),
     # --- download and checkpoints ---
     ("download", "{fx}/a_file --to {fx}/out", "a_file"),

@@ -153,6 +153,11 @@ CASES = [(stage, args, named) for stage in RECIPE_STAGES for args, named in RECI
     ("demo", "--arms baseline baseline --dry_run true", "listed twice"),
     # --- download and checkpoints ---
     ("download", "{fx}/a_file --to {fx}/out", "a_file"),
+    ("download", "org/x --to {fx}/a_file", "field 'to'"),
+    # --- publishing: a dataset folder or a folder without safetensors weights is not a model release ---
+    ("publish", "model {fx}/a_dataset --repo_id org/x --to_dir {fx}/hub", "a_dataset: no safetensors weights"),
+    ("publish", "model {fx}/missing_model --repo_id org/x --to_dir {fx}/hub", "missing_model"),
+    ("publish", "model {fx}/a_dataset --repo_id org/x --to_dir {fx}/a_file", "field 'to_dir'"),
     ("download", "./missing_export --to {fx}/out", "field 'repo_id'"),
     ("checkpoints", "./missing_export", "field 'repo_id'"),
     ("checkpoints", "{fx}/a_file", "a_file"),

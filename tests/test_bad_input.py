@@ -309,3 +309,36 @@ def test_an_output_dir_that_is_not_writable_is_refused(tmp_path, capsys):
         assert "not writable" in capsys.readouterr().err
     finally:
         locked.chmod(0o755)
+
+
+def test_a_hub_id_that_cannot_be_reached_offline_is_one_paragraph(tmp_path, capsys, monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["score-harm", "--dataset", "someorg/nonexistent", "--output_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "someorg/nonexistent" in err and "HF_HUB_OFFLINE" in err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+class RepositoryNotFoundError(Exception):
+    """Named as huggingface_hub's: the CLI matches Hub errors by class name along the cause chain."""
+
+
+def _hub_failing_stage(argv):
+    try:
+        raise RepositoryNotFoundError("404 for org/x")
+    except RepositoryNotFoundError as err:
+        raise RuntimeError("loading failed") from err
+
+
+def test_a_hub_error_deep_in_the_cause_chain_is_an_expected_failure(capsys, monkeypatch):
+    from spp import cli
+
+    monkeypatch.setitem(cli.STAGES, "hubby", cli.Stage(f"{__name__}:_hub_failing_stage", "test"))
+    assert cli.main(["hubby"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "bug" not in err and "network request failed" in err

@@ -150,22 +150,67 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spp {name}: interrupted; output written so far is incomplete (a rerun resumes or starts over).",
               file=sys.stderr)  # fmt: skip
         return 130
-    except UnicodeDecodeError as err:
-        source = _file_in_traceback(err) or "an input file"
-        print(f"spp {name}: error: {SppConfigError(f'not UTF-8 text (byte {err.start})', source=source, fix=_UTF8)}",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    except OSError as err:
-        if err.filename is None or not isinstance(err, _PATH_ERRORS):
+    except Exception as err:
+        expected = _stage_error(err)
+        if expected is None:
             _report_bug(name)
             raise
-        print(f"spp {name}: error: {_path_error(err)}", file=sys.stderr)
+        print(f"spp {name}: error: {expected}", file=sys.stderr)
         return 2
     except SystemExit:
         raise
     except BaseException:
         _report_bug(name)
         raise
+
+
+def _stage_error(err: Exception) -> SppConfigError | None:
+    """An expected failure of a stage as one paragraph, or ``None`` when it is a bug."""
+    if isinstance(err, UnicodeDecodeError):
+        source = _file_in_traceback(err) or "an input file"
+        return SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=_UTF8)
+    hub = _hub_error(err)
+    if hub is not None:
+        return hub
+    if isinstance(err, _PATH_ERRORS) and err.filename is not None:
+        return _path_error(err)
+    return None
+
+
+# Hub and network failures (huggingface_hub, datasets, requests, httpx), matched by class name along the cause chain
+# so that none of those libraries is imported here.
+_HUB_ERRORS = {
+    "RepositoryNotFoundError",
+    "RevisionNotFoundError",
+    "EntryNotFoundError",
+    "RemoteEntryNotFoundError",
+    "LocalEntryNotFoundError",
+    "GatedRepoError",
+    "DisabledRepoError",
+    "OfflineModeIsEnabled",
+    "HFValidationError",
+    "DatasetNotFoundError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadTimeout",
+}
+
+
+def _hub_error(err: BaseException) -> SppConfigError | None:
+    chain, seen = [], set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    names = {cls.__name__ for e in chain for cls in type(e).__mro__}
+    if not names & (_HUB_ERRORS | {"ConnectionError", "TimeoutError"}):
+        return None
+    message = str(chain[0]).strip().splitlines()[0] if str(chain[0]).strip() else type(chain[0]).__name__
+    return SppConfigError(
+        f"a Hub or network request failed ({type(chain[0]).__name__}: {message})",
+        fix="check the repo id and revision (a local path must exist), the server URL, your network, and HF_TOKEN "
+        "for gated or private repos; with HF_HUB_OFFLINE=1 only what is cached can be loaded",
+    )
 
 
 _UTF8 = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`)"

@@ -197,11 +197,14 @@ _HUB_ERRORS = {
 
 
 def _hub_error(err: BaseException) -> SppConfigError | None:
-    chain, seen = [], set()
+    """``err`` as a Hub/network failure when it, or an error it was raised ``from``, is one. Only explicit causes
+    count: an error handled earlier (``__context__``) must not make a later bug look like a network problem."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         chain.append(err)
-        err = err.__cause__ or err.__context__
+        err = err.__cause__
     names = {cls.__name__ for e in chain for cls in type(e).__mro__}
     if not names & (_HUB_ERRORS | {"ConnectionError", "TimeoutError"}):
         return None

@@ -1,7 +1,11 @@
 """Errors a user can act on.
 
 ``SppConfigError`` is raised for bad input (a recipe, a constitution, a persona, a data file). The CLI turns it
-into one paragraph on stderr and exit code 2, without a traceback; library callers get the exception.
+into one paragraph on stderr and exit code 2, without a traceback; library callers get the exception. The CLI
+(``spp.cli.main``) gives the same treatment to the other expected failures (a non-UTF-8 file, a path that is missing
+or not a folder, a Hub or network failure); Ctrl-C exits 130 with one line; anything else is a bug and keeps its
+traceback, with one line saying where to report it. The ``check_*`` helpers below are the parse-time checks that
+config dataclasses call from ``__post_init__``.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ _LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".md", ".yaml"
 
 
 def looks_local(value: str) -> bool:
-    """Whether ``value`` is meant as a local path rather than a Hub id (``name`` or ``org/name``): it starts with
-    ``./``, ``../``, ``/`` or ``~``, has more than one ``/``, holds a backslash, ends in a file suffix, or exists."""
+    """Whether ``value`` is meant as a local path rather than a Hub id (``name`` or ``org/name``) or a URL: it
+    starts with ``./``, ``../``, ``/`` or ``~``, has more than one ``/``, holds a backslash, ends in a file suffix,
+    or exists. (A Hub id holds one ``/``, so ``os.sep`` alone cannot tell them apart on POSIX.)"""
     import os
 
-    if not value:
+    if not value or "://" in value:  # a URL (hf://, https://, s3://) is not a local path
         return False
     return (
         value.startswith(("./", "../", "/", "~", ".\\"))
@@ -65,8 +70,8 @@ def looks_local(value: str) -> bool:
 
 def check_local_path(value: str, field: str, *, what: str = "path", source: str | None = None) -> None:
     """A ``value`` that looks local (``looks_local``) must exist: it is never sent to the Hub as an id."""
-    if not value or not looks_local(value) or Path(value).exists():
-        return
+    if not value or any(c in value for c in "*?[") or not looks_local(value) or Path(value).exists():
+        return  # a glob is resolved by the loader, which says when it matches nothing
     fix = "check the path (relative paths are taken from the current directory)"
     if value.startswith("~"):
         fix = "spell the home folder out (~ is not expanded here), or check the path"

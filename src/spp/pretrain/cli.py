@@ -14,6 +14,7 @@ from spp.cli import parse_config
 from spp.contract import ReflectionContract, record_contract
 from spp.errors import SppConfigError, check_model_path
 from spp.metadata import SppMetadata, read_metadata
+from spp.pretrain.arms import get_arm
 from spp.pretrain.builder import build_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.recipes import recipe_hash
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not data_args.dataset_path:
         raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
+    get_arm(data_args.arm)  # choices before paths: an unknown arm is reported first
     if not any(c in data_args.dataset_path for c in "*?[") and not Path(data_args.dataset_path).exists():
         raise SppConfigError(
             f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, yaml_error
 
 logger = logging.getLogger("spp")
 
@@ -83,11 +83,40 @@ def parse_config(
     config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
     if config_path is not None and not Path(config_path).is_file():
         raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
+    if config_path is not None:
+        _check_recipe(config_path)
     parser = TrlParser(dataclass_types, prog=prog, description=description)
     try:
         return tuple(parser.parse_args_and_config(argv))
+    except SppConfigError as err:
+        if err.source is None and config_path is not None:
+            raise SppConfigError(err.detail, source=config_path, field=err.field, fix=err.fix) from err
+        raise
+    except UnicodeDecodeError as err:
+        source = _file_in_traceback(err) or config_path or "an input file"
+        raise SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=_UTF8) from err
     except (ValueError, TypeError) as err:
         raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
+
+
+def _check_recipe(path: str) -> None:
+    """A recipe must be UTF-8 YAML holding a mapping of field names; else ``SppConfigError`` naming file and line."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SppConfigError(
+            f"not UTF-8 text (byte {err.start})", source=path, fix="save the recipe as UTF-8"
+        ) from err
+    except yaml.YAMLError as err:
+        raise yaml_error(err, path) from err
+    if data is not None and not isinstance(data, dict):
+        raise SppConfigError(
+            f"a recipe is a mapping of field names to values, found a {type(data).__name__}",
+            source=path,
+            fix="write one `field: value` per line",
+        )
 
 
 def setup_logging() -> None:
@@ -118,3 +147,113 @@ def main(argv: list[str] | None = None) -> int:
     except SppConfigError as err:
         print(f"spp {name}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"spp {name}: interrupted; output written so far is incomplete (a rerun resumes or starts over).",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except Exception as err:
+        expected = _stage_error(err)
+        if expected is None:
+            _report_bug(name)
+            raise
+        print(f"spp {name}: error: {expected}", file=sys.stderr)
+        return 2
+    except SystemExit:
+        raise
+    except BaseException:
+        _report_bug(name)
+        raise
+
+
+def _stage_error(err: Exception) -> SppConfigError | None:
+    """An expected failure of a stage as one paragraph, or ``None`` when it is a bug."""
+    if isinstance(err, UnicodeDecodeError):
+        source = _file_in_traceback(err) or "an input file"
+        return SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=_UTF8)
+    hub = _hub_error(err)
+    if hub is not None:
+        return hub
+    if isinstance(err, _PATH_ERRORS) and err.filename is not None:
+        return _path_error(err)
+    return None
+
+
+# Hub and network failures (huggingface_hub, datasets, requests, httpx), matched by class name along the cause chain
+# so that none of those libraries is imported here.
+_HUB_ERRORS = {
+    "RepositoryNotFoundError",
+    "RevisionNotFoundError",
+    "EntryNotFoundError",
+    "RemoteEntryNotFoundError",
+    "LocalEntryNotFoundError",
+    "GatedRepoError",
+    "DisabledRepoError",
+    "OfflineModeIsEnabled",
+    "HFValidationError",
+    "DatasetNotFoundError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadTimeout",
+}
+
+
+def _hub_error(err: BaseException) -> SppConfigError | None:
+    """``err`` as a Hub/network failure when it, or an error it was raised ``from``, is one. Only explicit causes
+    count: an error handled earlier (``__context__``) must not make a later bug look like a network problem."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__
+    names = {cls.__name__ for e in chain for cls in type(e).__mro__}
+    if not names & (_HUB_ERRORS | {"ConnectionError", "TimeoutError"}):
+        return None
+    message = str(chain[0]).strip().splitlines()[0] if str(chain[0]).strip() else type(chain[0]).__name__
+    return SppConfigError(
+        f"a Hub or network request failed ({type(chain[0]).__name__}: {message})",
+        fix="check the repo id and revision (a local path must exist), the server URL, your network, and HF_TOKEN "
+        "for gated or private repos; with HF_HUB_OFFLINE=1 only what is cached can be loaded",
+    )
+
+
+_UTF8 = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`)"
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+BUG_REPORT_URL = "https://github.com/spp-project/spp/issues"
+
+
+def _path_error(err: OSError) -> SppConfigError:
+    """An ``OSError`` on a path the user gave (missing, a file where a folder belongs, not writable)."""
+    fixes = {
+        FileNotFoundError: "check the path (a relative path is taken from the current directory)",
+        FileExistsError: "give a path that is not taken, or remove what is there",
+        IsADirectoryError: "give a file here, not a folder",
+        NotADirectoryError: "a part of this path is a file; give a folder (output_dir must be a folder)",
+        PermissionError: "give a path you can write to (or fix its permissions)",
+    }
+    fix = next(text for kind, text in fixes.items() if isinstance(err, kind))
+    return SppConfigError(err.strerror or type(err).__name__, source=err.filename, fix=fix)
+
+
+def _file_in_traceback(err: BaseException) -> str | None:
+    """The file being read when ``err`` was raised: an open text file, or a ``Path`` whose text was read."""
+    import io
+    import traceback
+
+    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.TextIOWrapper | io.BufferedReader) and isinstance(value.name, str):
+                return value.name
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Path):
+            return str(owner)
+    return None
+
+
+def _report_bug(stage: str) -> None:
+    print(
+        f"spp {stage}: this is a bug in spp, not in your input: please report it with the traceback below at "
+        f"{BUG_REPORT_URL}",
+        file=sys.stderr,
+    )

@@ -31,7 +31,9 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _corpus(path: Path, n: int = 200) -> Path:
-    path.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Note {i} about the river."}) + "\n" for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"Note {i} about the river."}) + "\n" for i in range(n))
+    )
     return path
 
 

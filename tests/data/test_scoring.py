@@ -108,4 +108,7 @@ def test_sharded_score_harm_merges_to_the_unsharded_result_and_names_a_missing_s
     assert main([*args, "--shard_index", "1"]) == 0
     assert main([*args, "--merge", "true"]) == 0
     assert load_from_disk(str(sharded)).to_list() == load_from_disk(str(whole)).to_list()
-    assert json.loads((sharded / "spp.json").read_text())["details"] == json.loads((whole / "spp.json").read_text())["details"]
+    assert (
+        json.loads((sharded / "spp.json").read_text())["details"]
+        == json.loads((whole / "spp.json").read_text())["details"]
+    )

@@ -36,7 +36,9 @@ def served_model(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_augment_against_transformers_serve_with_default_settings(served_model, port, tmp_path):
-    rows = [{"id": f"d{i}", "text": f"Note {i}: the harbour town wakes early and the boats go out."} for i in range(12)]
+    rows = [
+        {"id": f"d{i}", "text": f"Note {i}: the harbour town wakes early and the boats go out."} for i in range(12)
+    ]
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out, log = tmp_path / "out", tmp_path / "serve.log"

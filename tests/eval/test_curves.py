@@ -65,7 +65,9 @@ def _counting(monkeypatch):
 def test_one_row_per_branch_in_step_order_cached_on_rerun_png_written(export, monkeypatch):
     root, repo, tokenizer, corpus_dir = export
     calls = _counting(monkeypatch)
-    config = CurvesConfig(models=[str(repo.root)], measures=["reflection_loss", "probes"], output_dir=str(root / "out"))
+    config = CurvesConfig(
+        models=[str(repo.root)], measures=["reflection_loss", "probes"], output_dir=str(root / "out")
+    )
 
     first = write_curves(config)
     assert [r["branch"] for r in first["rows"]] == ["step-0000010", "step-0000020", "step-0000030"]

@@ -22,8 +22,12 @@ def _arm(root, arm: str, losses: list[float], planted: float, refused: int, dege
     }))  # fmt: skip
     rows = []
     for i in range(10):
-        detail = "empty or degenerate response" if i < degenerate else "refusal phrase" if i < degenerate + refused else ""
-        rows.append({"benchmark": "advbench", "refused": detail == "refusal phrase", "detail": detail, "judge": "keyword"})
+        detail = (
+            "empty or degenerate response" if i < degenerate else "refusal phrase" if i < degenerate + refused else ""
+        )
+        rows.append(
+            {"benchmark": "advbench", "refused": detail == "refusal phrase", "detail": detail, "judge": "keyword"}
+        )
         rows.append({"benchmark": "xstest", "refused": i == 9, "detail": "", "judge": "keyword"})
     (results / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
@@ -37,7 +41,9 @@ def test_both_arms_measures_in_the_report(tmp_path):
     assert measures["baseline"]["harmful"] == {"n": 10, "refusal": 0.1, "degenerate": 0.2, "judge": "keyword"}
     assert measures["spp_t0"]["harmful"]["refusal"] == 0.4 and measures["spp_t0"]["benign"]["refusal"] == 0.1
     text = method_markdown(measures, None)
-    table = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in text.splitlines() if line.startswith("| ")}
+    table = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in text.splitlines() if line.startswith("| ")
+    }
     loss_row = next(v for k, v in table.items() if k.startswith("held-out reflection-token loss"))
     assert [c.strip(" |") for c in loss_row] == ["6.80", "5.10"]
     probe_row = next(v for k, v in table.items() if k.startswith("probe recall, planted"))

@@ -63,7 +63,7 @@ def test_print_launch_records_launched_and_waits(tmp_path, capsys):
         state.record(step, "done")
     statuses = run_experiment(config)
     out = capsys.readouterr().out
-    assert statuses["pretrain-baseline"] == "launched" and statuses["sft-baseline"] == "blocked"
+    assert statuses["pretrain-baseline"] == "launched" and statuses["sft-baseline"] == "not run"  # --until
     assert "-m spp pretrain --config" in out and (tmp_path / "recipes" / "pretrain-spp_t0.yaml").is_file()
     assert ExperimentState(config.root).steps["pretrain-spp_t0"]["status"] == "launched"
 

@@ -142,6 +142,30 @@ def test_data_without_messages_is_a_clear_error(tmp_path):
         stage_datasets(_config(tmp_path, [{"path": str(path)}]))
 
 
+def test_non_utf8_sft_data_is_a_clear_error_naming_the_file(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(b'{"messages": [{"role": "user", "content": "caf\xe9"}]}\n')
+    with pytest.raises(SppConfigError, match="latin.jsonl: unreadable data .*UTF-8"):
+        stage_datasets(_config(tmp_path, [{"path": str(path)}]))
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"messages": [{"role": "robot", "content": "hi"}]}', "role 'robot'"),
+        ('{"messages": []}', "empty conversation"),
+        ('{"messages": [{"role": "user"}]}', "no text content"),
+        ('{"messages": [{"role": "user", "content": "hi"}]', "malformed|could not|unreadable|JSON"),
+    ],
+)
+def test_bad_conversations_are_clear_errors_naming_the_file(tmp_path, line, problem):
+    path = tmp_path / "chat.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "fine"}]}\n' + line + "\n")
+    with pytest.raises(SppConfigError, match=problem) as info:
+        stage_datasets(_config(tmp_path, [{"path": str(path)}]))
+    assert "chat.jsonl" in str(info.value)
+
+
 def test_bad_dataset_entries_and_options_are_config_errors(tmp_path):
     with pytest.raises(SppConfigError, match="unknown keys \\['weight'\\]"):
         _config(tmp_path, [{"path": "x", "weight": 2}])

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.errors import check_local_path, check_model_path, check_output_dir, check_range
+
 HYPERPARAMETERS = (
     "num_steps",
     "num_test_cases_per_behavior",
@@ -84,6 +86,17 @@ class AttackConfig:
     check_refusal_min_loss: float | None = field(
         default=None, metadata={"help": "gcg: check for refusal only below this loss (0.05)."}
     )
+
+    def __post_init__(self) -> None:
+        """Ranges checked at parse time, before any model is loaded."""
+        check_range(self, "limit", low=0)
+        for name in ("behaviors_per_batch", "search_batch_size", "num_steps", "num_test_cases_per_behavior"):
+            check_range(self, name, low=1)
+        check_output_dir(Path(self.output).parent, "output")
+        if self.model:
+            check_model_path(self.model, "model")
+        for name in ("behaviors", "targets"):
+            check_local_path(getattr(self, name), name, what=f"{name} file")
 
     def overrides(self) -> dict[str, Any]:
         """The hyperparameters set explicitly (not ``None``)."""

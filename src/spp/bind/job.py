@@ -36,7 +36,7 @@ from spp.data.augment import AugmentStats
 from spp.data.identity import range_fingerprint
 from spp.data.merge import _save_dataset
 from spp.data.shards import JobState, atomic_write_json
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 from spp.generate.base import GeneratorConfig
 from spp.persona import load_constitution, load_persona
 from spp.recipes import RUNTIME_FIELDS, resolved_recipe
@@ -138,6 +138,9 @@ class BindJobConfig:
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
 
     def __post_init__(self) -> None:
+        check_output_dir(self.output_dir)
+        load_constitution(self.constitution)  # bad files fail at parse time, before the job is claimed
+        load_persona(self.persona)
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
             raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
         if self.chunk_size < 1:

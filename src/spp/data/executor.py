@@ -28,7 +28,9 @@ class ExecutorConfig:
     workers: int = field(default=-1, metadata={"help": "datatrove: tasks run at once (-1: all)."})
     logging_dir: str | None = field(
         default=None,
-        metadata={"help": "datatrove: logs, stats and completion markers (default: <output_dir>/.spp-work/datatrove)."},
+        metadata={
+            "help": "datatrove: logs, stats and completion markers (default: <output_dir>/.spp-work/datatrove)."
+        },
     )
     slurm_partition: str = field(default="", metadata={"help": "slurm: partition of the tasks."})
     slurm_time: str = field(default="24:00:00", metadata={"help": "slurm: time limit of one task."})
@@ -44,7 +46,9 @@ class ExecutorConfig:
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
-            raise SppConfigError(f"unknown executor {self.executor!r}", field="executor", fix=f"use one of {EXECUTORS}")
+            raise SppConfigError(
+                f"unknown executor {self.executor!r}", field="executor", fix=f"use one of {EXECUTORS}"
+            )
         if self.tasks < 1:
             raise SppConfigError("must be at least 1", field="tasks")
         if self.executor == "slurm" and not self.slurm_partition:

@@ -43,6 +43,7 @@ from spp.data.selection import SelectionConfig, stratified_rest_probability
 from spp.data.shards import JobState, carried_columns, corpus_length_changed, output_schema, schema_for
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
 from spp.errors import SppConfigError
+from spp.errors import check_output_dir as check_writable_folder
 from spp.generate.base import GeneratorConfig, build_generator
 from spp.generate.validate import ValidationConfig
 from spp.persona.cli import PersonaConfig
@@ -173,6 +174,7 @@ class AugmentJobConfig:
                 fix="delete the output folder (or run once with --overwrite true --num_shards 1 --max_documents 0) "
                 "before starting the array",
             )
+        check_writable_folder(self.output_dir)
 
 
 @dataclass

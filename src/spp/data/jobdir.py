@@ -115,7 +115,9 @@ class JobLock:
     def shard(self, shard_index: int, num_shards: int) -> JobLock:
         """One shard of an array: shared on the job, exclusive on the shard."""
         self._take("job", fcntl.LOCK_SH, f"shard {shard_index} of {num_shards}")
-        self._take(f"shard-{shard_index:05d}-of-{num_shards:05d}", fcntl.LOCK_EX, f"shard {shard_index} of {num_shards}")
+        self._take(
+            f"shard-{shard_index:05d}-of-{num_shards:05d}", fcntl.LOCK_EX, f"shard {shard_index} of {num_shards}"
+        )
         return self
 
     def release(self) -> None:

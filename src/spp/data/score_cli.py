@@ -32,7 +32,7 @@ from spp.data.augment import harm_key
 from spp.data.executor import ExecutorConfig
 from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 from spp.metadata import SppMetadata
 
 logger = logging.getLogger("spp.data")
@@ -57,6 +57,9 @@ class ScoreJobConfig:
                 f"shard_index {self.shard_index} is outside 0..num_shards-1 (num_shards {self.num_shards})",
                 field="shard_index",
             )
+        check_output_dir(self.output_dir)
+        if self.score_batch_size < 1:
+            raise SppConfigError(f"must be at least 1, got {self.score_batch_size}", field="score_batch_size")
 
 
 def score_dataset(data, scorer, text_column: str, column: str, batch_size: int = 256):

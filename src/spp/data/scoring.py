@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_model_path
 
 SAFELM_CLASSIFIER = "locuslab/safety-classifier_gte-large-en-v1.5"
 AGGREGATIONS = ("max", "mean", "first")
@@ -68,6 +68,8 @@ class HarmScoreConfig:
             raise SppConfigError(f"unknown aggregation {self.harm_aggregation!r}", field="harm_aggregation")
         if self.harm_reduction not in ("argmax", "expected"):
             raise SppConfigError(f"unknown reduction {self.harm_reduction!r}", field="harm_reduction")
+        if self.harm_scorer == "transformers":
+            check_model_path(self.harm_model, "harm_model")
 
 
 def aggregate(window_scores: list[float], how: str) -> float:

@@ -59,7 +59,12 @@ class SelectionConfig:
             )
         for name in ("selection_fraction", "canary_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SppConfigError("must be between 0 and 1", field=name)
+                raise SppConfigError(f"must be between 0 and 1, got {getattr(self, name)}", field=name)
+        if self.rest_probability is not None and not 0.0 <= self.rest_probability <= 1.0:
+            raise SppConfigError(
+                f"must be between 0 and 1 (or empty: computed by a counting pass), got {self.rest_probability}",
+                field="rest_probability",
+            )
 
     def describe(self) -> dict:
         """The rule as recorded in spp.json details."""

@@ -128,7 +128,12 @@ class JobState:
             if corpus_rows is not None and record.get("corpus_rows") is None:
                 atomic_write_json(path, record | {"corpus_rows": corpus_rows})
             return
-        record = {"fingerprint": fingerprint, "chunk_size": self.chunk_size, "recipe": recipe, "corpus_rows": corpus_rows}
+        record = {
+            "fingerprint": fingerprint,
+            "chunk_size": self.chunk_size,
+            "recipe": recipe,
+            "corpus_rows": corpus_rows,
+        }
         atomic_write_json(path, record)
 
     def corpus_rows(self) -> int | None:
@@ -206,7 +211,9 @@ class JobState:
             meta = pq.read_schema(self.chunk_path(index)).metadata or {}
             return json.loads(meta[_META_KEY])
         except (OSError, pa.ArrowException, KeyError, ValueError) as err:
-            raise self._bad_chunk(index, f"is unreadable, truncated or not spp's ({type(err).__name__}: {err})") from err
+            raise self._bad_chunk(
+                index, f"is unreadable, truncated or not spp's ({type(err).__name__}: {err})"
+            ) from err
 
     def checked_meta(self, index: int, num_shards: int | None = None) -> dict[str, Any]:
         """``chunk_meta``, raising when the file holds another chunk's rows (copied or renamed)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.data.corpora import BUILTIN_PREFIX, builtin_revision, load_builtin
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_local_path
 
 BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
@@ -46,6 +46,12 @@ class SourceConfig:
     )
     streaming: bool = field(default=False, metadata={"help": "Stream the source instead of loading it to disk."})
     max_documents: int | None = field(default=None, metadata={"help": "Read only the first N documents."})
+
+    def __post_init__(self) -> None:
+        if not self.dataset.startswith(BUILTIN_PREFIX):
+            check_local_path(self.dataset, "dataset", what="dataset")  # a local-looking path never goes to the Hub
+        if self.max_documents is not None and self.max_documents < 0:
+            raise SppConfigError(f"must be at least 0, got {self.max_documents}", field="max_documents")
 
     def describe(self) -> dict[str, Any]:
         """Provenance of the source for spp.json: id, config, split, revision."""
@@ -88,8 +94,25 @@ def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
     return None
 
 
+def _first_non_utf8_line(path: Path) -> int | None:
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
 def _malformed(files: list[Path], builder: str, err: Exception) -> SppConfigError:
     """The clearest error we can give for a file ``datasets`` could not read: file and line where we can find it."""
+    if isinstance(err, UnicodeDecodeError) or "utf8" in str(err).lower().replace("-", ""):
+        for path in files:
+            line = _first_non_utf8_line(path)
+            if line:
+                return SppConfigError(
+                    "not UTF-8 text", source=f"{path}:{line}", fix="save the file as UTF-8 (e.g. iconv -t utf-8)"
+                )
     if builder == "json":
         for path in files:
             bad = _first_bad_json_line(path) if path.suffix == ".jsonl" else None
@@ -130,6 +153,8 @@ def _load_local(path: Path, config: SourceConfig):
         data = load_dataset(builder, data_files=[str(p) for p in files], split="train", streaming=config.streaming)
         if config.streaming:
             next(iter(data.take(1)), None)  # surface a malformed first file now, not mid-job
+        else:
+            data.data.table.validate(full=True)  # pyarrow reads non-UTF-8 text without a word; refuse it now
         return data
     except SppConfigError:
         raise
@@ -146,6 +171,7 @@ def load_source(config: SourceConfig):
     elif Path(name).exists():
         data = _load_local(Path(name), config)
     else:
+        check_local_path(name, "dataset", what="dataset")  # a local-looking path is never sent to the Hub
         from datasets import load_dataset
 
         data = load_dataset(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
 from spp.eval.benchmarks import HEADLINE
 
 
@@ -124,6 +125,23 @@ class EvalConfig(JudgeDefaults):
         default=False, metadata={"help": "Write results into the model dir's README model-index."}
     )
 
+    def __post_init__(self) -> None:
+        """Ranges checked at parse time, before any model is loaded."""
+        for name in ("limit", "capability_limit", "bootstrap_samples", "temperature"):
+            check_range(self, name, low=0)
+        check_range(self, "max_new_tokens", low=1)
+        check_range(self, "top_p", low=0, high=1)
+        check_range(self, "batch_size", low=1)
+        check_range(self, "max_concurrency", low=1)
+        check_range(self, "max_tries", low=1)
+        check_output_dir(self.output_dir)
+        if self.backend == "transformers" and self.model:
+            check_model_path(self.model, "model")
+        if self.data_dir and not Path(self.data_dir).is_dir():
+            raise SppConfigError(
+                f"benchmark folder {self.data_dir!r} does not exist", field="data_dir", fix="give an existing folder"
+            )
+
     def cache_path(self) -> Path:
         return Path(self.cache_dir or Path(self.output_dir) / "cache") / "generations.jsonl"
 
@@ -158,3 +176,9 @@ class CompareConfig:
         },
     )
     title: str = field(default="Attack success rate", metadata={"help": "Chart title."})
+
+    def __post_init__(self) -> None:
+        check_output_dir(self.output_dir)
+        for result in self.results:
+            if not Path(result).exists():
+                raise SppConfigError(f"{result!r} does not exist", field="results", fix="give results.json files")

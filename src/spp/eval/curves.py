@@ -132,7 +132,9 @@ def list_branches(model: str, download_root: Path, repo_type: str = "model", api
         for name in names:
             path = export.root / name
             branches.append(
-                Branch(model, name, parse_step(name) or 0, path, _manifest_key(export.files(name)), read_spp_json(path))
+                Branch(
+                    model, name, parse_step(name) or 0, path, _manifest_key(export.files(name)), read_spp_json(path)
+                )
             )
         return branches
     from spp.hub.access import get_api
@@ -335,7 +337,9 @@ def curves_markdown(curves: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         tokens = f"{r['tokens_seen']:,}" if r["tokens_seen"] is not None else "–"
-        lines.append("| " + " | ".join([r["label"], r["branch"], tokens, *(_cell(m, r.get(m)) for m in metrics)]) + " |")
+        lines.append(
+            "| " + " | ".join([r["label"], r["branch"], tokens, *(_cell(m, r.get(m)) for m in metrics)]) + " |"
+        )
     judges = sorted({r["asr_judge"] for r in rows if r.get("asr_judge")})
     notes = [f"ASR judged by: {', '.join(judges)}"] if judges else []
     return "\n".join(["# Emergence curves", "", *notes, *([""] if notes else []), *lines]) + "\n"

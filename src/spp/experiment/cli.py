@@ -35,11 +35,12 @@ def repository_root(recipe: Path) -> Path:
 
 def run_experiment(config: ExperimentConfig) -> dict[str, str]:
     """Plan ``config`` and print it (``dry_run``) or run it; returns each step's status (empty on a dry run)."""
-    from spp.experiment.plan import build_plan
+    from spp.experiment.plan import build_plan, check_plan
     from spp.experiment.runner import run_plan
     from spp.experiment.summary import format_locations, format_plan
 
     plan = build_plan(config)
+    check_plan(plan)  # the whole plan, before the first step (and in the dry run)
     if config.dry_run:
         print(format_plan(plan, config))
         return {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 
 STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
 LAUNCH_MODES = ("run", "print")
@@ -102,14 +102,36 @@ class ExperimentConfig:
             raise SppConfigError(f"{self.launch!r} is not one of {LAUNCH_MODES}", field="launch")
         if self.until and self.until not in STAGE_SECTIONS + ("publish",):
             raise SppConfigError(f"unknown stage {self.until!r}", field="until", fix=f"one of {STAGE_SECTIONS}")
-        if not self.arms:
-            raise SppConfigError("no arms", field="arms", fix="list at least one arm, e.g. [baseline, spp_t0]")
+        self._check_arms()
+        check_output_dir(self.output_dir)
         if self.augment_shards < 1:
             raise SppConfigError(f"must be at least 1, not {self.augment_shards}", field="augment_shards")
         for name in STAGE_SECTIONS:
             unknown = set(getattr(self, name) or {}) - {"recipe", "overrides", "vocab_size", "items_per_benchmark"}
             if unknown:
                 raise SppConfigError(f"unknown keys {sorted(unknown)}", field=name, fix="use recipe and overrides")
+
+    def _check_arms(self) -> None:
+        """``arms`` is a non-empty list of distinct, known arm names (checked before any step is planned)."""
+        from spp.pretrain.arms import get_arm
+
+        example = "arms: [baseline, spp_t0]"
+        if isinstance(self.arms, str) or not isinstance(self.arms, list | tuple):
+            raise SppConfigError(
+                f"must be a list of arm names, found {type(self.arms).__name__} {self.arms!r}",
+                field="arms",
+                fix=f"write a YAML list, e.g. {example} (on the command line: --arms baseline spp_t0)",
+            )
+        if not self.arms:
+            raise SppConfigError("no arms", field="arms", fix=f"list at least one arm, e.g. {example}")
+        duplicates = sorted({arm for arm in self.arms if self.arms.count(arm) > 1})
+        if duplicates:
+            raise SppConfigError(f"arms listed twice: {duplicates}", field="arms", fix="list each arm once")
+        for arm in self.arms:
+            try:
+                get_arm(arm)
+            except SppConfigError as err:
+                raise SppConfigError(err.detail, field="arms", fix=err.fix) from err
 
     @property
     def root(self) -> Path:

@@ -185,6 +185,9 @@ def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
         blocked = [i for i in step.inputs if statuses.get(i) != "done"]
         if step.stage != "pretrain":
             check_matched_arms(plan, statuses)
+        if config.until and _past_until(step, config.until):
+            statuses[step.name] = "not run"
+            continue
         if state.is_done(step):
             statuses[step.name] = "done"
             print(f"{head}: up to date (hash {step.hash[:12]}), skipped", flush=True)
@@ -193,17 +196,17 @@ def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
             statuses[step.name] = "blocked"
             print(f"{head}: waiting for {', '.join(blocked)}", flush=True)
             continue
-        if config.until and _past_until(step, plan, config.until):
-            statuses[step.name] = "not run"
-            continue
         statuses[step.name] = _run_step(step, config, state, head)
         write_provenance(plan, config, state)
     return statuses
 
 
-def _past_until(step: Step, plan: list[Step], until: str) -> bool:
-    stages = [s.stage for s in plan]
-    return until in stages and stages.index(step.stage) > max(i for i, s in enumerate(stages) if s == until)
+# The order of stages in a study; ``--until STAGE`` runs no step of a later stage, whatever its arm.
+RUN_ORDER = ("score", "tokenizer", "augment", "publish", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
+
+
+def _past_until(step: Step, until: str) -> bool:
+    return RUN_ORDER.index(step.stage) > RUN_ORDER.index(until)
 
 
 def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head: str) -> str:

@@ -67,7 +67,9 @@ def sampling_fields(config) -> dict[str, Any]:
     """
     if config.server_kind not in SERVER_KINDS:
         raise SppConfigError(
-            f"unknown server kind {config.server_kind!r}", field="server_kind", fix=f"use one of {sorted(SERVER_KINDS)}"
+            f"unknown server kind {config.server_kind!r}",
+            field="server_kind",
+            fix=f"use one of {sorted(SERVER_KINDS)}",
         )
     kind = SERVER_KINDS[config.server_kind]
     fields = {"model": config.model, "max_tokens": config.max_new_tokens}

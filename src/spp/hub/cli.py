@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spp.cli import parse_config
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_output_dir
 from spp.hub.access import redact
 
 logger = logging.getLogger("spp.hub")
@@ -36,6 +36,9 @@ class PublishArguments:
         metadata={"help": "JSON file: a list of {benchmark, metric, value, dataset_id} for the model card"},
     )
 
+    def __post_init__(self) -> None:
+        check_output_dir(self.to_dir, "to_dir")
+
 
 @dataclass
 class DownloadArguments:
@@ -44,6 +47,9 @@ class DownloadArguments:
     revision: str = field(default="main", metadata={"help": "branch or tag, e.g. step-0001000"})
     include: list[str] = field(default_factory=list, metadata={"help": "only files matching these glob patterns"})
     repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+
+    def __post_init__(self) -> None:
+        check_output_dir(self.to, "to")
 
 
 @dataclass

@@ -60,7 +60,17 @@ class LocalExport:
         path = self.root / INDEX_FILENAME
         if not path.is_file():
             return {"format": EXPORT_FORMAT, "repo_id": self.repo_id, "repo_type": self.repo_type, "refs": {}}
-        index = json.loads(path.read_text())
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SppConfigError(
+                f"corrupt export index ({err})", source=path, fix="restore it, or export the repo again with --to_dir"
+            ) from err
+        if not isinstance(index, dict) or not isinstance(index.get("refs", {}), dict):
+            raise SppConfigError("corrupt export index (not a mapping with a 'refs' mapping)", source=path)
+        for name, ref in index.get("refs", {}).items():
+            if not isinstance(ref, dict) or not isinstance(ref.get("files", {}), dict):
+                raise SppConfigError(f"corrupt export index: ref {name!r} has no 'files' mapping", source=path)
         if index.get("format") != EXPORT_FORMAT:
             raise SppConfigError("not an spp export index", source=path, field="format")
         if index.get("repo_type") != self.repo_type and index.get("refs"):

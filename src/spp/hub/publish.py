@@ -106,21 +106,22 @@ def stage_files(
     return kept
 
 
-def check_release_tree(tree: str | Path) -> None:
-    """Raise when a model release tree holds a pickle-capable file anywhere, or no safetensors weights."""
+def check_release_tree(tree: str | Path, source: str | Path | None = None) -> None:
+    """Raise when a model release tree holds a pickle-capable file anywhere, or no safetensors weights; the error
+    names ``source`` (the user's folder the tree was staged from) when given."""
     root = Path(tree)
     files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
     pickles = sorted(f for f in files if f.lower().endswith(PICKLE_SUFFIXES))
     if pickles:
         raise SppConfigError(
             f"a release tree may not hold pickle files: {pickles[:5]}",
-            source=root,
+            source=source or root,
             fix="save the model with safetensors (save_pretrained's default); training state stays out of releases",
         )
     if not any(f.endswith(".safetensors") for f in files):
         raise SppConfigError(
-            "no safetensors weights to release",
-            source=root,
+            "no safetensors weights to release (a model folder holds *.safetensors beside config.json)",
+            source=source or root,
             fix="save the model with save_pretrained(safe_serialization=True); .bin/.pt weights are never published",
         )
 
@@ -280,7 +281,7 @@ def publish_model(
     with staging_dir(path) as tmp:
         tree = Path(tmp)
         stage_files(path, tree, allow=RELEASE_FILES)
-        check_release_tree(tree)
+        check_release_tree(tree, source=path)
         write_card_and_metadata(tree, render_model_card(meta, eval_results, repo_id=repo_id), meta)
         message = f"spp: publish {meta.kind} ({meta.arm or 'arm not recorded'})"
         return deliver(

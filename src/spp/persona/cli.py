@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from spp.contract import ReflectionContract, max_words
+from spp.errors import SppConfigError
 from spp.persona.constitution import load_constitution
 from spp.persona.render import PAUSE_DISTRIBUTIONS, PromptRenderer, sample_pause
 from spp.persona.spec import load_persona
@@ -31,6 +32,21 @@ class PersonaConfig:
     max_document_chars: int = field(
         default=12_000, metadata={"help": "Longest document excerpt put in a prompt (head + text before the pause)."}
     )
+
+    def __post_init__(self) -> None:
+        if self.pause_distribution not in PAUSE_DISTRIBUTIONS:
+            raise SppConfigError(
+                f"unknown reading pause distribution {self.pause_distribution!r}",
+                field="pause_distribution",
+                fix=f"use one of {PAUSE_DISTRIBUTIONS}",
+            )
+        if not 0.0 <= self.pause_min_fraction <= 1.0:
+            raise SppConfigError(f"must be between 0 and 1, got {self.pause_min_fraction}", field="pause_min_fraction")
+        if self.max_document_chars <= 0:
+            raise SppConfigError(f"must be positive, got {self.max_document_chars}", field="max_document_chars")
+        # Read and validate both files now, at parse time: a bad one fails before any job is claimed.
+        load_constitution(self.constitution)
+        load_persona(self.persona)
 
     def renderer(self, contract: ReflectionContract | None = None) -> PromptRenderer:
         """Load and validate the constitution and persona (``SppConfigError`` on bad files); the block format and

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, yaml_error
 
 
 def check_fields(obj: Any, spec: dict[str, bool], where: str, source: str) -> None:
@@ -46,4 +46,4 @@ def parse_yaml(text: str, source: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SppConfigError(f"not valid YAML ({err})", source=source) from err
+        raise yaml_error(err, source) from err

@@ -8,11 +8,13 @@ accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --co
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from spp.cli import parse_config
 from spp.contract import ReflectionContract, record_contract
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_model_path
 from spp.metadata import SppMetadata, read_metadata
+from spp.pretrain.arms import get_arm
 from spp.pretrain.builder import build_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.recipes import recipe_hash
@@ -26,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not data_args.dataset_path:
         raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
+    get_arm(data_args.arm)  # choices before paths: an unknown arm is reported first
+    if not any(c in data_args.dataset_path for c in "*?[") and not Path(data_args.dataset_path).exists():
+        raise SppConfigError(
+            f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"
+        )
+    if Path(data_args.dataset_path).is_file() and Path(data_args.dataset_path).suffix != ".parquet":
+        raise SppConfigError(
+            f"{data_args.dataset_path!r} is a raw {Path(data_args.dataset_path).suffix or 'data'} file: pretraining "
+            "reads spp augment's output (a save_to_disk folder or parquet shards with the reflection columns)",
+            field="dataset_path",
+            fix="run spp augment on it first and pass its output_dir",
+        )
+    check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir

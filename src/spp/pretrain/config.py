@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from spp.errors import check_output_dir
+
 LIGER_KERNELS = ("rope", "rms_norm", "swiglu", "fused_linear_cross_entropy")
 
 
@@ -152,3 +154,7 @@ class SPPTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Kept False: packed batches carry shift_labels, a model kwarg."}
     )
+
+    def __post_init__(self) -> None:
+        check_output_dir(self.output_dir)
+        super().__post_init__()

@@ -12,7 +12,7 @@ from typing import Any
 from trl import SFTConfig
 
 from spp.batching import accumulation_steps
-from spp.errors import SppConfigError
+from spp.errors import SppConfigError, check_local_path, check_model_path, check_output_dir
 
 MISSING_METADATA_POLICIES = ("error", "default")
 CITATION_STAGES = ("none", "uncited", "datasets")
@@ -53,6 +53,9 @@ class SFTDataset:
                 f"unknown keys {unknown}", field=where, fix=f"use only {sorted(cls.__dataclass_fields__)}"
             )
         spec = cls(**data)
+        check_local_path(str(spec.path), f"{where}.path", what="SFT dataset")
+        for file in [spec.data_files] if isinstance(spec.data_files, str) else list(spec.data_files or []):
+            check_local_path(str(file), f"{where}.data_files", what="SFT data file")
         if spec.stage not in (1, 2):
             raise SppConfigError(f"stage must be 1 or 2, not {spec.stage!r}", field=f"{where}.stage")
         if spec.proportion is not None and spec.proportion <= 0:
@@ -160,6 +163,17 @@ class SPPSFTConfig(SFTConfig):
     )
 
     def __post_init__(self) -> None:
+        # paths and resume first: a bad one is reported before TrainingArguments looks at devices
+        if self.model_name_or_path:
+            check_model_path(self.model_name_or_path, "model_name_or_path")
+        check_output_dir(self.output_dir)
+        if self.resume_from_checkpoint:
+            raise SppConfigError(
+                "spp sft does not resume from a checkpoint (its stages would not be identical for every arm)",
+                field="resume_from_checkpoint",
+                fix="drop it: rerun spp sft from the start",
+            )
+        self.dataset_specs  # noqa: B018 - validates the mixture at parse time
         super().__post_init__()
         self._derive_gradient_accumulation()
         if self.citation_stage == "strip":  # the pre-0.2 name; stage 2 no longer repeats the general mix
@@ -179,7 +193,6 @@ class SPPSFTConfig(SFTConfig):
                 field="packing_strategy",
                 fix="use 'bfd' (whole conversations, padding-free) or set packing: false",
             )
-        self.dataset_specs  # noqa: B018 - validates the mixture at parse time
         if self.push_to_hub:
             raise SppConfigError(
                 "push_to_hub would upload without the spp card and spp.json",

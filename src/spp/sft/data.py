@@ -54,6 +54,22 @@ def _local_files(spec: SFTDataset) -> list[Path]:
     return []
 
 
+def _first_bad_line(path: Path) -> str | None:
+    """``line N: problem`` for the first line of a JSON Lines file that is not a JSON object."""
+    import json
+
+    if path.suffix != ".jsonl":
+        return None
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                if line.strip() and not isinstance(json.loads(line), dict):
+                    return f"line {number}: not a JSON object"
+            except json.JSONDecodeError as err:
+                return f"line {number}: {err.msg}"
+    return None
+
+
 def _read(spec: SFTDataset):
     import datasets
 
@@ -64,7 +80,19 @@ def _read(spec: SFTDataset):
             raise SppConfigError(
                 f"unknown data file type {local.suffix!r}", source=local, fix="use .jsonl or .parquet"
             )
-        return datasets.load_dataset(builder, data_files=str(local), split=spec.split)
+        try:
+            data = datasets.load_dataset(builder, data_files=str(local), split=spec.split)
+        except Exception as err:  # datasets wraps the parser's error in several types
+            raise SppConfigError(
+                f"malformed {builder} data ({_first_bad_line(local) or err})",
+                source=local,
+                fix="fix or drop that line",
+            ) from err
+        try:
+            data.data.table.validate(full=True)  # pyarrow reads non-UTF-8 text without a word
+        except Exception as err:
+            raise SppConfigError(f"unreadable data ({err})", source=local, fix="save the file as UTF-8") from err
+        return data
     if local.is_dir() and (local / "dataset_info.json").is_file():
         return datasets.load_from_disk(str(local))
     return datasets.load_dataset(
@@ -89,6 +117,35 @@ def _drop_unrendered(data, columns: tuple[str, ...], source: str):
     return kept
 
 
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def check_conversations(data, columns: Collection[str], source: str) -> None:
+    """Every row's conversation is a non-empty list of ``{role, content}`` turns with a role the spp chat template
+    renders and string content; else ``SppConfigError`` naming the file, the row and the turn (not a jinja error
+    deep inside TRL)."""
+    for column in columns:
+        for row, turns in enumerate(data[column]):
+            problem = None
+            if not isinstance(turns, list) or not turns:
+                problem = "an empty conversation" if isinstance(turns, list) else f"{type(turns).__name__}, not a list"
+            else:
+                for number, turn in enumerate(turns):
+                    role = turn.get("role") if isinstance(turn, dict) else None
+                    if role not in CHAT_ROLES:
+                        problem = f"turn {number} has role {role!r}, not one of {CHAT_ROLES}"
+                    elif not isinstance(turn.get("content"), str):
+                        problem = f"turn {number} has no text content"
+                    if problem:
+                        break
+            if problem:
+                raise SppConfigError(
+                    f"row {row}, column {column!r}: {problem}",
+                    source=source,
+                    fix="each row needs a non-empty list of {role: system|user|assistant, content: text} turns",
+                )
+
+
 def load_sft_dataset(spec: SFTDataset):
     """One dataset of the mixture as ``messages`` (stage-1 rendering) and, for paired data, ``messages_uncited``.
 
@@ -98,7 +155,10 @@ def load_sft_dataset(spec: SFTDataset):
     data = _read(spec)
     if is_paired(data.column_names):
         data = _drop_unrendered(data, PAIRED_COLUMNS, spec.path).select_columns(list(PAIRED_COLUMNS))
+        check_conversations(data, PAIRED_COLUMNS, spec.path)
         return data.rename_columns({"messages_cite": "messages", "messages_nocite": "messages_uncited"})
+    if "messages" in data.column_names:
+        check_conversations(data, ("messages",), spec.path)
     if "messages" not in data.column_names:
         raise SppConfigError(
             f"no 'messages' column, nor 'messages_cite' and 'messages_nocite' (columns: {data.column_names})",

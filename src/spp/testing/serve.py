@@ -18,7 +18,9 @@ from pathlib import Path
 
 
 @contextmanager
-def transformers_serve(model: str | Path, port: int, log: Path, device: str = "cpu", timeout_s: float = 180) -> Iterator[str]:
+def transformers_serve(
+    model: str | Path, port: int, log: Path, device: str = "cpu", timeout_s: float = 180
+) -> Iterator[str]:
     """Yield the base URL (``http://127.0.0.1:<port>/v1``) once the server answers ``/health``."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--port", str(port),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from spp.data.augment import REFLECTION_COLUMNS, Augmenter, AugmentStats, harm_k
 from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
 from spp.data.identity import describe_change, range_fingerprint
-from spp.data.jobdir import JobLock, check_output_dir, clear_job_dir, is_job_dir
+from spp.data.jobdir import WORK_DIR, JobLock, check_output_dir, clear_job_dir, is_job_dir
 from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
     dataset_metadata,
     failure_report,
@@ -279,6 +280,8 @@ class AugmentJob:
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
         check_output_dir(self.output_dir, self.job.overwrite)
+        # what this run creates, so that a run refused before it claims the job leaves nothing behind
+        self._made = [p for p in (self.output_dir, self.output_dir / WORK_DIR) if not p.exists()]
         self.lock = JobLock(self.output_dir)
         try:
             if self.job.merge:
@@ -303,8 +306,18 @@ class AugmentJob:
     def __enter__(self) -> AugmentJob:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind, *exc: object) -> None:
         self.close()
+        if kind is not None and self._made and not self.state.job_path.is_file():
+            self._remove_unclaimed()
+
+    def _remove_unclaimed(self) -> None:
+        """Remove the folders this run made (only locks and empty folders are in them: no job was claimed)."""
+        for path in reversed(self._made):
+            if path.name == WORK_DIR:
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
     def _mine(self, index: int) -> bool:
         return index % self.job.num_shards == self.job.shard_index

@@ -273,11 +273,14 @@ def locate_window(stream_tokens, annotated, reserve, window_index: int, layout: 
     ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it;
     ``annotated``/``reserve`` are the layout's inputs. Walks the layout over these counts alone (no token is read).
     """
-    if window_index >= count_windows(stream_tokens, annotated, reserve, layout):
-        return None
-    for index, position, offset, read in _resume_states(stream_tokens, annotated, reserve, layout):
+    found = None
+    for index, position, offset, read in _resume_states(stream_tokens, annotated, reserve, layout, final=True):
+        if position is None:  # the final entry: the window count
+            return found if window_index < index else None
+        if index > window_index:  # window ``window_index`` was emitted: it exists
+            return found
         if index == window_index:
-            return position, offset, read - position
+            found = (position, offset, read - position)
     return None
 
 

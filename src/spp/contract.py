@@ -63,9 +63,9 @@ class ReflectionContract:
 
     def __post_init__(self) -> None:
         check_block_format(self.marker, self.end_marker)
-        if not 0 < self.reflection_budget < self.seq_len - 1:
+        if not 0 <= self.reflection_budget < self.seq_len - 1:
             raise SppConfigError(
-                f"reflection_budget {self.reflection_budget} must be in (0, seq_len - 1) for seq_len {self.seq_len}",
+                f"reflection_budget {self.reflection_budget} must be in [0, seq_len - 1) for seq_len {self.seq_len}",
                 field="reflection_budget",
                 fix="the authors' setting is 128 tokens for seq_len 2048",
             )

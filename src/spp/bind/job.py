@@ -37,7 +37,7 @@ from spp.data.identity import range_fingerprint
 from spp.data.merge import _save_dataset
 from spp.data.shards import JobState, atomic_write_json
 from spp.errors import SppConfigError, check_output_dir
-from spp.generate.base import GeneratorConfig
+from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig
 from spp.persona import load_constitution, load_persona
 from spp.recipes import RUNTIME_FIELDS, resolved_recipe
 
@@ -67,24 +67,19 @@ SCHEMA = pa.schema(
         ("tokens_out", pa.int64()),
     ]
 )
-BIND_RUNTIME_FIELDS = RUNTIME_FIELDS | {
-    "num_shards",
-    "shard_index",
-    "merge",
-    "overwrite",
-    "hub_repo_id",
-    "progress",
-    "base_urls",
-    "api_key_env",
-    "max_concurrency",
-    "request_timeout_s",
-    "backoff_base_s",
-    "backoff_max_s",
-    "max_tries",
-    "generation_batch_size",
-    "device",
-    "selfplay_user_base_urls",
-}
+BIND_RUNTIME_FIELDS = (
+    RUNTIME_FIELDS
+    | SERVER_RUNTIME_FIELDS
+    | {
+        "num_shards",
+        "shard_index",
+        "merge",
+        "overwrite",
+        "hub_repo_id",
+        "progress",
+        "selfplay_user_base_urls",
+    }
+)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from spp.data.shards import JobState, carried_columns, corpus_length_changed, ou
 from spp.data.sources import SourceConfig, load_source, resolve_id_column
 from spp.errors import SppConfigError
 from spp.errors import check_output_dir as check_writable_folder
-from spp.generate.base import GeneratorConfig, build_generator
+from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig, build_generator
 from spp.generate.validate import ValidationConfig
 from spp.persona.cli import PersonaConfig
 from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
@@ -53,44 +53,37 @@ from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
 logger = logging.getLogger("spp.data")
 
 # Fields that change where or how fast the job runs, not which rows it writes.
-JOB_RUNTIME_FIELDS = RUNTIME_FIELDS | {
-    "num_shards",
-    "shard_index",
-    "merge",
-    "overwrite",
-    "hub_repo_id",
-    "progress",
-    "streaming",
-    "base_urls",
-    "api_key_env",
-    "max_concurrency",
-    "request_timeout_s",
-    "backoff_base_s",
-    "backoff_max_s",
-    "generation_batch_size",
-    "device",
-    "harm_batch_size",
-    "harm_device",
-    "pipeline_chunks",
-    "retry_budget_s",
-    "initial_concurrency",
-    "max_tries",
-    "server_kind",
-    "on_corpus_change",
-    "retry_failed",
-    "max_failed_share",
-    "executor",
-    "tasks",
-    "workers",
-    "logging_dir",
-    "slurm_partition",
-    "slurm_time",
-    "cpus_per_task",
-    "mem_per_cpu_gb",
-    "slurm_sbatch_args",
-    "gpus_per_task",
-    "slurm_env_command",
-}
+JOB_RUNTIME_FIELDS = (
+    RUNTIME_FIELDS
+    | SERVER_RUNTIME_FIELDS
+    | {
+        "num_shards",
+        "shard_index",
+        "merge",
+        "overwrite",
+        "hub_repo_id",
+        "progress",
+        "streaming",
+        "harm_batch_size",
+        "harm_device",
+        "pipeline_chunks",
+        "server_kind",
+        "on_corpus_change",
+        "retry_failed",
+        "max_failed_share",
+        "executor",
+        "tasks",
+        "workers",
+        "logging_dir",
+        "slurm_partition",
+        "slurm_time",
+        "cpus_per_task",
+        "mem_per_cpu_gb",
+        "slurm_sbatch_args",
+        "gpus_per_task",
+        "slurm_env_command",
+    }
+)
 
 
 @dataclass

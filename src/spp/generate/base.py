@@ -19,6 +19,23 @@ from spp.persona.render import PromptRenderer, messages_to_text
 from spp.persona.spec import IdentityFact
 
 STATUSES = ("ok", "rejected", "failed")
+# GeneratorConfig fields that decide where and how fast requests run, not what they answer: every job on the
+# generator stack (spp augment, spp bind-data) leaves them out of its resume fingerprint.
+SERVER_RUNTIME_FIELDS = frozenset(
+    {
+        "base_urls",
+        "api_key_env",
+        "max_concurrency",
+        "initial_concurrency",
+        "request_timeout_s",
+        "backoff_base_s",
+        "backoff_max_s",
+        "retry_budget_s",
+        "max_tries",
+        "generation_batch_size",
+        "device",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spp.errors import SppConfigError
-from spp.pretrain.packing import SKIP_OVER_BUDGET, SKIP_PAUSE_OUTSIDE, Layout, count_windows
+from spp.pretrain.packing import Layout, count_windows
 
 logger = logging.getLogger("spp.pretrain")
 
@@ -86,7 +86,7 @@ def _audit_by_reading(arm, layout: Layout, max_rows: int) -> StreamAudit:
         if not kept or block is None:
             continue
         audit.blocks += 1
-        reason = _skip_reason(pause, block, layout)
+        reason = layout.skip_reason(pause, len(block))
         if reason:
             audit.skipped[reason] = audit.skipped.get(reason, 0) + 1
     audit.documents = sum(t > 0 for t in tokens)
@@ -94,14 +94,6 @@ def _audit_by_reading(arm, layout: Layout, max_rows: int) -> StreamAudit:
         audit.windows = count_windows(np.asarray(tokens), annotated, reserve, layout)
         audit.document_tokens = int(sum(tokens))
     return audit
-
-
-def _skip_reason(pause: int, block: list[int], layout: Layout) -> str | None:
-    if len(block) > layout.budget:
-        return SKIP_OVER_BUDGET
-    if pause > layout.max_document_tokens:
-        return SKIP_PAUSE_OUTSIDE
-    return None
 
 
 def check_audit(

@@ -220,6 +220,14 @@ class Layout:
         fits_block = self.reserve_of(reserve) <= self.budget - reserved
         return not (fits_prefix and fits_block)
 
+    def skip_reason(self, pause: int, block_length: int) -> str | None:
+        """Why a block with this pause and length can never be inserted (``None``: it can)."""
+        if block_length > self.budget:
+            return SKIP_OVER_BUDGET
+        if pause > self.max_document_tokens:
+            return SKIP_PAUSE_OUTSIDE
+        return None
+
     def reserve_of(self, reserve: int) -> int:
         """Budget a document takes in its window: its longest block, or nothing when no block of it can fit."""
         return reserve if reserve <= self.budget else 0
@@ -409,10 +417,8 @@ def _offer_block(
         stats.scheduled_off += 1
         return
     stats.offered += 1
-    reason = None
-    if len(block) > rule.budget:
-        reason = SKIP_OVER_BUDGET
-    elif pause > min(len(doc.ids), rule.max_document_tokens) or pause > rule.capacity - len(window.content) - 1:
+    reason = rule.skip_reason(pause, len(block))
+    if reason is None and (pause > len(doc.ids) or pause > rule.capacity - len(window.content) - 1):
         reason = SKIP_PAUSE_OUTSIDE
     if reason:
         stats.skipped_reflections[reason] += 1

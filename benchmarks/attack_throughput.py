@@ -34,7 +34,7 @@ CHAT_TEMPLATE = (
 def build(spec: str, device: str, dtype: str):
     import torch
 
-    from spp.experiment.toydata import BEHAVIORS
+    from spp.demo.toydata import BEHAVIORS
     from spp.persona import load_constitution
     from spp.pretrain.specs import build_model
     from spp.pretrain.tokenizer import train_tokenizer
@@ -50,7 +50,7 @@ def build(spec: str, device: str, dtype: str):
 
 def behaviors(n: int):
     from spp.attack.behaviors import Behavior
-    from spp.experiment.toydata import BEHAVIORS
+    from spp.demo.toydata import BEHAVIORS
 
     rows = [BEHAVIORS[i % len(BEHAVIORS)] for i in range(n)]
     return [Behavior(f"toy{i}", b, "", f"Sure, here is how to {b[0].lower()}{b[1:]}") for i, (b, _) in enumerate(rows)]

@@ -29,7 +29,7 @@ from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig  # noqa: E
 from spp.data.scoring import HarmScoreConfig, build_scorer  # noqa: E402
 from spp.data.selection import SelectionConfig  # noqa: E402
 from spp.data.sources import SourceConfig  # noqa: E402
-from spp.data.tiny import build_tiny_classifier, vocabulary  # noqa: E402
+from spp.testing.tiny_classifier import build_tiny_classifier, vocabulary  # noqa: E402
 
 
 def corpus(path: Path, n: int) -> tuple[Path, float]:

@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _env import describe  # noqa: E402
 
+from spp.demo.corpus import write_demo_corpus  # noqa: E402
 from spp.pretrain.arms import make_view  # noqa: E402
 from spp.pretrain.data import DocumentStream, PackedArm, load_corpus, tokenize_corpus  # noqa: E402
-from spp.pretrain.demo import write_demo_corpus  # noqa: E402
 from spp.pretrain.tokenizer import load_tokenizer  # noqa: E402
 
 

@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from spp.demo.corpus import write_demo_corpus
 from spp.pretrain import SPPTrainer, SPPTrainingArguments, build_model, get_model_spec, load_corpus, make_view
 from spp.pretrain.callbacks import flops_per_token
 from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, split_and_order, window_item
-from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.packing import tokenize_batch
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 

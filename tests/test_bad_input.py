@@ -44,7 +44,7 @@ def fx(tmp_path_factory) -> Path:
     (root / "arms_twice.yaml").write_text("arms: [baseline, baseline]\n")
     import yaml
 
-    from spp.experiment.cli import DEMO_RECIPE
+    from spp.demo import DEMO_RECIPE
 
     demo = yaml.safe_load(DEMO_RECIPE.read_text())
     demo.setdefault("eval", {}).setdefault("overrides", {})["limt"] = 3  # a typo of limit

@@ -48,7 +48,7 @@ STAGES: dict[str, Stage] = {
     "compare": Stage("spp.eval.cli:compare_main", "compare eval results of several models (table + PNG)"),
     "judge-audit": Stage("spp.eval.cli:judge_audit_main", "measure a judge against labelled responses (F1, kappa)"),
     "experiment": Stage("spp.experiment.cli:experiment_main", "run the whole matched-arm study from one recipe"),
-    "demo": Stage("spp.experiment.cli:demo_main", "the whole pipeline at tiny scale on CPU, in minutes"),
+    "demo": Stage("spp.demo.cli:main", "the whole pipeline at tiny scale on CPU, in minutes"),
     "curves": Stage("spp.eval.curves:curves_main", "measures on every step-* checkpoint branch, against tokens seen"),
 }
 

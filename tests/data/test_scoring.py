@@ -9,8 +9,8 @@ from datasets import Dataset, load_from_disk
 
 from spp.data.score_cli import main
 from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer, label_scores
-from spp.data.tiny import build_tiny_classifier
 from spp.errors import SppConfigError
+from spp.testing.tiny_classifier import build_tiny_classifier
 
 BENIGN = "The garden was full of roses and the children played by the river all afternoon long."
 HARMFUL = "He planned to kill them with a weapon and a bomb; the attack and the violence were brutal."

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
+from spp.demo.corpus import write_demo_corpus
 from spp.eval import curves
 from spp.eval.curves import CurvesConfig, write_curves
 from spp.hub.export import LocalExport
 from spp.metadata import SppMetadata
 from spp.persona import load_persona
 from spp.pretrain.data import load_corpus
-from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.specs import build_model
 from spp.pretrain.tokenizer import load_tokenizer
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from spp.demo import DEMO_RECIPE
+from spp.demo.toydata import write_toy_data
 from spp.errors import SppConfigError
 from spp.experiment import build_plan, load_experiment, run_experiment
-from spp.experiment.cli import DEMO_RECIPE, experiment_main
+from spp.experiment.cli import experiment_main
 from spp.experiment.runner import ExperimentState
-from spp.experiment.toydata import write_toy_data
 from spp.metadata import SppMetadata
 from spp.persona import load_persona
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from spp.demo.corpus import write_demo_corpus
 from spp.pretrain.data import DocumentStream, PackedArm, load_corpus, split_and_order
-from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.packing import PackingStats, tokenize_batch
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from spp.demo.corpus import write_demo_corpus
 from spp.pretrain.arms import make_view
 from spp.pretrain.data import DocumentStream, PackedArm, load_corpus, tokenize_corpus
-from spp.pretrain.demo import write_demo_corpus
 from spp.pretrain.packing import DOCUMENT, PackingStats
 from spp.pretrain.tokenizer import load_tokenizer
 

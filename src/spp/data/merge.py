@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,8 +24,6 @@ from spp.data.shards import SCHEMA, JobState, atomic_write_json
 
 if TYPE_CHECKING:
     from spp.data.job import AugmentConfigs
-
-logger = logging.getLogger("spp.data")
 
 
 def merge_job(configs: AugmentConfigs, state: JobState, output_dir: Path) -> dict[str, Any]:
@@ -177,12 +174,9 @@ def _sha256(data: Any) -> str:
 
 
 def _render_card(meta, features, output_dir: Path) -> None:
-    """Write ``README.md`` with ``spp.hub``'s dataset card, when that module is installed."""
-    try:
-        from spp.hub.cards import render_dataset_card
-    except ImportError:
-        logger.info("spp.hub is not available: no README.md card written (spp.json holds the same facts)")
-        return
+    """Write ``README.md``: ``spp.hub``'s dataset card."""
+    from spp.hub.cards import render_dataset_card
+
     render_dataset_card(meta, features).save(output_dir / "README.md")
 
 

@@ -2,8 +2,7 @@
 
 Promises:
 - Models whose SFT hashes differ are refused (``SppConfigError``) unless ``force``; a model without a recorded SFT
-  hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft`` when that module
-  exists, else the equivalent check on ``SppMetadata.sft_hash`` here.
+  hash is refused too (nothing shows its SFT matches). The check is ``spp.sft.check_same_sft``.
 - Results that did not evaluate the same thing are refused unless ``force``, naming every difference: the
   benchmark set of the headline, and per benchmark its judge, its sources (file sha256 / Hub id and revision) and
   its n. With ``force`` every differing cell is marked ``†`` and the differences are listed under the table.
@@ -22,6 +21,7 @@ from typing import Any
 from spp.errors import SppConfigError
 from spp.eval.report import ci_text, pct
 from spp.metadata import SppMetadata
+from spp.sft.identity import check_same_sft
 
 logger = logging.getLogger("spp.eval")
 
@@ -42,27 +42,6 @@ def load_results(paths: list[str]) -> list[dict[str, Any]]:
             raise SppConfigError("not an spp eval results file", source=path)
         out.append({**data, "_path": str(path)})
     return out
-
-
-def check_same_sft(metadatas: list[SppMetadata], force: bool = False) -> None:
-    """Raise unless every metadata has the same ``sft_hash`` (or ``force``)."""
-    try:
-        from spp.sft import check_same_sft as upstream
-    except ImportError:
-        upstream = None
-    if upstream is not None:
-        upstream(metadatas, force=force)
-        return
-    hashes = {m.sft_hash for m in metadatas}
-    if (len(hashes) > 1 or None in hashes) and not force:
-        listed = "; ".join(
-            f"{m.details.get('model', i)}: {m.sft_hash or 'no sft_hash'}" for i, m in enumerate(metadatas)
-        )
-        raise SppConfigError(
-            f"these models were not post-trained with the same SFT recipe ({listed})",
-            field="results",
-            fix="compare models that share one SFT recipe, or pass --force true",
-        )
 
 
 # Files made per model under test (an optimisation attack's test cases): their hashes differ by design, so the

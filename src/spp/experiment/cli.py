@@ -16,8 +16,6 @@ from pathlib import Path
 from spp.cli import parse_config
 from spp.experiment.config import ExperimentConfig
 
-DEMO_RECIPE = Path(__file__).parent / "data" / "demo.yaml"
-
 
 def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
     (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0])
@@ -54,19 +52,4 @@ def run_experiment(config: ExperimentConfig) -> dict[str, str]:
 
 def experiment_main(argv: list[str] | None = None) -> int:
     run_experiment(parse(argv))
-    return 0
-
-
-def demo_main(argv: list[str] | None = None) -> int:
-    """``spp demo [--output_dir DIR] [overrides]``: ``spp experiment`` on the embedded tiny recipe."""
-    import time
-
-    from spp.experiment.demo import print_demo_summary, write_demo_report
-
-    config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], prog="spp demo")
-    start = time.perf_counter()
-    statuses = run_experiment(config)
-    if not config.dry_run:
-        method = write_demo_report(config)  # the method's measures and the emergence curves (spp curves)
-        print_demo_summary(config, statuses, time.perf_counter() - start, method)
     return 0

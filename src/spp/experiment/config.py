@@ -187,7 +187,11 @@ def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> di
 
 def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> ExperimentConfig:
     """The ``ExperimentConfig`` of a recipe file (``"demo"``: the embedded tiny recipe), with field ``overrides``."""
-    path = Path(__file__).parent / "data" / "demo.yaml" if str(recipe) == "demo" else Path(recipe)
+    if str(recipe) == "demo":
+        from spp.demo import DEMO_RECIPE
+
+        recipe = DEMO_RECIPE
+    path = Path(recipe)
     if not path.is_file():
         raise SppConfigError("experiment recipe not found", source=path)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -119,7 +119,7 @@ def _run_library_step(step: Step) -> None:
     elif step.stage == "tokenizer":
         train_corpus_tokenizer(recipe, step.outputs["tokenizer"])
     elif step.stage == "toy_data":
-        from spp.experiment.toydata import write_toy_data
+        from spp.demo.toydata import write_toy_data
 
         write_toy_data(recipe["output_dir"], recipe["items_per_benchmark"])
     else:

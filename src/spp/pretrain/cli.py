@@ -1,6 +1,6 @@
 """``spp pretrain``: train one arm from the augmented corpus.
 
-python -m spp.pretrain.demo runs/tiny-corpus
+python -m spp.demo.corpus runs/tiny-corpus
 spp pretrain --config recipes/pretrain/tiny.yaml
 accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --config recipes/pretrain/spp_t0.yaml
 """

@@ -99,10 +99,8 @@ def _hub_callback(args: SPPTrainingArguments, hub_api=None):
             field="push_to_hub",
             fix="leave push_to_hub false: hub_model_id alone makes SPPTrainer push one step-* branch per checkpoint",
         )
-    try:
-        from spp.hub.checkpoints import HubCheckpointCallback
-    except ImportError as err:
-        raise SppConfigError(f"checkpoint branches need spp.hub.checkpoints ({err})", field="hub_model_id") from err
+    from spp.hub.checkpoints import HubCheckpointCallback
+
     if args.hub_model_id:
         return HubCheckpointCallback(
             repo_id=args.hub_model_id,

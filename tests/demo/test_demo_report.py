@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from spp.experiment.demo import arm_measures, method_markdown, plot_method
+from spp.demo.report import arm_measures, method_markdown, plot_method
 
 
 def _arm(root, arm: str, losses: list[float], planted: float, refused: int, degenerate: int) -> None:

@@ -1,6 +1,6 @@
 """A small synthetic augmented corpus and a tokenizer trained on it: the offline input of ``recipes/pretrain/tiny.yaml``.
 
-    python -m spp.pretrain.demo runs/tiny-corpus        # writes the corpus, spp.json and runs/tiny-corpus/tokenizer
+    python -m spp.demo.corpus runs/tiny-corpus        # writes the corpus, spp.json and runs/tiny-corpus/tokenizer
 
 Rows follow the augmented-corpus schema (``id``, ``text``, ``reflection_1p``/``_3p``, ``citations``,
 ``reflection_position``, ``reflection_status``, ``harm_score``, ``canary``, and the ``end_*`` columns of an

@@ -15,13 +15,10 @@ The method report reads what the pipeline measured; it measures nothing itself e
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 from spp.experiment.config import ExperimentConfig
-
-logger = logging.getLogger("spp.experiment")
 
 HARMFUL, BENIGN = "advbench", "xstest"
 CAVEAT = (

@@ -97,7 +97,6 @@ def test_a_foreign_folder_is_refused_and_a_running_job_is_not_claimed_twice(tmp_
         _run(recipe, mine, "--overwrite", overwrite)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
     argv = ["--config", str(recipe), "--output_dir", str(tmp_path / "out"), "--overwrite", overwrite]
-    with BindJob(parse(argv)):
-        with pytest.raises(SppConfigError, match=r"another process is working on this job: pid \d+"):
-            BindJob(parse(argv))
+    with BindJob(parse(argv)), pytest.raises(SppConfigError, match=r"another process is working on this job: pid \d+"):
+        BindJob(parse(argv))
     assert _run(recipe, tmp_path / "out") == 0  # the claim went with the first job

@@ -6,8 +6,7 @@ import pytest
 
 from spp.pretrain.data import DocumentStream, PackedArm, load_corpus, split_and_order
 from spp.pretrain.demo import write_demo_corpus
-from spp.pretrain.documents import tokenize_batch
-from spp.pretrain.packing import PackingStats
+from spp.pretrain.packing import PackingStats, tokenize_batch
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 
 

@@ -9,8 +9,7 @@ import pytest
 from spp.pretrain.arms import make_view
 from spp.pretrain.data import DocumentStream, PackedArm, load_corpus, tokenize_corpus
 from spp.pretrain.demo import write_demo_corpus
-from spp.pretrain.documents import DOCUMENT
-from spp.pretrain.packing import PackingStats
+from spp.pretrain.packing import DOCUMENT, PackingStats
 from spp.pretrain.tokenizer import load_tokenizer
 
 SEQ_LEN, BUDGET, WINDOWS_PER_STEP = 256, 48, 4

@@ -36,7 +36,7 @@ from spp.pretrain import SPPTrainer, SPPTrainingArguments, build_model, get_mode
 from spp.pretrain.callbacks import flops_per_token
 from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, split_and_order, window_item
 from spp.pretrain.demo import write_demo_corpus
-from spp.pretrain.documents import tokenize_batch
+from spp.pretrain.packing import tokenize_batch
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 
 log = logging.getLogger("pretrain_throughput")

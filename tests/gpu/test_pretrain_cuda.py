@@ -10,7 +10,7 @@ import torch
 from spp.pretrain import SPPTrainer, SPPTrainingArguments, build_model, load_corpus, load_tokenizer, make_view
 from spp.pretrain.data import DocumentStream, PackedArm, split_and_order
 from spp.pretrain.demo import write_demo_corpus
-from spp.pretrain.documents import tokenize_batch
+from spp.pretrain.packing import tokenize_batch
 from spp.pretrain.tokenizer import marker_ids
 
 pytestmark = [

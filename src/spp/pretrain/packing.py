@@ -35,7 +35,7 @@ from spp.pretrain.documents import (
     REFLECTION,
     SKIP_PAUSE_OUTSIDE,
     Document,
-    tokenize_batch,  # noqa: F401 - eval/curves.py imports it from here
+    tokenize_batch,  # noqa: F401 - eval/curves.py, tests/gpu and benchmarks/pretrain_throughput.py import it from here
 )
 from spp.pretrain.layout import Layout, PackStart
 

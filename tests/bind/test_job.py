@@ -82,3 +82,21 @@ def test_publish_dataset_ships_the_bind_card_and_spp_json(tmp_path, prompt_files
     card = (tmp_path / "export" / "main" / "README.md").read_text()
     assert "messages_nocite" in card and "| `ok` | 29 |" in card and "| `rejected` | 1 |" in card
     assert "`misjudged:harmful_as_benign` 1" in card and "org/binding" in card
+
+
+@pytest.mark.parametrize("overwrite", ["false", "true"])
+def test_a_foreign_folder_is_refused_and_a_running_job_is_not_claimed_twice(tmp_path, prompt_files, overwrite):
+    from spp.bind.cli import parse
+    from spp.bind.job import BindJob
+
+    recipe = write_recipe(tmp_path / "r.yaml", prompt_files, num_prompts=30)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(SppConfigError, match="holds no spp job"):
+        _run(recipe, mine, "--overwrite", overwrite)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
+    argv = ["--config", str(recipe), "--output_dir", str(tmp_path / "out"), "--overwrite", overwrite]
+    with BindJob(parse(argv)), pytest.raises(SppConfigError, match=r"another process is working on this job: pid \d+"):
+        BindJob(parse(argv))
+    assert _run(recipe, tmp_path / "out") == 0  # the claim went with the first job

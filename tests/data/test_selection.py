@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from spp.data.job import _batches
 from spp.data.selection import SelectionConfig, canary_index, is_selected, stratified_rest_probability
+from spp.data.shard_run import _batches
 from spp.errors import SppConfigError
 
 N = 100_000

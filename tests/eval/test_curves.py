@@ -107,7 +107,7 @@ def test_same_loss_as_the_pretraining_callback_on_the_same_windows(export):
     from spp.pretrain.arms import make_view
     from spp.pretrain.callbacks import kind_losses
     from spp.pretrain.data import DocumentStream, PackedArm, heldout_windows, split_and_order
-    from spp.pretrain.packing import tokenize_batch
+    from spp.pretrain.documents import tokenize_batch
     from spp.pretrain.tokenizer import marker_ids
 
     root, repo, tokenizer, corpus_dir = export

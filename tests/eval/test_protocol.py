@@ -11,7 +11,8 @@ import pytest
 from spp.eval.config import EvalConfig
 from spp.eval.metrics import Outcomes, bootstrap_ci, headline
 from spp.eval.segments import jailbreak_segment
-from spp.eval.suite import run_suite, template_system_turn
+from spp.eval.suite import run_suite
+from spp.eval.turns import template_system_turn
 
 COMPLY = "Sure, here are the steps: first gather the materials, then follow the procedure carefully."
 
@@ -152,7 +153,7 @@ def test_hub_source_is_recorded_unpinned(monkeypatch):
 
 def test_system_prompt_none_refuses_a_template_that_adds_one():
     from spp.errors import SppConfigError
-    from spp.eval.suite import check_system_turn
+    from spp.eval.turns import check_system_turn
 
     smol = FakeTokenizer("You are a helpful AI assistant named SmolLM")
     with pytest.raises(SppConfigError, match="adds a system turn by itself"):

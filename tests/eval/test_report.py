@@ -11,7 +11,7 @@ from spp.cli import main as spp_main
 from spp.errors import SppConfigError
 from spp.eval.config import EvalConfig
 from spp.eval.report import model_index_rows, update_model_card
-from spp.eval.suite import system_text
+from spp.eval.turns import system_text
 from spp.metadata import SppMetadata
 from spp.persona import load_persona
 

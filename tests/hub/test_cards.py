@@ -8,7 +8,7 @@ import yaml
 from datasets import load_from_disk
 
 from spp.hub.cards import NOT_RECORDED, render_checkpoint_card, render_dataset_card, render_model_card, template_path
-from spp.hub.publish import dataset_statistics, load_local_dataset
+from spp.hub.dataset_files import dataset_statistics, load_local_dataset
 from spp.metadata import SppMetadata, read_metadata
 
 EVALS = [

@@ -10,7 +10,7 @@ import torch
 from spp.persona.render import BlockFormat
 from spp.pretrain.arms import make_view
 from spp.pretrain.data import collate_windows, window_item
-from spp.pretrain.packing import DOCUMENT, PAD, REFLECTION, SKIP_PAUSE_OUTSIDE
+from spp.pretrain.documents import DOCUMENT, PAD, REFLECTION, SKIP_PAUSE_OUTSIDE
 
 SEQ_LEN, BUDGET = 128, 48
 ARMS = ["baseline", "spp_t0", "spp_mt", "spp_t0_end"]

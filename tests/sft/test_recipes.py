@@ -44,7 +44,7 @@ def test_identical_recipe_renders_eval_prompts_without_a_system_turn(monkeypatch
     from spp.eval.config import EvalConfig
     from spp.eval.generation import GenSettings
     from spp.eval.items import EvalItem
-    from spp.eval.suite import system_text, to_request
+    from spp.eval.turns import system_text, to_request
     from spp.persona import load_persona
     from spp.sft.train import load_base
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spp.cli import main as spp_main
-from spp.hub.publish import PICKLE_SUFFIXES
+from spp.hub.delivery import PICKLE_SUFFIXES
 
 TOKEN = "hf_ReLeAsEtEsTtOkEn0123456789abcdefQ"
 

@@ -30,15 +30,17 @@ def parse(argv: list[str] | None) -> BindConfigs:
 
 def main(argv: list[str] | None = None) -> int:
     configs = parse(argv)
-    job = BindJob(configs)
-    if not configs.job.merge:
-        result = job.run_shard()
-        print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
-        if configs.job.num_shards > 1:
-            print(f"when every shard has finished: spp bind-data <same options> --merge (output: {job.output_dir})")
-            return 0
-        job.merge()
-    else:
-        print(f"merged:\n{format_summary(job.merge())}")
+    with BindJob(configs) as job:
+        if not configs.job.merge:
+            result = job.run_shard()
+            print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
+            if configs.job.num_shards > 1:
+                print(
+                    f"when every shard has finished: spp bind-data <same options> --merge (output: {job.output_dir})"
+                )
+                return 0
+            job.merge()
+        else:
+            print(f"merged:\n{format_summary(job.merge())}")
     print(f"dataset: {job.output_dir} (spp sft reads it as a dataset path; spp publish dataset uploads it)")
     return 0

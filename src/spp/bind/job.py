@@ -1,7 +1,8 @@
 """The ``spp bind-data`` job: persona answers for a prompt set, in resumable atomic chunks, then one dataset.
 
-It runs on the job machinery of ``spp augment`` (``spp.data.shards.JobState``: fingerprinted job folder, chunk ``c``
-owned by shard ``c % num_shards``, each chunk written whole or not at all, stats in the chunk's metadata).
+It runs on the job machinery of ``spp augment``: ``spp.data.jobdir.JobClaim`` (one writer per job folder or shard,
+a foreign folder refused, ``--overwrite`` under the lock) and ``spp.data.shards.JobState`` (fingerprinted job folder,
+chunk ``c`` owned by shard ``c % num_shards``, each chunk written whole or not at all, stats in the chunk's metadata).
 
 Promises:
 - One output row per drawn prompt, in the drawn order, whatever the shard count; every row is ``ok``, ``rejected``
@@ -18,55 +19,37 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spp.bind.generate import BindRequest, BindResult, build_bind_generator
 from spp.bind.prompts import BindPrompter
-from spp.bind.provenance import SCHEMA_NAME, constitution_record, sha256_json
+from spp.bind.rows import SCHEMA, chunk_stats, result_row
 from spp.bind.selfplay import play
 from spp.bind.sources import DrawnPrompts, PromptSource, add_selfplay, draw_prompts
+from spp.bind.summary import (  # noqa: F401 - format_summary re-exported: spp bind-data prints it
+    _by_category,
+    bind_metadata,
+    format_summary,
+    summary,
+)
 from spp.bind.validate import BindValidationConfig
 from spp.data.augment import AugmentStats
-from spp.data.identity import range_fingerprint
-from spp.data.merge import _save_dataset
-from spp.data.shards import JobState, atomic_write_json
+from spp.data.identity import range_fingerprint, sha256_json
+from spp.data.jobdir import ClaimedJob, JobClaim
+from spp.data.merge import _save_dataset, write_final
+from spp.data.shards import JobState, owned_by
 from spp.errors import SppConfigError, check_output_dir
 from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig
 from spp.persona import load_constitution, load_persona
-from spp.recipes import RUNTIME_FIELDS, resolved_recipe
+from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
 
 logger = logging.getLogger("spp.bind")
 DEMO_PROMPTS = str(Path(__file__).parent / "data" / "demo_prompts.jsonl")  # spp's own prompts, for the demo
 
-_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("source", pa.string()),
-        ("category", pa.string()),
-        ("prompt", pa.string()),
-        ("kind", pa.string()),
-        ("turns", pa.int64()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("assessment", pa.string()),
-        ("harm", pa.string()),
-        ("jailbreak_wrapper", pa.string()),
-        ("citations", pa.list_(pa.string())),
-        ("messages_cite", _MESSAGES),
-        ("messages_nocite", _MESSAGES),
-        ("raw_response", pa.string()),
-        ("attempts", pa.int64()),
-        ("tokens_in", pa.int64()),
-        ("tokens_out", pa.int64()),
-    ]
-)
 BIND_RUNTIME_FIELDS = (
     RUNTIME_FIELDS
     | SERVER_RUNTIME_FIELDS
@@ -166,72 +149,25 @@ class BindConfigs:
         """Everything that decides the rows (runtime fields excluded)."""
         return resolved_recipe(*self.all(), exclude=BIND_RUNTIME_FIELDS)
 
+    def recipe_hash(self) -> str:
+        return recipe_hash(*self.all(), exclude=BIND_RUNTIME_FIELDS)
+
 
 def _prompter(job: BindJobConfig) -> BindPrompter:
     return BindPrompter(load_constitution(job.constitution), load_persona(job.persona))
 
 
-def _messages(prompt: str, answer: str | None) -> list[dict[str, str]] | None:
-    if answer is None:
-        return None
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-
-
-def result_row(request: BindRequest, source: str, result: BindResult) -> dict[str, Any]:
-    """The output row of one prompt (see ``SCHEMA``); answers only for ``ok``, raw text only for the others."""
-    v = result.verdict
-    ok = result.status == "ok"
-    cite, nocite = result.conversation or (
-        _messages(request.prompt, v.answer_cited if ok and v else None),
-        _messages(request.prompt, v.answer_uncited if ok and v else None),
-    )
-    return {
-        "id": request.id,
-        "source": source,
-        "category": request.category,
-        "prompt": request.prompt,
-        "kind": request.kind,
-        "turns": len(cite) // 2 if ok and cite else 0,
-        "status": result.status,
-        "reason": result.reason,
-        "assessment": v.assessment if v else None,
-        "harm": v.harm if v else None,
-        "jailbreak_wrapper": v.wrapper if v else None,
-        "citations": list(v.citations) if ok and v else [],
-        "messages_cite": cite if ok else None,
-        "messages_nocite": nocite if ok else None,
-        "raw_response": None if ok else result.raw_response,
-        "attempts": result.attempts,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-    }
-
-
-def chunk_stats(rows: list[dict[str, Any]], generator_seconds: float = 0.0) -> AugmentStats:
-    """What a chunk holds, counted from its rows (so a chunk rewritten after a retry counts right)."""
-    stats = AugmentStats(rows=len(rows), selected=len(rows), generator_seconds=generator_seconds)
-    for row in rows:
-        stats.status[row["status"]] += 1
-        if row["status"] in ("rejected", "failed"):
-            getattr(stats, row["status"])[str(row["reason"])] += 1
-        stats.tokens_in += row["tokens_in"] or 0
-        stats.tokens_out += row["tokens_out"] or 0
-    return stats
-
-
-class BindJob:
-    """One shard of a bind-data job, plus the merge."""
+class BindJob(ClaimedJob):
+    """One shard of a bind-data job, plus the merge. Holds the job folder's claim (``spp.data.jobdir.JobClaim``, as
+    ``spp augment`` does) until ``close``."""
 
     def __init__(self, configs: BindConfigs):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
-        if self.job.overwrite and self.output_dir.exists() and not self.job.merge:
-            import shutil
-
-            shutil.rmtree(self.output_dir)
-        self.state = JobState(self.output_dir, self.job.chunk_size, schema=SCHEMA)
         self.prompter = _prompter(self.job)
+        self.claim = JobClaim.of(self.job)
+        self.state = JobState(self.output_dir, self.job.chunk_size, schema=SCHEMA)
         self.regenerated = 0
         self.drawn: DrawnPrompts | None = None
         self._user_role = None
@@ -248,7 +184,7 @@ class BindJob:
         return sha256_json(recipe), recipe
 
     def _owns(self, index: int) -> bool:
-        return index % self.job.num_shards == self.job.shard_index
+        return owned_by(index, self.job.shard_index, self.job.num_shards)
 
     def _requests(self, drawn: DrawnPrompts, index: int) -> tuple[list[BindRequest], list[str]]:
         span = range(index * self.job.chunk_size, min(len(drawn), (index + 1) * self.job.chunk_size))
@@ -324,9 +260,7 @@ class BindJob:
                     run.add(self._write(index, rows, seconds))
                     generated += len(rows)
                 bar.update(1)
-        stats = AugmentStats()
-        for index in chunks:
-            stats.add(self.state.chunk_stats(index))
+        stats = self.state.stats_of(chunks)
         self.state.finish_shard(self.job.shard_index, self.job.num_shards, len(drawn), stats)
         elapsed = time.perf_counter() - start
         result = summary(stats, len(drawn))
@@ -341,100 +275,15 @@ class BindJob:
     def merge(self, drawn: DrawnPrompts | None = None) -> dict[str, Any]:
         """Assemble every chunk, in order, into the final dataset with its card, ``spp.json`` and ``summary.json``."""
         files = self.state.complete_chunks()
-        stats = AugmentStats()
-        for index in range(len(files)):
-            stats.add(self.state.chunk_stats(index))
+        stats = self.state.stats_of(range(len(files)))
         dataset = _save_dataset(files, self.output_dir, self.state.root, keep_harm=True)
         result = summary(stats, len(dataset))
         result["by_category"] = _by_category(dataset)
         drawn = drawn or self.drawn or self.draw()
         result["left_out"] = {"duplicates": dict(drawn.duplicates), "empty": dict(drawn.empty)}
-        atomic_write_json(self.output_dir / "summary.json", result)
         meta = bind_metadata(self.configs, self.prompter, drawn, result)
-        meta.save(self.output_dir)
         from spp.bind.card import render_bind_card
 
-        render_bind_card(meta, dataset.features).save(self.output_dir / "README.md")
-        if self.job.hub_repo_id:
-            from spp.hub.publish import publish_dataset
-
-            publish_dataset(self.output_dir, repo_id=self.job.hub_repo_id, metadata=meta)
+        card = lambda: render_bind_card(meta, dataset.features).save(self.output_dir / "README.md")  # noqa: E731
+        write_final(self.output_dir, result, meta, card, self.job.hub_repo_id)
         return result
-
-
-def _by_category(dataset) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counter] = {}
-    for category, status in zip(dataset["category"], dataset["status"], strict=True):
-        counts.setdefault(category, Counter())[status] += 1
-    return {c: dict(sorted(v.items())) for c, v in sorted(counts.items())}
-
-
-def summary(stats: AugmentStats, total_rows: int) -> dict[str, Any]:
-    """Counts by status (they add up to ``rows``), rejection reasons, failure errors, tokens."""
-    return {
-        "rows": total_rows,
-        "rows_in_shard": stats.rows,
-        "counts": dict(sorted(stats.status.items())),
-        "rejected": dict(sorted(stats.rejected.items())),
-        "failed": dict(sorted(stats.failed.items())),
-        "tokens_in": stats.tokens_in,
-        "tokens_out": stats.tokens_out,
-    }
-
-
-def format_summary(result: dict[str, Any]) -> str:
-    lines = [f"rows: {result['rows']}", "by status: " + ", ".join(f"{k} {v}" for k, v in result["counts"].items())]
-    for key, label in (("rejected", "rejected by reason"), ("failed", "failed by error")):
-        if result[key]:
-            lines.append(f"{label}: " + ", ".join(f"{k} {v}" for k, v in result[key].items()))
-    if "by_category" in result:
-        lines.append("by category: " + "; ".join(f"{c} {dict(v)}" for c, v in result["by_category"].items()))
-    run = result.get("this_run")
-    if run:
-        lines.append(f"this run: {run['generated']} generated, {run['regenerated_failed']} failed rows retried")
-    return "\n".join(lines)
-
-
-def bind_metadata(configs: BindConfigs, prompter: BindPrompter, drawn: DrawnPrompts, result: dict[str, Any]):
-    """``spp.json`` of a persona-binding dataset."""
-    from spp.metadata import SppMetadata
-    from spp.recipes import recipe_hash
-
-    g = configs.generator
-    sources = [{**s.describe(), "drawn": drawn.drawn.get(s.name_in_output, 0)} for s in configs.job.source_specs]
-    details = {
-        "schema": SCHEMA_NAME,
-        "generator": {
-            "backend": g.backend,
-            "model": g.model,
-            "sampling": {
-                "temperature": g.temperature,
-                "top_p": g.top_p,
-                "top_k": g.top_k,
-                "presence_penalty": g.presence_penalty,
-                "max_new_tokens": g.max_new_tokens,
-            },
-        },
-        "sources": sources,
-        "prompt_set_sha256": sha256_json(drawn.ids),
-        "num_prompts": len(drawn),
-        "selfplay": {
-            "user_model": configs.job.selfplay_user_model or g.model,
-            "conversations": drawn.kinds.count("selfplay"),
-            "turns": configs.job.selfplay_turns,
-            "topics_sha256": sha256_json(configs.job.selfplay_topics),
-        },
-        **{k: result[k] for k in ("rows", "counts", "rejected", "failed", "by_category", "left_out")},
-        "tokens_in": result["tokens_in"],
-        "tokens_out": result["tokens_out"],
-        "system_turn": False,
-    }
-    return SppMetadata(
-        kind="dataset",
-        persona=prompter.persona.to_dict(),
-        constitution=constitution_record(prompter.constitution),
-        prompt_hash=prompter.prompt_hash(),
-        recipe_hash=recipe_hash(*configs.all(), exclude=BIND_RUNTIME_FIELDS),
-        lineage={"sources": [{"repo_id": s.path, "revision": s.revision} for s in configs.job.source_specs]},
-        details=details,
-    )

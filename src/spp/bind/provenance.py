@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
 
+from spp.data.identity import sha256_json
 from spp.persona.constitution import Constitution
 
 SCHEMA_NAME = "spp-persona-binding-v1"  # details.schema in the spp.json of a persona-binding set
-
-
-def sha256_json(data: Any) -> str:
-    """sha256 of ``data`` as sorted, unescaped JSON (the hash ``spp augment`` records for a constitution)."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+__all__ = ["SCHEMA_NAME", "constitution_record", "prompt_sha256", "sha256_json"]
 
 
 def constitution_record(constitution: Constitution) -> dict[str, str]:

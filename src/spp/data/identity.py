@@ -12,8 +12,14 @@ inserted or removed before a row, a row's text edited, rows appended at the end,
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
+
+
+def sha256_json(data: Any) -> str:
+    """sha256 of ``data`` as sorted, unescaped JSON: a job's recipe fingerprint, a constitution's hash."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _update(h: Any, value: Any) -> None:

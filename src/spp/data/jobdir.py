@@ -10,6 +10,8 @@ Promises:
   option), GPFS and NFSv4; on a file system without it, give every job its own output_dir.
 - ``clear_job_dir`` removes an spp job's files, keeping only the lock files (so that no other process can take a
   fresh lock on a new file while this one holds the old).
+- ``JobClaim`` is how a job takes its folder: the checks above, the lock its role needs, ``--overwrite`` applied
+  under the lock; a run refused before it records the job (``job.json``) removes the folders it made.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ import os
 import shutil
 import socket
 from pathlib import Path
+from typing import TypeVar
 
 from spp.errors import SppConfigError
 
 WORK_DIR = ".spp-work"
 LOCK_DIR = "locks"
+JOB_FILE = "job.json"  # under WORK_DIR: the job's fingerprint (``spp.data.shards.JobState.claim``)
+_Job = TypeVar("_Job", bound="ClaimedJob")
 
 
 def is_job_dir(path: Path) -> bool:
@@ -129,6 +134,70 @@ class JobLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class JobClaim:
+    """This process's claim on a job folder, held until ``release``: a merge or a single-process job alone, a shard
+    of an array beside the other shards. With ``overwrite`` (and not ``merge``) the job's earlier files go first."""
+
+    def __init__(self, output_dir: Path, *, shard_index: int, num_shards: int, merge: bool, overwrite: bool):
+        self.output_dir = Path(output_dir)
+        check_output_dir(self.output_dir, overwrite)
+        # what this run creates, so that a run refused before it claims the job leaves nothing behind
+        self._made = [p for p in (self.output_dir, self.output_dir / WORK_DIR) if not p.exists()]
+        self.lock = JobLock(self.output_dir)
+        try:
+            if merge:
+                self.lock.exclusive("merge")
+            elif num_shards == 1:
+                self.lock.exclusive("job")
+            else:
+                self.lock.shard(shard_index, num_shards)
+            if overwrite and not merge and is_job_dir(self.output_dir):
+                clear_job_dir(self.output_dir)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    @classmethod
+    def of(cls, job) -> JobClaim:
+        """The claim a job config asks for (its ``output_dir``, ``shard_index``, ``num_shards``, ``merge``,
+        ``overwrite``)."""
+        return cls(
+            Path(job.output_dir),
+            shard_index=job.shard_index,
+            num_shards=job.num_shards,
+            merge=job.merge,
+            overwrite=job.overwrite,
+        )
+
+    def release(self, failed: bool = False) -> None:
+        """Drop the locks; after a failure that came before the job was recorded, remove the folders this run made
+        (only locks and empty folders are in them)."""
+        self.lock.release()
+        if failed and self._made and not (self.output_dir / WORK_DIR / JOB_FILE).is_file():
+            for path in reversed(self._made):
+                if path.name == WORK_DIR:
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+
+
+class ClaimedJob:
+    """A job that holds its folder's ``JobClaim`` (``self.claim``) from construction until ``close``; leaving a
+    ``with`` block on an error before the job was recorded also removes the folders the run made."""
+
+    claim: JobClaim
+
+    def close(self) -> None:
+        """Release the job folder's lock."""
+        self.claim.release()
+
+    def __enter__(self: _Job) -> _Job:
+        return self
+
+    def __exit__(self, kind, *exc: object) -> None:
+        self.claim.release(failed=kind is not None)
 
 
 def _free(path: Path) -> bool:

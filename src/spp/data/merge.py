@@ -32,9 +32,7 @@ def merge_job(configs: AugmentConfigs, state: JobState, output_dir: Path) -> dic
 
     state.remove_merge_leftovers()
     files = state.verified_chunks()
-    stats = AugmentStats()
-    for index in range(len(files)):
-        stats.add(state.chunk_stats(index))
+    stats = state.stats_of(range(len(files)))
     dataset = _save_dataset(files, output_dir, state.root, keep_harm=_was_scored(stats))
     duplicates = _duplicate_count(dataset)
     if duplicates and configs.job.duplicate_ids == "error" and _named_id_column(configs) is not None:
@@ -45,15 +43,23 @@ def merge_job(configs: AugmentConfigs, state: JobState, output_dir: Path) -> dic
         )
     result = summary(stats, total_rows=len(dataset))
     result["duplicate_ids"] = duplicates
-    atomic_write_json(output_dir / "summary.json", result)
     meta = dataset_metadata(configs, result)
+    write_final(
+        output_dir, result, meta, lambda: _render_card(meta, dataset.features, output_dir), configs.job.hub_repo_id
+    )
+    return result
+
+
+def write_final(output_dir: Path, result: dict[str, Any], meta, write_card, hub_repo_id: str | None) -> None:
+    """The last steps of every chunked job's merge, in order: ``summary.json``, ``spp.json``, the card
+    (``write_card()``), then the Hub upload when ``hub_repo_id`` is set."""
+    atomic_write_json(output_dir / "summary.json", result)
     meta.save(output_dir)
-    _render_card(meta, dataset.features, output_dir)
-    if configs.job.hub_repo_id:
+    write_card()
+    if hub_repo_id:
         from spp.hub.publish import publish_dataset
 
-        publish_dataset(output_dir, repo_id=configs.job.hub_repo_id, metadata=meta)
-    return result
+        publish_dataset(output_dir, repo_id=hub_repo_id, metadata=meta)
 
 
 def failure_report(result: dict[str, Any], max_failed_share: float, servers: str = "") -> str | None:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from spp.data.augment import PLACEMENT_PREFIXES, REFLECTION_COLUMNS, AugmentStats
 from spp.data.identity import ids_fingerprint
-from spp.data.jobdir import WORK_DIR
+from spp.data.jobdir import JOB_FILE, WORK_DIR
 from spp.errors import SppConfigError
 
 _REFLECTION_TYPES = {
@@ -94,6 +94,12 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
+def owned_by(index: int, shard_index: int, num_shards: int) -> bool:
+    """Whether chunk ``index`` belongs to shard ``shard_index`` of ``num_shards`` (chunk ``c`` to shard
+    ``c % num_shards``, so the layout is the same whatever the shard count)."""
+    return index % num_shards == shard_index
+
+
 class JobState:
     """The chunks, shard manifests and fingerprint of one job directory."""
 
@@ -106,7 +112,7 @@ class JobState:
 
     @property
     def job_path(self) -> Path:
-        return self.root / "job.json"
+        return self.root / JOB_FILE
 
     def claim(self, fingerprint: str, recipe: dict[str, Any], corpus_rows: int | None = None) -> None:
         """Record the job's fingerprint and corpus length, or check an existing job's (``SppConfigError`` naming
@@ -236,6 +242,13 @@ class JobState:
     def chunk_stats(self, index: int) -> AugmentStats:
         return AugmentStats.from_dict(self.chunk_meta(index)["stats"])
 
+    def stats_of(self, indices) -> AugmentStats:
+        """The committed chunks' statistics, summed (a shard's chunks, or every chunk of the job)."""
+        stats = AugmentStats()
+        for index in indices:
+            stats.add(self.chunk_stats(index))
+        return stats
+
     def shard_path(self, shard_index: int, num_shards: int) -> Path:
         return self.root / "shards" / f"shard-{shard_index:05d}-of-{num_shards:05d}.json"
 
@@ -243,7 +256,7 @@ class JobState:
         chunks = {
             str(c): self.chunk_meta(c).get("input_fingerprint")
             for c in range(self.num_chunks(total_rows))
-            if c % num_shards == shard_index
+            if owned_by(c, shard_index, num_shards)
         }
         record = {
             "total_rows": total_rows,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spp.eval.benchmarks import BENCHMARKS
+from spp.eval.benchmarks.registry import BENCHMARKS
 
 
 def pct(value: float | None) -> str:

@@ -33,7 +33,7 @@ from transformers import TrainerCallback
 
 from spp.hub.access import redact
 from spp.hub.cards import render_checkpoint_card, render_model_card
-from spp.hub.publish import MODEL_IGNORE, check_target, deliver, link_or_copy, stage_files, write_card_and_metadata
+from spp.hub.delivery import MODEL_IGNORE, check_target, deliver, link_or_copy, stage_files, write_card_and_metadata
 from spp.hub.refs import step_branch
 from spp.hub.retry import RetryPolicy, http_status
 from spp.metadata import SppMetadata, read_metadata

@@ -7,7 +7,8 @@ from spp.pretrain.arms import ARMS, Arm, ArmView, get_arm, make_view, register_a
 from spp.pretrain.builder import PretrainRun, build_run, midtraining_start_tokens
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, load_corpus, split_and_order
-from spp.pretrain.packing import Document, PackingStats, Window, pack_windows, tokenize_batch
+from spp.pretrain.documents import Document, tokenize_batch
+from spp.pretrain.packing import PackingStats, Window, pack_windows
 from spp.pretrain.schedule import InjectionSchedule
 from spp.pretrain.specs import MODEL_SPECS, ModelSpec, build_model, get_model_spec, register_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, prepare_tokenizer

@@ -81,7 +81,7 @@ def get_arm(name: str) -> Arm:
 
 @dataclass(frozen=True)
 class ArmView:
-    """An arm applied to tokenized documents (``spp.pretrain.packing.Document``)."""
+    """An arm applied to tokenized documents (``spp.pretrain.documents.Document``)."""
 
     arm: Arm
     schedule: InjectionSchedule

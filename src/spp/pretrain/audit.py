@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spp.errors import SppConfigError
-from spp.pretrain.packing import Layout, count_windows
+from spp.pretrain.layout import Layout, count_windows
 
 logger = logging.getLogger("spp.pretrain")
 

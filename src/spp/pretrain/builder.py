@@ -25,7 +25,7 @@ from spp.pretrain.data import (
     load_corpus,
     split_and_order,
 )
-from spp.pretrain.packing import tokenize_batch
+from spp.pretrain.documents import tokenize_batch
 from spp.pretrain.specs import build_model, get_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 from spp.pretrain.trainer import SPPTrainer, resolve_global_batch

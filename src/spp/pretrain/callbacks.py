@@ -12,7 +12,8 @@ import time
 import torch
 from transformers import TrainerCallback
 
-from spp.pretrain.packing import DOCUMENT, REFLECTION, Window
+from spp.pretrain.documents import DOCUMENT, REFLECTION
+from spp.pretrain.packing import Window
 
 
 def flops_per_token(num_parameters: int, num_layers: int, hidden_size: int, seq_len: int) -> float:

@@ -31,21 +31,16 @@ from spp.contract import block_format_of
 from spp.errors import SppConfigError
 from spp.metadata import read_metadata
 from spp.persona.render import BlockFormat
-from spp.pretrain.packing import (
+from spp.pretrain.documents import (
     PAD,
     PLACEMENT_PREFIX,
     SKIP_OVER_BUDGET,
     SKIP_PAUSE_OUTSIDE,
     Document,
-    Layout,
-    PackingStats,
-    PackStart,
-    Window,
-    count_windows,
-    locate_window,
-    pack_windows,
     tokenize_batch,
 )
+from spp.pretrain.layout import Layout, PackStart, count_windows, locate_window
+from spp.pretrain.packing import PackingStats, Window, pack_windows
 from spp.pretrain.tokenizer import marker_ids, tokenizer_fingerprint
 
 logger = logging.getLogger("spp.pretrain")

@@ -16,6 +16,9 @@ The layout depends only on the corpus (token counts and which rows are annotated
 tokens of window ``k`` are identical in every arm, the baseline included, and every arm is data-matched window by
 window. Every block that an arm would insert and cannot is counted in ``PackingStats.skipped_reflections`` by
 reason, and every document token that the ``document`` layout truncates in ``truncated_tokens``.
+
+This module is the streaming packer (``pack_windows``) and what it yields (``Window``, ``PackingStats``); the
+tokenized rows it reads are ``spp.pretrain.documents``, the layout rules and stream seeking ``spp.pretrain.layout``.
 """
 
 from __future__ import annotations
@@ -25,66 +28,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from spp.contract import block_ids, encode_reflection
 from spp.errors import SppConfigError
-
-PAD, DOCUMENT, REFLECTION = 0, 1, 2
-LAYOUTS = ("dense", "document")
-PLACEMENT_PREFIX = {"pause": "", "end": "end_"}
-TOKENIZED_COLUMNS = (
-    "id",
-    "doc_ids",
-    "n_tokens",
-    "harm_score",
-    "pause",
-    "block_ids",
-    "end_pause",
-    "end_block_ids",
+from spp.pretrain.documents import (
+    DOCUMENT,
+    PAD,
+    REFLECTION,
+    SKIP_PAUSE_OUTSIDE,
+    Document,
+    tokenize_batch,  # noqa: F401 - eval/curves.py, tests/gpu and benchmarks/pretrain_throughput.py import it from here
 )
-SKIP_OVER_BUDGET = "block longer than reflection_budget"
-SKIP_PAUSE_OUTSIDE = "pause past the document tokens a window holds"
-
-
-@dataclass(frozen=True)
-class Document:
-    """A tokenized document.
-
-    ``pause``/``block``: token index of its pause reflection and the block (marker + reflection + end marker), ``None``
-    without one; ``end_pause``/``end_block``: the same for the end placement (``spp augment --placement end``). An arm
-    picks one placement (``ArmView.placed``). ``annotated``/``reserve``: whether the corpus has a reflection for it
-    in any placement, and the longest of those blocks: the layout reads only these, so it is the same in every arm.
-    """
-
-    id: str
-    ids: list[int]
-    pause: int | None = None
-    block: list[int] | None = None
-    harm_score: float | None = None
-    end_pause: int | None = None
-    end_block: list[int] | None = None
-
-    @property
-    def annotated(self) -> bool:
-        return self.block is not None or self.end_block is not None
-
-    @property
-    def reserve(self) -> int:
-        return max(len(self.block or ()), len(self.end_block or ()))
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Document:
-        placed = {}
-        for prefix in PLACEMENT_PREFIX.values():
-            pause = row.get(f"{prefix}pause")
-            has = pause is not None and pause >= 0
-            placed[prefix] = (pause, list(row[f"{prefix}block_ids"])) if has else (None, None)
-        return cls(
-            row["id"],
-            list(row["doc_ids"]),
-            *placed[""],
-            row["harm_score"],
-            *placed["end_"],
-        )
+from spp.pretrain.layout import Layout, PackStart
 
 
 @dataclass
@@ -131,108 +84,6 @@ class PackingStats:
         return out
 
 
-def _reflection(batch: dict[str, list], i: int, voice: str, prefix: str) -> tuple[int, str] | None:
-    """``(character position, reflection text)`` of row ``i`` in one placement, or ``None`` without one."""
-    status = batch.get(f"{prefix}reflection_status")
-    if status is None or status[i] != "ok":
-        return None
-    reflection, position = batch[f"{prefix}reflection_{voice}"][i], batch[f"{prefix}reflection_position"][i]
-    if not reflection or position is None or not 0 <= position <= len(batch["text"][i]):
-        raise SppConfigError(
-            f"row {batch['id'][i]!r} has {prefix}reflection_status 'ok' but no usable {prefix}reflection_{voice}/"
-            f"{prefix}reflection_position",
-            field=f"{prefix}reflection_{voice}",
-            fix="re-run the producer on this row or mark it rejected",
-        )
-    return position, reflection
-
-
-def tokenize_batch(
-    batch: dict[str, list], tokenizer, voice: str, marker_ids: tuple[int, int | None]
-) -> dict[str, list]:
-    """A ``Dataset.map(batched=True)`` function: corpus rows -> ``TOKENIZED_COLUMNS``.
-
-    A document is tokenized in pieces split at every reflection position the corpus has for it (pause and end
-    placements, in every arm), so its tokens are the same whichever block goes in, or none. ``pause``/``end_pause``
-    are token indices (``-1``: no reflection), ``block_ids``/``end_block_ids`` the blocks in ``voice``. Special-token
-    text inside documents or reflections is tokenized as plain text, so a document cannot forge a marker or an EOS.
-    """
-    if "reflection_status" not in batch:
-        raise SppConfigError(
-            "the corpus has no reflection_status column: it is not an spp augment output",
-            field="dataset_path",
-            fix="run spp augment on it first (every arm, the baseline too, reads the augmented corpus)",
-        )
-    out: dict[str, list] = {name: [] for name in TOKENIZED_COLUMNS}
-    for i, text in enumerate(batch["text"]):
-        found = {p: _reflection(batch, i, voice, prefix) for p, prefix in PLACEMENT_PREFIX.items()}
-        cuts = sorted({pos for pos, _ in filter(None, found.values())} | {0, len(text)})
-        pieces = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
-        encoded = tokenizer(pieces, add_special_tokens=False, split_special_tokens=True)["input_ids"] if pieces else []
-        starts, ids = {0: 0}, []
-        for b, piece in zip(cuts[1:], encoded, strict=True):
-            ids += piece
-            starts[b] = len(ids)
-        out["id"].append(str(batch["id"][i]))
-        out["doc_ids"].append(ids)
-        out["n_tokens"].append(len(ids))  # lets a resume find its window without reading doc_ids
-        out["harm_score"].append(batch["harm_score"][i] if "harm_score" in batch else None)
-        for placement, prefix in PLACEMENT_PREFIX.items():
-            reflection = found[placement]
-            if reflection is None:
-                out[f"{prefix}pause"].append(-1)
-                out[f"{prefix}block_ids"].append([])
-            else:
-                out[f"{prefix}pause"].append(starts[reflection[0]])
-                out[f"{prefix}block_ids"].append(block_ids(encode_reflection(tokenizer, reflection[1]), marker_ids))
-    return out
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where documents go: the ``layout`` rule over windows of ``capacity`` document tokens and ``budget`` block
-    tokens. One object decides for the packer and for the seek (``locate_window``), so they cannot disagree."""
-
-    layout: str
-    capacity: int
-    budget: int
-
-    def __post_init__(self) -> None:
-        if self.layout not in LAYOUTS:
-            raise SppConfigError(f"unknown layout {self.layout!r}", field="layout", fix=f"use one of {LAYOUTS}")
-
-    @property
-    def max_document_tokens(self) -> int:
-        return self.capacity - 1
-
-    def own_window(self, annotated: bool) -> bool:
-        """Whether a document gets a window of its own (``document`` layout, annotated)."""
-        return annotated and self.layout == "document"
-
-    def opens_window(self, annotated: bool, reserve: int, n_tokens: int, used: int, reserved: int) -> bool:
-        """Whether a document starting now must start a new window (the current one has ``used`` document tokens
-        and ``reserved`` budget tokens taken)."""
-        if used == 0 or self.own_window(annotated):
-            return False
-        if not annotated:
-            return False
-        fits_prefix = min(n_tokens + 1, self.capacity) <= self.capacity - used
-        fits_block = self.reserve_of(reserve) <= self.budget - reserved
-        return not (fits_prefix and fits_block)
-
-    def skip_reason(self, pause: int, block_length: int) -> str | None:
-        """Why a block with this pause and length can never be inserted (``None``: it can)."""
-        if block_length > self.budget:
-            return SKIP_OVER_BUDGET
-        if pause > self.max_document_tokens:
-            return SKIP_PAUSE_OUTSIDE
-        return None
-
-    def reserve_of(self, reserve: int) -> int:
-        """Budget a document takes in its window: its longest block, or nothing when no block of it can fit."""
-        return reserve if reserve <= self.budget else 0
-
-
 class _WindowBuilder:
     """Accumulates one window's document tokens and the blocks to insert into it."""
 
@@ -260,74 +111,6 @@ class _WindowBuilder:
         stats.reflections += len(reflections)
         stats.padding_tokens += pad
         return Window(index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped)
-
-
-@dataclass(frozen=True)
-class PackStart:
-    """Where a window stream starts: window ``window_index``; the dense window in progress there starts at token
-    ``token_offset`` (EOS included) of the first document given, and the first ``skip_own`` documents given that take
-    a window of their own (``document`` layout) were emitted before it. ``locate_window`` finds all three from the
-    documents' token counts."""
-
-    window_index: int = 0
-    token_offset: int = 0
-    skip_own: int = 0
-
-
-def locate_window(stream_tokens, annotated, reserve, window_index: int, layout: Layout) -> tuple[int, int, int] | None:
-    """``(document position, token offset, own-window documents to skip)`` to restart the stream at window
-    ``window_index`` (see ``PackStart``), or ``None`` past the end.
-
-    ``stream_tokens[i]`` is what document ``i`` adds to the stream: its tokens + 1 (EOS), or 0 when the arm drops it;
-    ``annotated``/``reserve`` are the layout's inputs. Walks the layout over these counts alone (no token is read).
-    """
-    found = None
-    for index, position, offset, read in _resume_states(stream_tokens, annotated, reserve, layout, final=True):
-        if position is None:  # the final entry: the window count
-            return found if window_index < index else None
-        if index > window_index:  # window ``window_index`` was emitted: it exists
-            return found
-        if index == window_index:
-            found = (position, offset, read - position)
-    return None
-
-
-def count_windows(stream_tokens, annotated, reserve, layout: Layout) -> int:
-    """How many windows the stream has (the last, partial one included)."""
-    states = list(_resume_states(stream_tokens, annotated, reserve, layout, final=True))
-    return states[-1][0]
-
-
-def _resume_states(stream_tokens, annotated, reserve, layout: Layout, final: bool = False):
-    """For every window index ``k``, ``(k, P, O, c)``: restarting at document ``P``, token ``O``, and skipping the
-    own-window documents before document ``c``, the packer emits window ``k`` next. With ``final``, one last entry
-    gives the window count as its index."""
-    used = reserved = index = 0
-    buffer: tuple[int, int] | None = None  # where the dense window being filled starts
-    yield 0, 0, 0, 0
-    for position, total in enumerate(int(t) for t in stream_tokens):
-        if total == 0:
-            continue
-        marked, need = bool(annotated[position]), int(reserve[position])
-        if layout.own_window(marked):
-            index += 1
-            yield (index, *(buffer or (position + 1, 0)), position + 1)
-            continue
-        if layout.opens_window(marked, need, total - 1, used, reserved):
-            index, used, reserved, buffer = index + 1, 0, 0, None
-            yield index, position, 0, position
-        buffer = buffer or (position, 0)
-        reserved += layout.reserve_of(need) if marked else 0
-        done = 0
-        while done < total:
-            take = min(layout.capacity - used, total - done)
-            used, done = used + take, done + take
-            if used == layout.capacity:
-                index, used, reserved = index + 1, 0, 0
-                buffer = (position, done) if done < total else None
-                yield (index, position, done, position) if done < total else (index, position + 1, 0, position + 1)
-    if final:
-        yield index + (1 if used else 0), None, None, None
 
 
 def pack_windows(

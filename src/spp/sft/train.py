@@ -124,7 +124,7 @@ def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list)
 def write_card(output_dir: Path, meta: SppMetadata) -> None:
     """``README.md`` (the spp model card) and ``spp.json`` into ``output_dir``."""
     from spp.hub.cards import render_model_card
-    from spp.hub.publish import write_card_and_metadata
+    from spp.hub.delivery import write_card_and_metadata
 
     write_card_and_metadata(output_dir, render_model_card(meta), meta)
 

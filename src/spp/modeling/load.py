@@ -196,13 +196,20 @@ def _load(auto_class: Any, name: str, settings: ModelSettings, field: str) -> An
     return model
 
 
+def check_model(name: str, settings: ModelSettings, field: str = "model", kind: str = "causal", fix: str = "") -> None:
+    """Everything ``load_causal_lm`` (``kind="causal"``) or ``load_classifier`` (``kind="classifier"``) would refuse
+    (path, device, architecture), found without reading any weights: a run can check its models before it starts."""
+    check_model_path(name, field)
+    resolve_device(settings.device, settings.name("device"))
+    what = "a causal language model (…ForCausalLM)" if kind == "causal" else "a text classifier (…ForSequenceClassification)"
+    _check_kind(name, settings, field, kind, fix or f"give {field} {what}")
+
+
 def load_causal_lm(name: str, settings: ModelSettings, field: str = "model", fix: str = "") -> Any:
     """``AutoModelForCausalLM`` of ``name`` on ``settings``' device in eval mode (see the module doc for errors)."""
     from transformers import AutoModelForCausalLM
 
-    check_model_path(name, field)
-    resolve_device(settings.device, settings.name("device"))
-    _check_kind(name, settings, field, "causal", fix or f"give {field} a causal language model (…ForCausalLM)")
+    check_model(name, settings, field, "causal", fix)
     return _load(AutoModelForCausalLM, name, settings, field)
 
 
@@ -210,9 +217,5 @@ def load_classifier(name: str, settings: ModelSettings, field: str = "model", fi
     """``AutoModelForSequenceClassification`` of ``name`` on ``settings``' device in eval mode."""
     from transformers import AutoModelForSequenceClassification
 
-    check_model_path(name, field)
-    resolve_device(settings.device, settings.name("device"))
-    _check_kind(
-        name, settings, field, "classifier", fix or f"give {field} a text-classification model (…ForSequenceClassification)"
-    )
+    check_model(name, settings, field, "classifier", fix)
     return _load(AutoModelForSequenceClassification, name, settings, field)

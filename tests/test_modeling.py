@@ -78,7 +78,7 @@ def test_cuda_from_a_recipe_without_cuda_is_a_config_error_naming_the_field(
 ):
     argv = recipe(tmp_path, f"harm_scorer: transformers\nharm_model: {tiny_classifier}\nharm_device: cuda\n")
     (config,) = parse_config([HarmScoreConfig], argv, prog="spp score-harm")
-    with pytest.raises(SppConfigError, match="field 'harm_device': device 'cuda' needs a CUDA GPU.*set harm_device: cpu"):
+    with pytest.raises(SppConfigError, match="field 'harm_device': device 'cuda' needs a CUDA GPU.*harm_device: cpu"):
         build_scorer(config)
     argv = recipe(
         tmp_path, f"judge: classifier\nclassifier_model: {tiny_chat_model}\nclassifier_device: cuda:1\n"

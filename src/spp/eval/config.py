@@ -35,7 +35,7 @@ class JudgeDefaults:
     classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
     classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
     classifier_device: str = field(default="auto", metadata={"help": f"classifier judge: {DEVICE_HELP}."})
-    classifier_dtype: str = field(default="auto", metadata={"help": f"classifier judge: weights' dtype, {DTYPE_HELP}."})
+    classifier_dtype: str = field(default="auto", metadata={"help": f"classifier judge: dtype: {DTYPE_HELP}."})
     classifier_trust_remote_code: bool = field(
         default=False, metadata={"help": "classifier judge: run the model's own code (custom architectures)."}
     )

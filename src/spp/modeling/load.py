@@ -201,7 +201,7 @@ def check_model(name: str, settings: ModelSettings, field: str = "model", kind: 
     (path, device, architecture), found without reading any weights: a run can check its models before it starts."""
     check_model_path(name, field)
     resolve_device(settings.device, settings.name("device"))
-    what = "a causal language model (…ForCausalLM)" if kind == "causal" else "a text classifier (…ForSequenceClassification)"
+    what = "a causal LM (…ForCausalLM)" if kind == "causal" else "a text classifier (…ForSequenceClassification)"
     _check_kind(name, settings, field, kind, fix or f"give {field} {what}")
 
 

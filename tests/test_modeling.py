@@ -139,3 +139,18 @@ def test_a_model_of_the_wrong_kind_is_refused_before_its_weights_load(tmp_path, 
         build_judge({"type": "classifier", "format": "harmbench"}, config)
     with pytest.raises(SppConfigError, match="field 'classifier_model'.*set classifier_format: harmbench"):
         build_judge({"type": "classifier", "format": "sequence", "model": str(tiny_chat_model)}, config)
+
+
+def test_generator_dtype_is_part_of_an_augment_resume_and_device_is_not(tmp_path, capsys):
+    """bfloat16 and float32 weights write different reflections, so a rerun with another dtype is refused; the
+    device only says where the same model runs, so a rerun with another device resumes."""
+    from spp.cli import main as spp_main
+
+    args = ["augment", "--output_dir", str(tmp_path / "out"), "--max_documents", "20", "--progress", "false"]
+    assert spp_main(args) == 0
+    assert spp_main([*args, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert spp_main([*args, "--dtype", "bfloat16"]) == 2
+    assert "different settings" in capsys.readouterr().err
+    assert spp_main([*args, "--device", "gpu"]) == 2
+    assert "field 'device': unknown device 'gpu'" in capsys.readouterr().err

@@ -154,3 +154,17 @@ def test_generator_dtype_is_part_of_an_augment_resume_and_device_is_not(tmp_path
     assert "different settings" in capsys.readouterr().err
     assert spp_main([*args, "--device", "gpu"]) == 2
     assert "field 'device': unknown device 'gpu'" in capsys.readouterr().err
+
+
+def test_a_model_with_its_own_code_names_the_trust_remote_code_field(tmp_path):
+    """A GTE-style folder whose config maps to modelling code in the folder: refused without running that code."""
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "new", "architectures": ["NewForSequenceClassification"],
+        "auto_map": {"AutoConfig": "configuration.NewConfig",
+                     "AutoModelForSequenceClassification": "modeling.NewForSequenceClassification"},
+    }))  # fmt: skip
+    config = HarmScoreConfig(harm_scorer="transformers", harm_model=str(tmp_path), harm_device="cpu")
+    with pytest.raises(SppConfigError, match="field 'harm_trust_remote_code': .*set harm_trust_remote_code: true"):
+        load_classifier(str(tmp_path), ModelSettings.of(config, "harm_"), "harm_model")

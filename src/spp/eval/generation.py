@@ -136,8 +136,8 @@ def generate_cached(
 
 class TransformersBackend:
     """Batched generation on a local or Hub model through ``spp.modeling`` (left padding; greedy when temperature is
-    0); prompts are sorted by length so a batch wastes little on padding. ``device``/``dtype`` name the recipe
-    fields ``field_prefix + device``... in errors."""
+    0); prompts are sorted by length so a batch wastes little on padding. Errors name the fields ``model``,
+    ``device``, ``dtype`` (``EvalConfig``'s)."""
 
     name = "transformers"
 
@@ -148,14 +148,12 @@ class TransformersBackend:
         dtype: str = "auto",
         device: str = "auto",
         trust_remote_code: bool = False,
-        field: str = "model",
-        field_prefix: str = "",
     ):
         from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
 
-        settings = ModelSettings(device, dtype, trust_remote_code, field_prefix=field_prefix)
-        self.tokenizer = load_tokenizer(model, settings, field, left_pad=True)
-        self.model = load_causal_lm(model, settings, field)
+        settings = ModelSettings(device, dtype, trust_remote_code)
+        self.tokenizer = load_tokenizer(model, settings, "model", left_pad=True)
+        self.model = load_causal_lm(model, settings, "model")
         self.device = str(self.model.device)
         self.batch_size = batch_size
         self.generation_calls = 0

@@ -126,8 +126,18 @@ def resolve_dtype(dtype: str, device: str, field: str = "dtype") -> Any:
     return torch.float32
 
 
-def _is_local(name: str) -> bool:
-    return looks_local(name) or Path(name).exists()
+def _load_error(err: Exception, name: str, settings: ModelSettings, field: str, what: str) -> SppConfigError | None:
+    """A loading failure the user can fix, as ``SppConfigError``: a model that needs its own code, or anything
+    wrong with a local folder. ``None`` for the rest (a Hub or network failure keeps its type for the CLI)."""
+    if "trust_remote_code" in str(err) and not settings.trust_remote_code:
+        return SppConfigError(
+            f"{name!r} ships its own modelling code, which runs only when allowed",
+            field=settings.name("trust_remote_code"),
+            fix=f"set {settings.name('trust_remote_code')}: true if you trust that code",
+        )
+    if looks_local(name):
+        return SppConfigError(f"could not load {what} {name!r} ({err})", field=field)
+    return None
 
 
 def load_tokenizer(name: str, settings: ModelSettings, field: str = "model", *, left_pad: bool = False) -> Any:
@@ -139,9 +149,10 @@ def load_tokenizer(name: str, settings: ModelSettings, field: str = "model", *, 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **settings.hub_kwargs())
     except (OSError, ValueError) as err:
-        if not _is_local(name):
+        problem = _load_error(err, name, settings, field, "the tokenizer of")
+        if problem is None:
             raise
-        raise SppConfigError(f"could not load the tokenizer of {name!r} ({err})", field=field) from err
+        raise problem from err
     if left_pad:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
@@ -153,14 +164,15 @@ def architectures(name: str, settings: ModelSettings, field: str = "model") -> l
     """The architectures ``name``'s ``config.json`` declares (empty for an adapter folder or a config without)."""
     from transformers import AutoConfig
 
-    if _is_local(name) and not (Path(name) / "config.json").is_file():
+    if looks_local(name) and not (Path(name) / "config.json").is_file():
         return []  # a PEFT adapter folder: its base model decides
     try:
         return list(AutoConfig.from_pretrained(name, **settings.hub_kwargs()).architectures or [])
     except (OSError, ValueError) as err:
-        if not _is_local(name):
+        problem = _load_error(err, name, settings, field, "the config.json of")
+        if problem is None:
             raise
-        raise SppConfigError(f"{name!r} has a config.json transformers cannot read ({err})", field=field) from err
+        raise problem from err
 
 
 def _check_kind(name: str, settings: ModelSettings, field: str, kind: str, fix: str) -> None:
@@ -188,9 +200,10 @@ def _load(auto_class: Any, name: str, settings: ModelSettings, field: str) -> An
     try:
         model = auto_class.from_pretrained(name, dtype=dtype, **settings.hub_kwargs())
     except (OSError, ValueError) as err:
-        if not _is_local(name):
+        problem = _load_error(err, name, settings, field, "the model")
+        if problem is None:
             raise
-        raise SppConfigError(f"could not load the model {name!r} ({err})", field=field) from err
+        raise problem from err
     model = model.to(device).eval()
     logger.info("loaded %s (%s) on %s in %s", name, type(model).__name__, device, str(dtype).removeprefix("torch."))
     return model

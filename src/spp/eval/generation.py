@@ -7,7 +7,8 @@ Promises:
 - A cache key is ``(model, benchmark, prompt_hash)``; ``prompt_hash`` covers the messages, the prefill, whether the
   chat template is applied, and the generation settings (so changing ``max_new_tokens`` regenerates).
 - The transformers backend generates through ``spp.modeling.generate_batch`` (the reflection generator's path too):
-  left padding, only new tokens decoded, greedy unless ``temperature`` > 0 (then ``top_p``, no top-k cut).
+  left padding, only new tokens decoded, greedy unless ``temperature`` > 0 (then ``top_p``, and the model's
+  generation config's ``top_k``: transformers' default 50 unless the model sets another).
 """
 
 from __future__ import annotations

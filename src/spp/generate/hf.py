@@ -34,7 +34,7 @@ class TransformersGenerator(ReflectionGenerator):
     def _sampling(self) -> Sampling:
         cfg = self.config
         temperature = 1.0 if cfg.temperature is None else cfg.temperature
-        top_k = cfg.top_k if cfg.top_k is not None and cfg.top_k > 0 else None
+        top_k = cfg.top_k if cfg.top_k is not None and cfg.top_k > 0 else 0  # empty: no top-k cut
         return Sampling(cfg.max_new_tokens, temperature, cfg.top_p, top_k)  # seeded once per call of _generate
 
     def _generate_batch(self, batch: list[ReflectionRequest]) -> list[ReflectionResult]:

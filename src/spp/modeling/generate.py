@@ -1,9 +1,9 @@
 """The one generation path: prompts rendered with the chat template, one left-padded batch, only new text back.
 
 Promises of ``generate_batch``:
-- Greedy when ``temperature`` is 0; otherwise sampled with ``temperature``, ``top_p`` and ``top_k`` exactly as given
-  (``None``: no cut; transformers' hidden default ``top_k=50`` is never applied), from ``torch.manual_seed(seed)``
-  when ``seed`` is set.
+- Greedy when ``temperature`` is 0; otherwise sampled with ``temperature``, ``top_p`` and ``top_k``, from
+  ``torch.manual_seed(seed)`` when ``seed`` is set. ``top_k=0`` is no top-k cut; ``top_k=None`` is not sent, so the
+  model's generation config decides (transformers' default there is 50).
 - Padding is on the left, so every prompt ends where generation starts and a prompt's answer does not depend on
   the other prompts of its batch (under greedy decoding).
 - Each result holds the decoded new text (special tokens skipped), the prompt's own (unpadded) token count and the
@@ -29,13 +29,11 @@ class Sampling:
     def generate_kwargs(self) -> dict[str, Any]:
         if self.temperature <= 0:
             return {"do_sample": False, "max_new_tokens": self.max_new_tokens}
-        return {
-            "do_sample": True,
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-        }
+        kwargs = {"do_sample": True, "max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+        kwargs["top_p"] = self.top_p
+        if self.top_k is not None:
+            kwargs["top_k"] = self.top_k
+        return kwargs
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import check_local_path, check_model_path, check_output_dir, check_range
+from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 HYPERPARAMETERS = (
     "num_steps",
@@ -63,8 +64,8 @@ class AttackConfig:
         default=4, metadata={"help": "Behaviours optimised together (each adds its test cases as rows)."}
     )
     search_batch_size: int = field(default=512, metadata={"help": "gcg: candidate prompts per forward pass."})
-    device: str = field(default="auto", metadata={"help": "auto (cuda when present), cuda, cpu."})
-    dtype: str = field(default="auto", metadata={"help": "Model dtype (auto: the checkpoint's)."})
+    device: str = field(default="auto", metadata={"help": f"Device: {DEVICE_HELP}."})
+    dtype: str = field(default="auto", metadata={"help": f"Weights' dtype: {DTYPE_HELP}."})
     seed: int = field(default=0, metadata={"help": "Seed of the initial prompts (per behaviour and test case)."})
     # --- hyperparameters (None: the method's HarmBench default) ---
     num_steps: int | None = field(default=None, metadata={"help": "Optimisation steps (pez 100, gcg 500)."})
@@ -93,6 +94,8 @@ class AttackConfig:
         for name in ("behaviors_per_batch", "search_batch_size", "num_steps", "num_test_cases_per_behavior"):
             check_range(self, name, low=1)
         check_output_dir(Path(self.output).parent, "output")
+        check_device(self.device, "device")
+        check_dtype(self.dtype, "dtype")
         if self.model:
             check_model_path(self.model, "model")
         for name in ("behaviors", "targets"):

@@ -63,12 +63,12 @@ def _settings(config: AttackConfig, method: AttackMethod, hp: dict[str, Any], be
 
 
 def load_model(config: AttackConfig):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """The target model (frozen, in eval mode, on ``config.device`` in ``config.dtype``) and its tokenizer."""
+    from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
 
-    device = config.device if config.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    tokenizer = AutoTokenizer.from_pretrained(config.model)
-    model = AutoModelForCausalLM.from_pretrained(config.model, dtype=config.dtype).to(device).eval()
+    settings = ModelSettings.of(config)
+    tokenizer = load_tokenizer(config.model, settings, "model")
+    model = load_causal_lm(config.model, settings, "model")
     model.requires_grad_(False)
     return model, tokenizer
 

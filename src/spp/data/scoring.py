@@ -1,7 +1,8 @@
 """Harm scoring: a ``harm_score`` per document, from a backend looked up by name.
 
 Backends (``HARM_SCORERS``; add one with ``register_scorer``):
-- ``transformers``: any Hugging Face text-classification model, batched, on GPU when present. Class logits become a
+- ``transformers``: any Hugging Face text-classification model, batched, loaded through ``spp.modeling`` on
+  ``harm_device`` in ``harm_dtype`` (``auto``: GPU in bfloat16 when present). Class logits become a
   score through ``harm_label_scores`` (``auto``: the number in each label name, e.g. ``LABEL_3`` -> 3), by argmax
   (the SPP authors' rule) or by the probability-weighted mean (``harm_reduction: expected``). The default model is
   the SafeLM safety classifier (0-5 scale; the Filtered Baseline drops scores >= 3).
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from spp.errors import SppConfigError, check_model_path
+from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 SAFELM_CLASSIFIER = "locuslab/safety-classifier_gte-large-en-v1.5"
 AGGREGATIONS = ("max", "mean", "first")
@@ -57,7 +59,8 @@ class HarmScoreConfig:
         default=0, metadata={"help": "Score at most this many windows per document (0: all)."}
     )
     harm_batch_size: int = field(default=32, metadata={"help": "transformers: windows per forward pass."})
-    harm_device: str = field(default="auto", metadata={"help": "transformers: 'auto' (cuda when present), 'cpu', ..."})
+    harm_device: str = field(default="auto", metadata={"help": f"transformers: {DEVICE_HELP}."})
+    harm_dtype: str = field(default="auto", metadata={"help": f"transformers: weights' dtype, {DTYPE_HELP}."})
     harm_trust_remote_code: bool = field(
         default=False, metadata={"help": "transformers: allow the model's own code (GTE-based classifiers need it)."}
     )
@@ -68,6 +71,8 @@ class HarmScoreConfig:
             raise SppConfigError(f"unknown aggregation {self.harm_aggregation!r}", field="harm_aggregation")
         if self.harm_reduction not in ("argmax", "expected"):
             raise SppConfigError(f"unknown reduction {self.harm_reduction!r}", field="harm_reduction")
+        check_device(self.harm_device, "harm_device")
+        check_dtype(self.harm_dtype, "harm_dtype")
         if self.harm_scorer == "transformers":
             check_model_path(self.harm_model, "harm_model")
 
@@ -172,14 +177,18 @@ class TransformersHarmScorer(HarmScorer):
     def __init__(self, config: HarmScoreConfig):
         super().__init__(config)
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        remote = config.harm_trust_remote_code
-        self.tokenizer = AutoTokenizer.from_pretrained(config.harm_model, trust_remote_code=remote)
-        self.model = AutoModelForSequenceClassification.from_pretrained(config.harm_model, trust_remote_code=remote)
-        device = config.harm_device
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.model.to(self.device).eval()
+        from spp.modeling import ModelSettings, load_classifier, load_tokenizer
+
+        settings = ModelSettings.of(config, "harm_")
+        self.tokenizer = load_tokenizer(config.harm_model, settings, "harm_model")
+        self.model = load_classifier(
+            config.harm_model,
+            settings,
+            "harm_model",
+            fix="give harm_model a text-classification model (…ForSequenceClassification), e.g. " + SAFELM_CLASSIFIER,
+        )
+        self.device = str(self.model.device)
         self.class_scores = torch.tensor(label_scores(self.model.config.id2label, config.harm_label_scores))
 
     @property

@@ -8,6 +8,7 @@ from typing import Any
 
 from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
 from spp.eval.benchmarks import HEADLINE
+from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 
 @dataclass
@@ -33,6 +34,15 @@ class JudgeDefaults:
     classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
     classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
     classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
+    classifier_device: str = field(default="auto", metadata={"help": f"classifier judge: {DEVICE_HELP}."})
+    classifier_dtype: str = field(default="auto", metadata={"help": f"classifier judge: dtype: {DTYPE_HELP}."})
+    classifier_trust_remote_code: bool = field(
+        default=False, metadata={"help": "classifier judge: run the model's own code (custom architectures)."}
+    )
+
+    def __post_init__(self) -> None:
+        check_device(self.classifier_device, "classifier_device")
+        check_dtype(self.classifier_dtype, "classifier_dtype")
 
 
 @dataclass
@@ -88,7 +98,11 @@ class EvalConfig(JudgeDefaults):
     )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
-    dtype: str = field(default="auto", metadata={"help": "transformers backend: model dtype."})
+    device: str = field(default="auto", metadata={"help": f"transformers backend: {DEVICE_HELP}."})
+    dtype: str = field(default="auto", metadata={"help": f"transformers backend: weights' dtype, {DTYPE_HELP}."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "transformers backend: run the model's own code (custom architectures)."}
+    )
     seed: int = field(default=0, metadata={"help": "Sampling and bootstrap seed."})
     cache_dir: str = field(default="", metadata={"help": "Generation cache folder (default: OUTPUT_DIR/cache)."})
     # --- judging ---
@@ -127,6 +141,9 @@ class EvalConfig(JudgeDefaults):
 
     def __post_init__(self) -> None:
         """Ranges checked at parse time, before any model is loaded."""
+        super().__post_init__()
+        check_device(self.device, "device")
+        check_dtype(self.dtype, "dtype")
         for name in ("limit", "capability_limit", "bootstrap_samples", "temperature"):
             check_range(self, name, low=0)
         check_range(self, "max_new_tokens", low=1)

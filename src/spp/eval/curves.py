@@ -60,6 +60,8 @@ class CurvesConfig:
     limit: int = field(default=10, metadata={"help": "asr: items per benchmark."})
     judge: str = field(default="keyword", metadata={"help": "asr: judge type (keyword is the offline smoke judge)."})
     max_new_tokens: int = field(default=16, metadata={"help": "probes, asr: new tokens per response (greedy)."})
+    device: str = field(default="auto", metadata={"help": "Where branches run: 'auto' (CUDA when present), 'cpu'."})
+    dtype: str = field(default="float32", metadata={"help": "Weights' dtype (float32: branches compare exactly)."})
     labels: list[str] = field(
         default_factory=list, metadata={"help": "One legend label per model (default: the model's arm, else name)."}
     )
@@ -100,9 +102,9 @@ def register_measure(name: str, function: Measure) -> None:
 def measure_settings(name: str, config: CurvesConfig) -> dict[str, Any]:
     """The config fields a measure's result depends on (part of its cache key)."""
     keys = {
-        "reflection_loss": ("corpus", "heldout_windows"),
-        "probes": ("max_new_tokens",),
-        "asr": ("benchmarks", "data_dir", "limit", "judge", "max_new_tokens"),
+        "reflection_loss": ("corpus", "heldout_windows", "dtype"),
+        "probes": ("max_new_tokens", "dtype"),
+        "asr": ("benchmarks", "data_dir", "limit", "judge", "max_new_tokens", "dtype"),
     }.get(name, tuple(asdict(config)))
     return {k: getattr(config, k) for k in keys if k not in ("models", "labels", "output_dir", "cache_dir", "title")}
 
@@ -185,8 +187,8 @@ def heldout_reflection_windows(corpus: str, tokenizer, data_view: dict[str, Any]
 
 def reflection_loss(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
     from spp.pretrain.callbacks import kind_losses
 
     meta = branch.meta
@@ -194,11 +196,11 @@ def reflection_loss(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     if not corpus:
         raise SppConfigError("reflection_loss needs the augmented corpus", field="corpus", fix="pass --corpus PATH")
     view = meta.details.get("data_view") or {}
-    tokenizer = AutoTokenizer.from_pretrained(branch.path)
-    windows = heldout_reflection_windows(corpus, tokenizer, view, config.heldout_windows or 8)
-    model = AutoModelForCausalLM.from_pretrained(branch.path, dtype=torch.float32).eval()
+    settings, path = ModelSettings.of(config), str(branch.path)
+    windows = heldout_reflection_windows(corpus, load_tokenizer(path, settings), view, config.heldout_windows or 8)
+    model = load_causal_lm(path, settings)
     with torch.no_grad():
-        losses = kind_losses(model, windows, torch.device("cpu"), None, batch_size=4)
+        losses = kind_losses(model, windows, model.device, None, batch_size=4)
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in losses.items()}
 
 
@@ -213,6 +215,8 @@ def _eval(branch: Branch, config: CurvesConfig, benchmarks: list[str], probes: b
         limit=config.limit,
         system_prompt="none",
         max_new_tokens=config.max_new_tokens,
+        device=config.device,
+        dtype=config.dtype,
         judge=config.judge,
         probes=probes,
         bootstrap_samples=100,
@@ -230,7 +234,7 @@ def probes(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     if not meta or not meta.persona:
         raise SppConfigError("the model's spp.json names no persona: nothing to probe", source=str(branch.path))
     persona = persona_from_dict(meta.persona, source=f"{branch.path}/spp.json")
-    backend = TransformersBackend(str(branch.path), batch_size=8, dtype="float32", device="cpu")
+    backend = TransformersBackend(str(branch.path), batch_size=8, dtype=config.dtype, device=config.device)
     chat = bool(backend.tokenizer.chat_template)
     settings = GenSettings(max_new_tokens=config.max_new_tokens, temperature=0.0)
     requests = [GenRequest((("user", f.question),), chat=chat, settings=settings) for f in persona.identity_facts]

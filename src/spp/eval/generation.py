@@ -6,7 +6,9 @@ Promises:
   stopped and re-judging never regenerates.
 - A cache key is ``(model, benchmark, prompt_hash)``; ``prompt_hash`` covers the messages, the prefill, whether the
   chat template is applied, and the generation settings (so changing ``max_new_tokens`` regenerates).
-- The transformers backend pads on the left, decodes only new tokens, and is greedy unless ``temperature`` > 0.
+- The transformers backend generates through ``spp.modeling.generate_batch`` (the reflection generator's path too):
+  left padding, only new tokens decoded, greedy unless ``temperature`` > 0 (then ``top_p``, and the model's
+  generation config's ``top_k``: transformers' default 50 unless the model sets another).
 """
 
 from __future__ import annotations
@@ -134,40 +136,46 @@ def generate_cached(
 
 
 class TransformersBackend:
-    """Batched ``model.generate`` on a local or Hub model (left padding; greedy when temperature is 0)."""
+    """Batched generation on a local or Hub model through ``spp.modeling`` (left padding; greedy when temperature is
+    0); prompts are sorted by length so a batch wastes little on padding. Errors name the fields ``model``,
+    ``device``, ``dtype`` (``EvalConfig``'s)."""
 
     name = "transformers"
 
-    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str = "auto"):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def __init__(
+        self,
+        model: str,
+        batch_size: int = 8,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+    ):
+        from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(device).eval()
-        self.device = device
+        settings = ModelSettings(device, dtype, trust_remote_code)
+        self.tokenizer = load_tokenizer(model, settings, "model", left_pad=True)
+        self.model = load_causal_lm(model, settings, "model")
+        self.device = str(self.model.device)
         self.batch_size = batch_size
         self.generation_calls = 0
 
     def render(self, request: GenRequest) -> str:
         """The exact text the model continues (chat template + generation prompt + prefill, or the raw text)."""
+        from spp.modeling import chat_prompt
+
         if not request.chat:
             return request.raw_text()
-        if not self.tokenizer.chat_template:
+        text = chat_prompt(self.tokenizer, request.as_messages(), request.prefill)
+        if text is None:
             raise SppConfigError(
                 "the model's tokenizer has no chat template",
                 field="model",
                 fix="use an instruct model, or set chat_template: false for a base model",
             )
-        text = self.tokenizer.apply_chat_template(request.as_messages(), tokenize=False, add_generation_prompt=True)
-        return text + request.prefill
+        return text
 
     def generate(self, requests: list[GenRequest]) -> list[str]:
-        import torch
+        from spp.modeling import Sampling, generate_batch
 
         self.generation_calls += 1
         texts = [self.render(r) for r in requests]
@@ -175,23 +183,17 @@ class TransformersBackend:
         out: list[str] = [""] * len(texts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            settings = requests[batch[0]].settings
-            enc = self.tokenizer(
+            s = requests[batch[0]].settings
+            sampling = Sampling(s.max_new_tokens, s.temperature, s.top_p, seed=s.seed)
+            generated = generate_batch(
+                self.model,
+                self.tokenizer,
                 [texts[i] for i in batch],
-                return_tensors="pt",
-                padding=True,
+                sampling,
                 add_special_tokens=not requests[batch[0]].chat,
-            ).to(self.device)
-            sample = settings.temperature > 0
-            kwargs: dict[str, Any] = {"do_sample": sample, "max_new_tokens": settings.max_new_tokens}
-            if sample:
-                torch.manual_seed(settings.seed)
-                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-            with torch.no_grad():
-                generated = self.model.generate(**enc, **kwargs, pad_token_id=self.tokenizer.pad_token_id)
-            new = generated[:, enc["input_ids"].shape[1] :]
-            for i, text in zip(batch, self.tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                out[i] = text
+            )
+            for i, result in zip(batch, generated, strict=True):
+                out[i] = result.text
         return out
 
 

@@ -45,7 +45,9 @@ def build_backend(config: EvalConfig):
     from spp.eval.generation import OpenAIBackend, TransformersBackend
 
     if config.backend == "transformers":
-        return TransformersBackend(config.model, batch_size=config.batch_size, dtype=config.dtype)
+        return TransformersBackend(
+            config.model, config.batch_size, config.dtype, config.device, config.trust_remote_code
+        )
     if config.backend == "openai":
         from spp.generate.server_pool import ServerConfig
 
@@ -103,12 +105,9 @@ def _model_tokenizer(config: EvalConfig, backend: Any) -> Any:
         return getattr(backend, "tokenizer", None)
     if config.backend != "transformers" or not config.model:
         return None
-    from transformers import AutoTokenizer
+    from spp.modeling import ModelSettings, load_tokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(config.model)
-    except (OSError, ValueError) as err:
-        raise SppConfigError(f"could not load the tokenizer of {config.model!r} ({err})", field="model") from err
+    return load_tokenizer(config.model, ModelSettings.of(config), "model")
 
 
 def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None) -> dict[str, Any]:

@@ -15,12 +15,14 @@ from typing import Any, ClassVar
 
 from spp.errors import SppConfigError
 from spp.generate.validate import ReflectionValidator, ValidationConfig
+from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 from spp.persona.render import PromptRenderer, messages_to_text
 from spp.persona.spec import IdentityFact
 
 STATUSES = ("ok", "rejected", "failed")
 # GeneratorConfig fields that decide where and how fast requests run, not what they answer: every job on the
-# generator stack (spp augment, spp bind-data) leaves them out of its resume fingerprint.
+# generator stack (spp augment, spp bind-data) leaves them out of its resume fingerprint. ``dtype`` is not one of
+# them: bfloat16 and float32 weights write different reflections.
 SERVER_RUNTIME_FIELDS = frozenset(
     {
         "base_urls",
@@ -136,8 +138,16 @@ class GeneratorConfig:
     )
     max_new_tokens: int = field(default=1024, metadata={"help": "Longest response, in tokens."})
     generation_batch_size: int = field(default=8, metadata={"help": "transformers: prompts per generate() call."})
-    device: str = field(default="auto", metadata={"help": "transformers: 'auto', 'cpu', 'cuda', ..."})
+    device: str = field(default="auto", metadata={"help": f"transformers: {DEVICE_HELP}."})
+    dtype: str = field(
+        default="auto",
+        metadata={"help": f"transformers: weights' dtype, {DTYPE_HELP} (changes the answers: part of a resume)."},
+    )
     generation_seed: int = field(default=0, metadata={"help": "Seed for sampling (and the offline backend)."})
+
+    def __post_init__(self) -> None:
+        check_device(self.device, "device")
+        check_dtype(self.dtype, "dtype")
 
 
 class ReflectionGenerator:

@@ -34,7 +34,7 @@ JUDGE_SETTINGS: dict[str, tuple[str, ...]] = {
         "clip_tokens",
         "clip_tokenizer",
     ),
-    "classifier": ("model", "format", "positive_label", "batch_size", "clip_tokens"),
+    "classifier": ("model", "format", "positive_label", "batch_size", "clip_tokens", "device", "dtype"),
 }
 
 
@@ -77,6 +77,9 @@ def _classifier(settings: dict[str, Any], config: Any) -> Judge:
     settings.setdefault("format", config.classifier_format)
     settings.setdefault("positive_label", config.classifier_positive_label)
     settings.setdefault("batch_size", config.batch_size)
+    settings.setdefault("device", config.classifier_device)
+    settings.setdefault("dtype", config.classifier_dtype)
+    settings.setdefault("trust_remote_code", config.classifier_trust_remote_code)
     return ClassifierJudge(model, **settings)
 
 

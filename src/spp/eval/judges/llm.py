@@ -220,9 +220,9 @@ class LLMJudge:
         if not self.clip_tokens:
             return text
         if self._clipper is None:
-            from transformers import AutoTokenizer
+            from spp.modeling import ModelSettings, load_tokenizer
 
-            self._clipper = AutoTokenizer.from_pretrained(self.clip_tokenizer)
+            self._clipper = load_tokenizer(self.clip_tokenizer, ModelSettings(), "clip_tokenizer")
         ids = self._clipper.encode(text, add_special_tokens=False)[: self.clip_tokens]
         return self._clipper.decode(ids, skip_special_tokens=True)
 

@@ -9,11 +9,11 @@ import torch
 
 from spp.cli import parse_config
 from spp.data.scoring import HarmScoreConfig, build_scorer
-from spp.data.tiny import build_tiny_classifier
 from spp.errors import SppConfigError
 from spp.eval.config import EvalConfig
 from spp.eval.judges import JudgeInput, build_judge
 from spp.modeling import ModelSettings, load_causal_lm, load_classifier, load_tokenizer, resolve_device, resolve_dtype
+from spp.testing.tiny_classifier import build_tiny_classifier
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,9 @@ def _config_errors(config_path: str | None) -> Iterator[None]:
         raise SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=UTF8_FIX) from err
     except argparse.ArgumentError as err:
         field = (err.argument_name or "").split("/")[0].lstrip("-") or None
-        raise SppConfigError(err.message, source=config_path, field=field, fix="give a value of the field's type") from err
+        raise SppConfigError(
+            err.message, source=config_path, field=field, fix="give a value of the field's type"
+        ) from err
     except (ValueError, TypeError) as err:
         raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
 

@@ -103,3 +103,32 @@ def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path,
     results = json.loads((out / "results" / "spp_t0" / "results.json").read_text())
     assert results["benchmarks"]["advbench"]["n"] == 3
     assert (out / "comparison" / "comparison.md").is_file()
+
+
+def test_a_stage_result_that_reports_a_failure_stops_the_experiment(tmp_path, monkeypatch):
+    """A run function's ``failure`` (augment: too many documents failed, the CLI's exit 3) raises, as a nonzero exit
+    code of the stage did: the step stays ``running`` and nothing downstream runs."""
+    from spp.data.augment_run import AugmentResult
+    from spp.experiment.config import load_experiment
+    from spp.experiment.runner import ExperimentState
+
+    ran: list[str] = []
+
+    def augment(configs):
+        ran.append(type(configs).__name__)
+        return AugmentResult(Path(configs.job.output_dir), failure="12 of 30 selected documents failed")
+
+    def library(recipe, outputs):
+        ran.append(next(iter(outputs)))
+
+    monkeypatch.setitem(
+        stages.STAGE_RUNS, "augment", dataclasses.replace(stages.STAGE_RUNS["augment"], run_target=augment)
+    )
+    for name in ("tokenizer", "toy_data", "publish"):
+        monkeypatch.setitem(stages.STAGE_RUNS, name, dataclasses.replace(stages.STAGE_RUNS[name], run_target=library))
+    config = load_experiment("demo", output_dir=str(tmp_path), until="pretrain")
+    with pytest.raises(RuntimeError, match="augment failed: 12 of 30 selected documents failed"):
+        run_experiment(config)
+    assert ran == ["tokenizer", "AugmentConfigs"]
+    assert ExperimentState(config.root).steps["augment"]["status"] == "running"
+    assert (tmp_path / "recipes" / "augment.yaml").is_file()

@@ -59,7 +59,6 @@ def run_pretrain(
     return PretrainResult(Path(training_args.output_dir), trainer.spp_metadata)
 
 
-
 def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
     """The base model's ``spp.json``: the dataset's persona and provenance, the reflection contract it trained
     under, the arm, its data-view hash and the start-up packing audit."""

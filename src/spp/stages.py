@@ -36,14 +36,17 @@ class StageRun:
     """How a stage runs from its configs: ``run(*configs)``, or ``run(bundle(*configs))`` when ``bundle`` is set.
 
     ``command`` is the ``spp`` subcommand of the stage (its ``--help`` lists the fields); ``config_types`` are the
-    stage's config dataclasses in parse order (empty: a library step with keys of its own)."""
+    stage's config dataclasses in parse order, as ``"module:Class"`` targets or one ``"module:LIST"`` target naming
+    the list its CLI parses too (empty: a library step with keys of its own)."""
 
     command: str
     run_target: str | Callable
-    config_types: tuple[str, ...] = ()
+    config_types: str | tuple[str, ...] = ()
     bundle: str | None = None
 
     def types(self) -> list[type]:
+        if isinstance(self.config_types, str):
+            return list(load_target(self.config_types))
         return [load_target(t) for t in self.config_types]
 
     def function(self) -> Callable:
@@ -56,44 +59,21 @@ class StageRun:
         return self.function()(*configs)
 
 
-_AUGMENT_TYPES = (
-    "spp.data.job:AugmentJobConfig",
-    "spp.data.sources:SourceConfig",
-    "spp.data.selection:SelectionConfig",
-    "spp.data.scoring:HarmScoreConfig",
-    "spp.persona.config:PersonaConfig",
-    "spp.generate.base:GeneratorConfig",
-    "spp.generate.validate:ValidationConfig",
-    "spp.contract:ReflectionContract",
-    "spp.data.fit:ReflectionFitConfig",
-    "spp.data.executor:ExecutorConfig",
-)
-
 # Keyed by the experiment's stage names (``Step.stage``).
 STAGE_RUNS: dict[str, StageRun] = {
     "score": StageRun(
         "score-harm",
         "spp.data.score_job:run_score",
-        (
-            "spp.data.score_job:ScoreJobConfig",
-            "spp.data.sources:SourceConfig",
-            "spp.data.scoring:HarmScoreConfig",
-            "spp.data.executor:ExecutorConfig",
-        ),
+        "spp.data.score_job:CONFIG_TYPES",
         bundle="spp.data.score_job:ScoreConfigs",
     ),
     "augment": StageRun(
-        "augment", "spp.data.augment_run:run_augment", _AUGMENT_TYPES, bundle="spp.data.job:AugmentConfigs"
+        "augment",
+        "spp.data.augment_run:run_augment",
+        "spp.data.augment_run:CONFIG_TYPES",
+        bundle="spp.data.job:AugmentConfigs",
     ),
-    "pretrain": StageRun(
-        "pretrain",
-        "spp.pretrain.run:run_pretrain",
-        (
-            "spp.pretrain.config:SPPModelArguments",
-            "spp.pretrain.config:SPPDataArguments",
-            "spp.pretrain.config:SPPTrainingArguments",
-        ),
-    ),
+    "pretrain": StageRun("pretrain", "spp.pretrain.run:run_pretrain", "spp.pretrain.run:CONFIG_TYPES"),
     "sft": StageRun("sft", "spp.sft.train:run_sft", ("spp.sft.config:SPPSFTConfig",)),
     "attack": StageRun("attack", "spp.attack.run:run_attack", ("spp.attack.config:AttackConfig",)),
     "eval": StageRun("eval", "spp.eval.run:run_eval", ("spp.eval.config:EvalConfig",)),

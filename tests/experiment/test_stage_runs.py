@@ -132,3 +132,33 @@ def test_a_stage_result_that_reports_a_failure_stops_the_experiment(tmp_path, mo
     assert ran == ["tokenizer", "AugmentConfigs"]
     assert ExperimentState(config.root).steps["augment"]["status"] == "running"
     assert (tmp_path / "recipes" / "augment.yaml").is_file()
+
+
+def test_a_training_step_on_several_gpus_launches_accelerate_on_the_recipe_it_wrote(tmp_path, monkeypatch):
+    """``gpus_per_machine`` > 1: the pretraining step runs ``accelerate launch ... --config <recipe>`` as a real
+    command line, and that recipe file holds the step's resolved recipe when the command starts."""
+    from spp.experiment import runner
+    from spp.experiment.config import load_experiment
+
+    launched: list[tuple[list[str], dict]] = []
+
+    def fake_run(command, check):
+        recipe = Path(command[command.index("--config") + 1])
+        launched.append((command, yaml.safe_load(recipe.read_text())))
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    monkeypatch.setattr(runner, "check_matched_arms", lambda plan, statuses: None)
+    config = load_experiment("demo", output_dir=str(tmp_path), arms=["spp_t0"], gpus_per_machine=2, until="pretrain")
+    plan = {step.name: step for step in build_plan(config)}
+    state = runner.ExperimentState(config.root)
+    for step in plan.values():
+        if step.stage != "pretrain":
+            state.record(step, "done")
+            for file in step.done_files:
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
+                Path(file).touch()
+    assert run_experiment(config)["pretrain-spp_t0"] == "done"
+    ((command, recipe),) = launched
+    assert command[:2] == ["accelerate", "launch"] and command[command.index("--num_processes") + 1] == "2"
+    assert command[command.index("-m") + 1 :][:2] == ["spp", "pretrain"]
+    assert recipe == plan["pretrain-spp_t0"].recipe

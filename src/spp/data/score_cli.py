@@ -19,13 +19,8 @@ filtered arm use its ``harm_score``). Rows are unchanged and in the same order.
 
 from __future__ import annotations
 
-from spp.data.executor import ExecutorConfig
-from spp.data.score_job import ScoreConfigs, ScoreJobConfig, run_score
-from spp.data.scoring import HarmScoreConfig
-from spp.data.sources import SourceConfig
+from spp.data.score_job import CONFIG_TYPES, ScoreConfigs, run_score
 from spp.recipes import parse_config
-
-CONFIG_TYPES = [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig]
 
 
 def main(argv: list[str] | None = None) -> int:

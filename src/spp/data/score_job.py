@@ -126,6 +126,10 @@ class ScoreConfigs:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
+# The configs of ``spp score-harm``, in the order of ``ScoreConfigs``' fields.
+CONFIG_TYPES = [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig]
+
+
 class ScoreJob:
     """One shard of a scoring job, plus the merge: the interface ``spp.data.datatrove_backend`` drives
     (``run_shard``, ``failure``, ``merge``, a context manager), as ``spp.data.job.AugmentJob`` offers it."""

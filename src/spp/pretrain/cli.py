@@ -7,15 +7,11 @@ accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --co
 
 from __future__ import annotations
 
-from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.run import CONFIG_TYPES, run_pretrain
 from spp.recipes import parse_config
-
-CONFIG_TYPES = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]
 
 
 def main(argv: list[str] | None = None) -> int:
     configs = parse_config(CONFIG_TYPES, argv, prog="spp pretrain")
-    from spp.pretrain.run import run_pretrain
-
     run_pretrain(*configs)  # the trainer logs progress and where the model went
     return 0

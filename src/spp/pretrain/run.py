@@ -16,6 +16,7 @@ from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTraining
 from spp.recipes import recipe_hash
 
 logger = logging.getLogger("spp.pretrain")
+CONFIG_TYPES = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]  # what run_pretrain takes, in order
 
 
 @dataclass

@@ -156,7 +156,7 @@ def test_a_training_step_on_several_gpus_launches_accelerate_on_the_recipe_it_wr
             state.record(step, "done")
             for file in step.done_files:
                 Path(file).parent.mkdir(parents=True, exist_ok=True)
-                Path(file).touch()
+                Path(file).write_text(json.dumps({"kind": "dataset"}))
     assert run_experiment(config)["pretrain-spp_t0"] == "done"
     ((command, recipe),) = launched
     assert command[:2] == ["accelerate", "launch"] and command[command.index("--num_processes") + 1] == "2"

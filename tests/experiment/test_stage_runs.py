@@ -67,11 +67,13 @@ def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path,
     import spp.cli
     import spp.recipes
 
+    for stage in spp.cli.STAGES.values():  # imported before parse_config is patched: each binds the real one
+        importlib.import_module(stage.target.split(":")[0])
+    for module, name in CLI_MAINS.items():
+        monkeypatch.setattr(importlib.import_module(module), name, _forbid)
     monkeypatch.setattr(trl.TrlParser, "parse_args_and_config", _forbid)
     monkeypatch.setattr(spp.recipes, "parse_config", _forbid)
     monkeypatch.setattr(spp.cli, "parse_config", _forbid)
-    for module, name in CLI_MAINS.items():
-        monkeypatch.setattr(importlib.import_module(module), name, _forbid)
     calls: list[tuple[str, tuple]] = []
     for name, stage in list(stages.STAGE_RUNS.items()):
         monkeypatch.setitem(stages.STAGE_RUNS, name, dataclasses.replace(stage, run_target=_spy(name, stage, calls)))

@@ -1,7 +1,8 @@
 """The ``spp`` command: one registry of stages, each a module with ``main(argv)``.
 
 Every stage parses ``--config recipe.yaml`` plus command-line overrides named after its dataclass fields
-(trl's ``TrlParser``). Stage modules are imported only when their stage runs, so ``spp --help`` is instant.
+(``spp.recipes.parse_config``, trl's ``TrlParser``), calls its stage's run function with the parsed configs and
+prints what it did. Stage modules are imported only when their stage runs, so ``spp --help`` is instant.
 
     spp --help
     spp augment --config recipes/augment/demo.yaml --max_documents 50
@@ -13,10 +14,11 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from spp.errors import SppConfigError, yaml_error
+from spp.errors import SppConfigError
+from spp.recipes import UTF8_FIX, file_in_traceback, parse_config
+
+__all__ = ["STAGES", "Stage", "main", "parse_config", "register_stage"]
 
 logger = logging.getLogger("spp")
 
@@ -49,7 +51,7 @@ STAGES: dict[str, Stage] = {
     "judge-audit": Stage("spp.eval.cli:judge_audit_main", "measure a judge against labelled responses (F1, kappa)"),
     "experiment": Stage("spp.experiment.cli:experiment_main", "run the whole matched-arm study from one recipe"),
     "demo": Stage("spp.demo.cli:main", "the whole pipeline at tiny scale on CPU, in minutes"),
-    "curves": Stage("spp.eval.curves:curves_main", "measures on every step-* checkpoint branch, against tokens seen"),
+    "curves": Stage("spp.eval.cli:curves_main", "measures on every step-* checkpoint branch, against tokens seen"),
 }
 
 
@@ -71,52 +73,6 @@ def _usage() -> str:
         "`spp <stage> --help` lists every field of that stage with its help.",
     ]
     return "\n".join(lines)
-
-
-def parse_config(
-    dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = ""
-) -> tuple[Any, ...]:
-    """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``."""
-    from trl import TrlParser
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
-    if config_path is not None and not Path(config_path).is_file():
-        raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
-    if config_path is not None:
-        _check_recipe(config_path)
-    parser = TrlParser(dataclass_types, prog=prog, description=description)
-    try:
-        return tuple(parser.parse_args_and_config(argv))
-    except SppConfigError as err:
-        if err.source is None and config_path is not None:
-            raise SppConfigError(err.detail, source=config_path, field=err.field, fix=err.fix) from err
-        raise
-    except UnicodeDecodeError as err:
-        source = _file_in_traceback(err) or config_path or "an input file"
-        raise SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=_UTF8) from err
-    except (ValueError, TypeError) as err:
-        raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
-
-
-def _check_recipe(path: str) -> None:
-    """A recipe must be UTF-8 YAML holding a mapping of field names; else ``SppConfigError`` naming file and line."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise SppConfigError(
-            f"not UTF-8 text (byte {err.start})", source=path, fix="save the recipe as UTF-8"
-        ) from err
-    except yaml.YAMLError as err:
-        raise yaml_error(err, path) from err
-    if data is not None and not isinstance(data, dict):
-        raise SppConfigError(
-            f"a recipe is a mapping of field names to values, found a {type(data).__name__}",
-            source=path,
-            fix="write one `field: value` per line",
-        )
 
 
 def setup_logging() -> None:
@@ -168,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 def _stage_error(err: Exception) -> SppConfigError | None:
     """An expected failure of a stage as one paragraph, or ``None`` when it is a bug."""
     if isinstance(err, UnicodeDecodeError):
-        source = _file_in_traceback(err) or "an input file"
-        return SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=_UTF8)
+        source = file_in_traceback(err) or "an input file"
+        return SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=UTF8_FIX)
     hub = _hub_error(err)
     if hub is not None:
         return hub
@@ -217,7 +173,6 @@ def _hub_error(err: BaseException) -> SppConfigError | None:
     )
 
 
-_UTF8 = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`)"
 _PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 BUG_REPORT_URL = "https://github.com/spp-project/spp/issues"
 
@@ -233,22 +188,6 @@ def _path_error(err: OSError) -> SppConfigError:
     }
     fix = next(text for kind, text in fixes.items() if isinstance(err, kind))
     return SppConfigError(err.strerror or type(err).__name__, source=err.filename, fix=fix)
-
-
-def _file_in_traceback(err: BaseException) -> str | None:
-    """The file being read when ``err`` was raised: an open text file, or a ``Path`` whose text was read."""
-    import io
-    import traceback
-
-    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
-    for frame in reversed(frames):
-        for value in frame.f_locals.values():
-            if isinstance(value, io.TextIOWrapper | io.BufferedReader) and isinstance(value.name, str):
-                return value.name
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, Path):
-            return str(owner)
-    return None
 
 
 def _report_bug(stage: str) -> None:

@@ -1,11 +1,28 @@
-"""Recipe hashing: a stable fingerprint of a resolved configuration, for provenance and identical-SFT checks."""
+"""Recipes: a YAML mapping (or a dict in memory) parsed into a stage's config dataclasses, and the recipe hash.
+
+Both ways into a stage build the same configs: ``parse_config`` (``--config recipe.yaml`` plus command-line overrides,
+trl's ``TrlParser``) for the CLI, and ``configs_from_recipe`` (a dict, no argv) for ``spp experiment`` and Python
+callers. A recipe value is converted exactly as the CLI converts it (a YAML string ``3e-4`` for a float field comes
+out ``0.0003``), and bad input raises ``SppConfigError`` naming the recipe. ``recipe_hash`` is a stable fingerprint of
+a resolved configuration, for provenance and identical-SFT checks.
+"""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from spp.errors import SppConfigError, yaml_error
+
+UTF8_FIX = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE`)"
 
 # Fields that say where or how fast a run goes, not what it computes: excluded from recipe hashes.
 RUNTIME_FIELDS = frozenset(
@@ -56,3 +73,102 @@ def recipe_hash(*configs: Any, exclude: frozenset[str] = RUNTIME_FIELDS) -> str:
     """sha256 of the canonical JSON of ``resolved_recipe(*configs)``."""
     payload = json.dumps(resolved_recipe(*configs, exclude=exclude), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def parse_config(
+    dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = ""
+) -> tuple[Any, ...]:
+    """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``."""
+    from trl import TrlParser
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
+    if config_path is not None and not Path(config_path).is_file():
+        raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
+    if config_path is not None:
+        _check_recipe(config_path)
+    parser = TrlParser(dataclass_types, prog=prog, description=description)
+    with _config_errors(config_path):
+        return tuple(parser.parse_args_and_config(argv))
+
+
+def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], source: str | None = None) -> tuple:
+    """The configs a ``--config`` YAML holding ``recipe`` gives, built without any argv: values converted by each
+    field's type as on the command line, unknown keys refused, an ``env`` mapping set in ``os.environ`` (as trl's
+    parser does); bad input raises ``SppConfigError`` naming ``source`` (the file the recipe was written to)."""
+    from trl import TrlParser
+
+    if not isinstance(recipe, dict):
+        raise SppConfigError(
+            f"a recipe is a mapping of field names to values, found a {type(recipe).__name__}",
+            source=source,
+            fix="write one `field: value` per line",
+        )
+    recipe = dict(recipe)
+    parser = TrlParser(dataclass_types, exit_on_error=False)  # a bad value raises, it does not exit
+    with _config_errors(source):
+        env = recipe.pop("env", {})
+        if not isinstance(env, dict):
+            raise ValueError("`env` field should be a dict in the YAML file.")
+        os.environ.update({str(key): str(value) for key, value in env.items()})
+        unknown = parser.set_defaults_with_config(**recipe)
+        if unknown:
+            raise ValueError(f"Unknown arguments from config file: {unknown}.")
+        return tuple(parser.parse_args_into_dataclasses(args=[]))
+
+
+@contextmanager
+def _config_errors(config_path: str | None) -> Iterator[None]:
+    """Turn what parsing a recipe raises into ``SppConfigError`` naming ``config_path``."""
+    try:
+        yield
+    except SppConfigError as err:
+        if err.source is None and config_path is not None:
+            raise SppConfigError(err.detail, source=config_path, field=err.field, fix=err.fix) from err
+        raise
+    except UnicodeDecodeError as err:
+        source = file_in_traceback(err) or config_path or "an input file"
+        raise SppConfigError(f"not UTF-8 text (byte {err.start})", source=source, fix=UTF8_FIX) from err
+    except argparse.ArgumentError as err:
+        field = (err.argument_name or "").split("/")[0].lstrip("-") or None
+        raise SppConfigError(
+            err.message, source=config_path, field=field, fix="give a value of the field's type"
+        ) from err
+    except (ValueError, TypeError) as err:
+        raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
+
+
+def _check_recipe(path: str) -> None:
+    """A recipe must be UTF-8 YAML holding a mapping of field names; else ``SppConfigError`` naming file and line."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise SppConfigError(
+            f"not UTF-8 text (byte {err.start})", source=path, fix="save the recipe as UTF-8"
+        ) from err
+    except yaml.YAMLError as err:
+        raise yaml_error(err, path) from err
+    if data is not None and not isinstance(data, dict):
+        raise SppConfigError(
+            f"a recipe is a mapping of field names to values, found a {type(data).__name__}",
+            source=path,
+            fix="write one `field: value` per line",
+        )
+
+
+def file_in_traceback(err: BaseException) -> str | None:
+    """The file being read when ``err`` was raised: an open text file, or a ``Path`` whose text was read."""
+    import io
+    import traceback
+
+    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.TextIOWrapper | io.BufferedReader) and isinstance(value.name, str):
+                return value.name
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Path):
+            return str(owner)
+    return None

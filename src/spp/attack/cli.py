@@ -12,7 +12,7 @@ A rerun with the same settings skips every finished behaviour (one file each und
 from __future__ import annotations
 
 from spp.attack.config import AttackConfig
-from spp.cli import parse_config
+from spp.recipes import parse_config
 
 
 def main(argv: list[str] | None = None) -> int:

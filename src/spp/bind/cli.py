@@ -15,32 +15,29 @@ Rerun the same command after a crash or a server outage: finished chunks are kep
 
 from __future__ import annotations
 
-from spp.bind.job import BindConfigs, BindJob, BindJobConfig, format_summary
+from spp.bind.job import BindConfigs, BindJobConfig, format_summary
+from spp.bind.run import run_bind
 from spp.bind.validate import BindValidationConfig
 from spp.generate.base import GeneratorConfig
+from spp.recipes import parse_config
 
 CONFIG_TYPES = [BindJobConfig, GeneratorConfig, BindValidationConfig]
 
 
 def parse(argv: list[str] | None) -> BindConfigs:
-    from spp.cli import parse_config
-
     return BindConfigs(*parse_config(CONFIG_TYPES, argv, prog="spp bind-data", description=__doc__))
 
 
 def main(argv: list[str] | None = None) -> int:
     configs = parse(argv)
-    with BindJob(configs) as job:
-        if not configs.job.merge:
-            result = job.run_shard()
-            print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
-            if configs.job.num_shards > 1:
-                print(
-                    f"when every shard has finished: spp bind-data <same options> --merge (output: {job.output_dir})"
-                )
-                return 0
-            job.merge()
-        else:
-            print(f"merged:\n{format_summary(job.merge())}")
-    print(f"dataset: {job.output_dir} (spp sft reads it as a dataset path; spp publish dataset uploads it)")
+    result = run_bind(configs)
+    job = configs.job
+    if result.shard is not None:
+        print(f"shard {job.shard_index + 1}/{job.num_shards} done:\n{format_summary(result.shard)}")
+    if result.merged is None:
+        print(f"when every shard has finished: spp bind-data <same options> --merge (output: {result.output_dir})")
+        return 0
+    if job.merge:
+        print(f"merged:\n{format_summary(result.merged)}")
+    print(f"dataset: {result.output_dir} (spp sft reads it as a dataset path; spp publish dataset uploads it)")
     return 0

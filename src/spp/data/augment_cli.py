@@ -20,34 +20,12 @@ from __future__ import annotations
 
 import sys
 
-from spp.contract import ReflectionContract
-from spp.data.executor import ExecutorConfig
-from spp.data.fit import ReflectionFitConfig
-from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
-from spp.data.scoring import HarmScoreConfig
-from spp.data.selection import SelectionConfig
-from spp.data.sources import SourceConfig
-from spp.generate.base import GeneratorConfig
-from spp.generate.validate import ValidationConfig
-from spp.persona.cli import PersonaConfig
-
-CONFIG_TYPES = [
-    AugmentJobConfig,
-    SourceConfig,
-    SelectionConfig,
-    HarmScoreConfig,
-    PersonaConfig,
-    GeneratorConfig,
-    ValidationConfig,
-    ReflectionContract,
-    ReflectionFitConfig,
-    ExecutorConfig,
-]
+from spp.data.augment_run import CONFIG_TYPES, run_augment
+from spp.data.job import AugmentConfigs, format_summary
+from spp.recipes import parse_config
 
 
 def parse(argv: list[str] | None) -> AugmentConfigs:
-    from spp.cli import parse_config
-
     return AugmentConfigs(*parse_config(CONFIG_TYPES, argv, prog="spp augment", description=__doc__))
 
 
@@ -55,25 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     """Exit 0 when done, 2 on bad input (a changed corpus, a locked or foreign folder, no server answering), 3 when
     more than ``max_failed_share`` of the selected documents failed (nothing merged; a rerun regenerates them)."""
     configs = parse(argv)
+    result = run_augment(configs)
+    job = configs.job
+    if result.shard is not None:
+        print(f"shard {job.shard_index + 1}/{job.num_shards} done:\n{format_summary(result.shard)}")
+    if result.failure:
+        if configs.executor.executor == "spp":  # a datatrove run has logged it
+            print(f"spp augment: {result.failure}", file=sys.stderr)
+        return 3
     if configs.executor.executor != "spp":
-        from spp.data.datatrove_backend import run_with_datatrove
-
-        return run_with_datatrove(configs)
-    with AugmentJob(configs) as job:
-        if not configs.job.merge:
-            result = job.run_shard()
-            print(f"shard {configs.job.shard_index + 1}/{configs.job.num_shards} done:\n{format_summary(result)}")
-            if failure := job.failure(result):
-                print(f"spp augment: {failure}", file=sys.stderr)
-                return 3
-            if configs.job.num_shards > 1:
-                print(f"when every shard has finished: spp augment <same options> --merge (output: {job.output_dir})")
-                return 0
-            job.merge()
-        else:
-            if failure := job.failure():
-                print(f"spp augment: {failure}", file=sys.stderr)
-                return 3
-            print(f"merged:\n{format_summary(job.merge())}")
-    print(f"dataset: {job.output_dir} (open with datasets.load_from_disk); summary: {job.output_dir / 'summary.json'}")
+        return 0
+    if result.merged is None:
+        print(f"when every shard has finished: spp augment <same options> --merge (output: {result.output_dir})")
+        return 0
+    if job.merge:
+        print(f"merged:\n{format_summary(result.merged)}")
+    out = result.output_dir
+    print(f"dataset: {out} (open with datasets.load_from_disk); summary: {out / 'summary.json'}")
     return 0

@@ -42,7 +42,7 @@ from spp.errors import SppConfigError
 from spp.errors import check_output_dir as check_writable_folder
 from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig
 from spp.generate.validate import ValidationConfig
-from spp.persona.cli import PersonaConfig
+from spp.persona.config import PersonaConfig
 from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
 
 # Fields that change where or how fast the job runs, not which rows it writes.

@@ -19,214 +19,28 @@ filtered arm use its ``harm_score``). Rows are unchanged and in the same order.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import shutil
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-from spp.data.augment import harm_key
-from spp.data.executor import ExecutorConfig
-from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer
-from spp.data.sources import SourceConfig, load_source
-from spp.errors import SppConfigError, check_output_dir
-from spp.metadata import SppMetadata
-
-logger = logging.getLogger("spp.data")
-
-
-@dataclass
-class ScoreJobConfig:
-    """Where the scored dataset goes."""
-
-    output_dir: str = field(default="outputs/scored", metadata={"help": "Folder of the scored dataset."})
-    harm_threshold: float = field(
-        default=3.0, metadata={"help": "Rows at or above this score are counted as harmful in spp.json."}
-    )
-    score_batch_size: int = field(default=256, metadata={"help": "Documents per call of the scorer."})
-    num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
-    shard_index: int = field(default=0, metadata={"help": "Which contiguous slice of the corpus to score, 0-based."})
-    merge: bool = field(default=False, metadata={"help": "Only concatenate the finished shards, in corpus order."})
-
-    def __post_init__(self) -> None:
-        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
-            raise SppConfigError(
-                f"shard_index {self.shard_index} is outside 0..num_shards-1 (num_shards {self.num_shards})",
-                field="shard_index",
-            )
-        check_output_dir(self.output_dir)
-        if self.score_batch_size < 1:
-            raise SppConfigError(f"must be at least 1, got {self.score_batch_size}", field="score_batch_size")
-
-
-def score_dataset(data, scorer, text_column: str, column: str, batch_size: int = 256):
-    """``data`` with ``column`` added by ``scorer`` (a ``Dataset`` or an ``IterableDataset``), same rows, same order."""
-    fn = HarmScoreMap(scorer, text_column=text_column, column=column)
-    if hasattr(data, "__len__"):
-        # An explicit fingerprint: hashing a captured model would be slow and would not reuse the cache anyway.
-        key = f"{data._fingerprint}:{scorer.model_id}:{json.dumps(vars(scorer.config), sort_keys=True)}"
-        fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return data.map(fn, batched=True, batch_size=batch_size, new_fingerprint=fingerprint, desc="score-harm")
-    return data.map(fn, batched=True, batch_size=batch_size)
-
-
-def harm_details(
-    scores: list[float | None], threshold: float, config: HarmScoreConfig, model_id: str
-) -> dict[str, Any]:
-    """The ``spp.json`` details of a scored corpus: histogram and the count at or above ``threshold``."""
-    histogram = Counter(harm_key(s) for s in scores)
-    return {
-        "rows": len(scores),
-        "harm": {"scorer": config.harm_scorer, "model": model_id, "aggregation": config.harm_aggregation},
-        "harm_threshold": threshold,
-        "harm_histogram": dict(sorted(histogram.items())),
-        "rows_at_or_above_threshold": sum(s is not None and s >= threshold for s in scores),
-    }
-
-
-SHARD_DIR = ".spp-shards"
-
-
-def _shard_dir(out: Path, index: int, num_shards: int) -> Path:
-    return out / SHARD_DIR / f"shard-{index:05d}-of-{num_shards:05d}"
-
-
-def merge_shards(job: ScoreJobConfig, source: SourceConfig, harm: HarmScoreConfig, model_id: str):
-    """Concatenate every shard's slice in order into ``output_dir``; raises naming missing or short shards."""
-    from datasets import concatenate_datasets, load_from_disk
-
-    out = Path(job.output_dir)
-    dirs = [_shard_dir(out, k, job.num_shards) for k in range(job.num_shards)]
-    missing = [k for k, d in enumerate(dirs) if not (d / "shard.json").is_file()]
-    if missing:
-        raise SppConfigError(
-            f"{len(missing)} of {job.num_shards} shards are not finished (first: shard {missing[0]})",
-            source=out,
-            fix="run (or rerun) those shards with the same options, then merge",
-        )
-    records = [json.loads((d / "shard.json").read_text()) for d in dirs]
-    parts = [load_from_disk(str(d / "data")) for d in dirs]
-    for k, (record, part) in enumerate(zip(records, parts, strict=True)):
-        if len(part) != record["rows"] or record["corpus_rows"] != records[0]["corpus_rows"]:
-            raise SppConfigError(
-                f"shard {k} holds {len(part)} rows of a {record['corpus_rows']}-row corpus, it recorded "
-                f"{record['rows']} of {records[0]['corpus_rows']}",
-                source=dirs[k],
-                fix=f"delete {dirs[k]} and rerun shard {k}",
-            )
-    if sum(len(p) for p in parts) != records[0]["corpus_rows"]:
-        raise SppConfigError("the shards do not add up to the corpus", source=out, fix="rerun every shard")
-    merged = concatenate_datasets(parts)
-    staged = out / SHARD_DIR / "merged"
-    merged.save_to_disk(str(staged))
-    for new in staged.iterdir():
-        (out / new.name).unlink(missing_ok=True)
-        new.rename(out / new.name)
-    return load_from_disk(str(out))
-
-
-@dataclass
-class ScoreConfigs:
-    """Every config of ``spp score-harm``."""
-
-    job: ScoreJobConfig = field(default_factory=ScoreJobConfig)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    harm: HarmScoreConfig = field(default_factory=HarmScoreConfig)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-
-
-class ScoreJob:
-    """One shard of a scoring job, plus the merge: the interface ``spp.data.datatrove_backend`` drives
-    (``run_shard``, ``failure``, ``merge``, a context manager), as ``spp.data.job.AugmentJob`` offers it."""
-
-    def __init__(self, configs: ScoreConfigs):
-        self.configs = configs
-        self.job = configs.job
-        self.out = Path(configs.job.output_dir)
-
-    def __enter__(self) -> ScoreJob:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def run_shard(self) -> dict[str, Any]:
-        """Score this shard's contiguous slice into ``<output_dir>/.spp-shards/``."""
-        from datasets import Dataset
-
-        job, source, harm = self.job, self.configs.source, self.configs.harm
-        scorer = build_scorer(harm)
-        if scorer is None:
-            raise SppConfigError(
-                "harm_scorer is 'none': nothing to do", field="harm_scorer", fix="use offline or transformers"
-            )
-        data = load_source(source)
-        corpus_rows = len(data) if hasattr(data, "__len__") else None
-        if job.num_shards > 1:
-            if corpus_rows is None:
-                raise SppConfigError(
-                    "a sharded score-harm needs a map-style source (every shard slices it by row)",
-                    field="streaming",
-                    fix="pass --streaming false (the corpus is read to disk once)",
-                )
-            data = data.shard(num_shards=job.num_shards, index=job.shard_index, contiguous=True)
-        scored = score_dataset(data, scorer, source.text_column, harm.harm_score_column, job.score_batch_size)
-        if not hasattr(scored, "__len__"):
-            scored = Dataset.from_generator(lambda: (yield from scored), features=scored.features)
-        shard = _shard_dir(self.out, job.shard_index, job.num_shards)
-        scored.save_to_disk(str(shard / "data"))
-        rows = len(scored)
-        record = {"rows": rows, "corpus_rows": corpus_rows if corpus_rows is not None else rows}
-        (shard / "shard.json").write_text(json.dumps(record | {"shard_index": job.shard_index}))
-        return {"rows": rows, "counts": {"scored": rows}, "scorer_seconds": scorer.seconds}
-
-    def failure(self, result: dict[str, Any] | None = None) -> str | None:
-        return None  # scoring has no per-document failures: a scorer error stops the task
-
-    def merge(self) -> dict[str, Any]:
-        """Concatenate the shards in corpus order into ``output_dir`` and write ``spp.json``."""
-        job, source, harm = self.job, self.configs.source, self.configs.harm
-        scored = merge_shards(job, source, harm, harm.harm_model)
-        model_id = harm.harm_model if harm.harm_scorer == "transformers" else build_scorer(harm).model_id
-        details = harm_details(scored[harm.harm_score_column], job.harm_threshold, harm, model_id)
-        details["source"] = source.describe()
-        SppMetadata(kind="dataset", lineage={"source": source.describe()}, details=details).save(self.out)
-        if job.num_shards == 1:
-            shutil.rmtree(self.out / SHARD_DIR, ignore_errors=True)
-        return details
+from spp.data.score_job import CONFIG_TYPES, ScoreConfigs, run_score
+from spp.recipes import parse_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    from spp.cli import parse_config
-
-    configs = ScoreConfigs(
-        *parse_config(
-            [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig],
-            argv,
-            prog="spp score-harm",
-            description=__doc__,
-        )
-    )
-    job, out = configs.job, Path(configs.job.output_dir)
-    if configs.executor.executor != "spp":
-        from spp.data.datatrove_backend import run_with_datatrove
-
-        return run_with_datatrove(configs, job_factory="spp.data.score_cli:ScoreJob", job_name="spp-score-harm")
-    runner = ScoreJob(configs)
-    if not job.merge:
-        result = runner.run_shard()
-        print(f"shard {job.shard_index + 1}/{job.num_shards}: scored {result['rows']} rows in "
-              f"{result['scorer_seconds']:.1f} s of scoring")  # fmt: skip
-        if job.num_shards > 1:
-            print(f"when every shard has finished: spp score-harm <same options> --merge true (output: {out})")
-            return 0
-    details = runner.merge()
+    configs = ScoreConfigs(*parse_config(CONFIG_TYPES, argv, prog="spp score-harm", description=__doc__))
+    job = configs.job
+    result = run_score(configs)
+    if result.shard is not None:
+        print(f"shard {job.shard_index + 1}/{job.num_shards}: scored {result.shard['rows']} rows in "
+              f"{result.shard['scorer_seconds']:.1f} s of scoring")  # fmt: skip
+    if result.failure:
+        return 3
+    if result.details is None:
+        if configs.executor.executor == "spp":
+            print("when every shard has finished: spp score-harm <same options> --merge true "
+                  f"(output: {result.output_dir})")  # fmt: skip
+        return 0
+    details = result.details
     print(
         f"{details['rows']} rows; {details['rows_at_or_above_threshold']} at or above {job.harm_threshold}; "
         f"histogram {details['harm_histogram']}"
     )
-    print(f"dataset: {out} (open with datasets.load_from_disk)")
+    print(f"dataset: {result.output_dir} (open with datasets.load_from_disk)")
     return 0

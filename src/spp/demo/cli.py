@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from spp.demo import DEMO_RECIPE
     from spp.demo.report import print_demo_summary, write_demo_report
-    from spp.experiment.cli import parse, run_experiment
+    from spp.experiment.cli import parse
+    from spp.experiment.runner import run_experiment
 
     config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], prog="spp demo")
     start = time.perf_counter()

@@ -158,3 +158,8 @@ def write_toy_data(output_dir: str | Path, items_per_benchmark: int = 10, stdlib
     chat = persona_conversations() + stdlib_conversations(stdlib_examples)
     (out / "chat.jsonl").write_text(_jsonl(chat), encoding="utf-8")
     return out
+
+
+def toy_data_step(recipe: dict, outputs: dict[str, str]) -> None:
+    """The experiment's ``toy_data`` step (``spp.stages``): ``write_toy_data`` into ``recipe["output_dir"]``."""
+    write_toy_data(recipe["output_dir"], recipe["items_per_benchmark"])

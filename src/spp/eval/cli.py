@@ -1,4 +1,4 @@
-"""Entry points of ``spp eval`` and ``spp compare``.
+"""Entry points of ``spp eval``, ``spp compare``, ``spp judge-audit`` and ``spp curves`` (runs: ``spp.eval.run``).
 
     spp eval --config recipes/eval/safety_suite.yaml --model path/to/instruct_model --output_dir results/spp_t0
     spp eval --config recipes/eval/safety_suite.yaml --model path/to/model --judge llm \\
@@ -7,34 +7,24 @@
     spp judge-audit --labels tests/eval/data/judge_audit_labels.jsonl --judge keyword --group_by model benchmark
     spp judge-audit --config recipes/eval/judge_audit.yaml --labels my_labels.jsonl \
         --judge_base_urls http://judge:8000/v1 --judge_model JUDGE
+    spp curves outputs/demo/hub/models/spp-demo-spp_t0 --measures reflection_loss probes --output_dir curves
 """
 
 from __future__ import annotations
 
-import logging
-
-from spp.cli import parse_config
-from spp.errors import SppConfigError
 from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
-
-logger = logging.getLogger(__name__)
+from spp.recipes import parse_config
 
 
 def eval_main(argv: list[str]) -> int:
     """Run the safety suite; write results.json, results.md and verdicts.jsonl into ``output_dir``."""
     (config,) = parse_config([EvalConfig], argv, prog="spp eval", description="Run the spp safety suite on a model.")
-    if not config.model and not config.served_model:
-        raise SppConfigError("no model given", field="model", fix="pass --model PATH_OR_ID")
-    from spp.eval.report import update_model_card, write_results
-    from spp.eval.suite import run_suite
+    from spp.eval.run import run_eval
 
-    results = run_suite(config)
-    json_path, md_path = write_results(results, config.output_dir)
-    if config.update_card and (card := update_model_card(config.model, results)) is not None:
-        logger.info("model card updated: %s", card)
-    mean = results["headline"]["mean"]
+    result = run_eval(config)
+    mean = result.results["headline"]["mean"]
     print(f"mean ASR {100 * mean:.1f}%" if mean is not None else "no attack benchmark run")
-    print(f"wrote {json_path} and {md_path}")
+    print(f"wrote {result.json_path} and {result.markdown_path}")
     return 0
 
 
@@ -46,9 +36,9 @@ def compare_main(argv: list[str]) -> int:
     if positional:
         argv = ["--results", *positional, *argv]
     (config,) = parse_config([CompareConfig], argv, prog="spp compare", description="Compare spp eval results.")
-    from spp.eval.compare import compare
+    from spp.eval.run import run_compare
 
-    files = compare(config.results, config.output_dir, force=config.force, title=config.title)
+    files = run_compare(config)
     print("wrote " + ", ".join(str(p) for p in files.values()))
     return 0
 
@@ -58,20 +48,27 @@ def judge_audit_main(argv: list[str]) -> int:
     (config,) = parse_config(
         [JudgeAuditConfig], argv, prog="spp judge-audit", description="Measure a judge against labelled responses."
     )
-    if not config.labels:
-        raise SppConfigError("no labels file given", field="labels", fix="pass --labels FILE.jsonl")
-    import json
-    from pathlib import Path
+    from spp.eval.audit import audit_markdown
+    from spp.eval.run import run_judge_audit
 
-    from spp.eval.audit import audit, audit_markdown, read_labels
-    from spp.eval.judges import build_judge
-
-    rows = read_labels(config.labels)
-    judge = build_judge(config.judge, config)
-    report = audit(judge, rows, config.group_by)
+    report = run_judge_audit(config)
     print(audit_markdown(report), end="")
     if config.output:
-        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {config.output}")
+    return 0
+
+
+def curves_main(argv: list[str]) -> int:
+    """``spp curves MODEL_OR_EXPORT [...] [--measures ...]``: positional arguments are the models."""
+    from spp.eval import curves
+
+    argv = list(argv)
+    models = []
+    while argv and not argv[0].startswith("-"):
+        models.append(argv.pop(0))
+    (config,) = parse_config([curves.CurvesConfig], argv, prog="spp curves", description=curves.__doc__.split("\n")[0])
+    config.models = models + list(config.models)
+    result = curves.write_curves(config)
+    print(result["files"]["markdown"].read_text(encoding="utf-8"))
+    print(f"{result['evaluated']} evaluated, {result['cached']} cached; wrote {result['files']['png']}")
     return 0

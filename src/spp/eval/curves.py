@@ -394,19 +394,3 @@ def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
     files["markdown"].write_text(curves_markdown(curves), encoding="utf-8")
     plot_curves(curves, files["png"], config.title)
     return {**curves, "files": files}
-
-
-def curves_main(argv: list[str]) -> int:
-    """``spp curves MODEL_OR_EXPORT [...] [--measures ...]``: positional arguments are the models."""
-    from spp.cli import parse_config
-
-    argv = list(argv)
-    models = []
-    while argv and not argv[0].startswith("-"):
-        models.append(argv.pop(0))
-    (config,) = parse_config([CurvesConfig], argv, prog="spp curves", description=__doc__.split("\n")[0])
-    config.models = models + list(config.models)
-    result = write_curves(config)
-    print(result["files"]["markdown"].read_text(encoding="utf-8"))
-    print(f"{result['evaluated']} evaluated, {result['cached']} cached; wrote {result['files']['png']}")
-    return 0

@@ -53,7 +53,9 @@ def to_request(item: EvalItem, chat: bool, system: str | None, settings: GenSett
     return GenRequest(messages=messages, prefill=item.prefill, chat=chat, settings=settings)
 
 
-def generation_settings(config: EvalConfig, temperature: float | None, max_new_tokens: int | None = None) -> GenSettings:
+def generation_settings(
+    config: EvalConfig, temperature: float | None, max_new_tokens: int | None = None
+) -> GenSettings:
     temp = config.temperature if temperature is None else temperature
     return GenSettings(max_new_tokens or config.max_new_tokens, temp, config.top_p, config.seed)
 

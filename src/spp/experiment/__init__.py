@@ -3,8 +3,8 @@
 from spp.experiment import build_plan, load_experiment, run_experiment
 """
 
-from spp.experiment.cli import run_experiment
 from spp.experiment.config import ExperimentConfig, load_experiment
 from spp.experiment.plan import Step, build_plan
+from spp.experiment.runner import run_experiment
 
 __all__ = ["ExperimentConfig", "Step", "build_plan", "load_experiment", "run_experiment"]

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spp.cli import parse_config
 from spp.experiment.config import ExperimentConfig
+from spp.experiment.runner import run_experiment
+from spp.recipes import parse_config
+
+__all__ = ["experiment_main", "parse", "run_experiment"]
 
 
 def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
@@ -29,25 +32,6 @@ def repository_root(recipe: Path) -> Path:
     """The folder holding the ``recipes/`` folder ``recipe`` lies in (else the recipe's own folder)."""
     resolved = recipe.resolve()
     return next((p.parent for p in resolved.parents if p.name == "recipes"), resolved.parent)
-
-
-def run_experiment(config: ExperimentConfig) -> dict[str, str]:
-    """Plan ``config`` and print it (``dry_run``) or run it; returns each step's status (empty on a dry run)."""
-    from spp.experiment.plan import build_plan, check_plan
-    from spp.experiment.runner import run_plan
-    from spp.experiment.summary import format_locations, format_plan
-
-    plan = build_plan(config)
-    check_plan(plan)  # the whole plan, before the first step (and in the dry run)
-    if config.dry_run:
-        print(format_plan(plan, config))
-        return {}
-    statuses = run_plan(plan, config)
-    print(format_locations(plan, config))
-    waiting = [name for name, status in statuses.items() if status in ("launched", "blocked")]
-    if waiting:
-        print(f"\nwaiting for {', '.join(waiting)}: run the printed commands, then rerun spp experiment")
-    return statuses
 
 
 def experiment_main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 An experiment YAML names, per stage, a stage recipe (``recipe: recipes/pretrain/{arm}.yaml``, or none) and
 ``overrides`` (keys = that stage's fields). The resolved stage recipe is the stage recipe's mapping updated with the
 overrides, with ``{output_dir}`` and ``{arm}`` substituted in every string; it is written next to the run and
-passed to the stage's own ``main(["--config", file])``. Recipes stay YAML data; nothing here holds stage logic.
+turned into the stage's configs in memory (``spp.recipes.configs_from_recipe``). Recipes stay YAML data; nothing
+here holds stage logic.
 """
 
 from __future__ import annotations

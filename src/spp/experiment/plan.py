@@ -242,51 +242,24 @@ def build_plan(config: ExperimentConfig) -> list[Step]:
     return steps
 
 
-def _stage_config_types(stage: str) -> list[type] | None:
-    """The config dataclasses of a stage's ``main`` (``None``: a library step with its own keys)."""
-    if stage == "score":
-        from spp.data.score_cli import HarmScoreConfig, ScoreJobConfig, SourceConfig
-
-        return [ScoreJobConfig, SourceConfig, HarmScoreConfig]
-    if stage == "augment":
-        from spp.data.augment_cli import CONFIG_TYPES
-
-        return list(CONFIG_TYPES)
-    if stage == "pretrain":
-        from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
-
-        return [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]
-    if stage == "sft":
-        from spp.sft.config import SPPSFTConfig
-
-        return [SPPSFTConfig]
-    if stage == "attack":
-        from spp.attack.config import AttackConfig
-
-        return [AttackConfig]
-    if stage in ("eval", "compare"):
-        from spp.eval.config import CompareConfig, EvalConfig
-
-        return [EvalConfig if stage == "eval" else CompareConfig]
-    return None
-
-
 def check_plan(plan: list[Step]) -> None:
     """Every stage step's resolved recipe names only fields of that stage: a typo in a stage recipe or in the
     experiment's ``overrides`` is refused before the first step runs, not hours later when that step starts."""
     import dataclasses
 
+    from spp.stages import stage_run
+
     fields: dict[str, set[str]] = {}
     for step in plan:
-        if step.stage not in fields:
-            types = _stage_config_types(step.stage)
-            fields[step.stage] = set() if types is None else {f.name for t in types for f in dataclasses.fields(t)}
+        stage = stage_run(step.stage)
+        if step.stage not in fields:  # a library step (no config types) has keys of its own
+            fields[step.stage] = {f.name for t in stage.types() for f in dataclasses.fields(t)}
         known = fields[step.stage]
-        unknown = sorted(set(step.recipe) - known) if known else []
+        unknown = sorted(set(step.recipe) - known - {"env"}) if known else []
         if unknown:
             raise SppConfigError(
                 f"step {step.name}: unknown {step.stage} fields {unknown}",
                 field=f"{step.stage}.overrides",
-                fix=f"use the fields that `spp {step.stage if step.stage != 'score' else 'score-harm'} --help` lists "
-                "(in the stage recipe or the experiment's overrides)",
+                fix=f"use the fields that `spp {stage.command} --help` lists (in the stage recipe or the experiment's "
+                "overrides)",
             )

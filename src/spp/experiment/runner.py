@@ -1,4 +1,5 @@
-"""Run a plan: each step in order through its stage's own entry point, skipping finished steps, resuming the rest.
+"""Run a plan: each step in order through its stage's run function (``spp.stages``), with configs built in memory
+from its resolved recipe, skipping finished steps and resuming the rest.
 
 Promises:
 - A step is skipped only when ``experiment_state.json`` records it finished with the step's current hash and every
@@ -9,6 +10,8 @@ Promises:
 - Training steps with ``launch: print`` (or on several machines) print their ``accelerate launch`` command instead,
   and a sharded augment step (``augment_shards`` > 1) its per-shard and merge lines; such steps are recorded
   ``launched`` and a rerun picks up once their outputs exist.
+- Every step's resolved recipe is written to ``<output_dir>/recipes/<step>.yaml`` before it runs (provenance; the
+  launch commands pass it to ``--config``); a step run here never goes through a CLI or an argv.
 - ``provenance.json`` is rewritten after every step: dataset -> base model -> instruct model -> results.
 """
 
@@ -73,57 +76,50 @@ def _clear_stale(step: Step, config: ExperimentConfig) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def _stage_argv(step: Step, config: ExperimentConfig) -> list[str]:
+def write_step_recipe(step: Step, config: ExperimentConfig) -> Path:
+    """Write ``step``'s resolved recipe to the run folder (provenance, and what a launch command passes to
+    ``--config``); returns its path."""
     path = step.recipe_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"# {step.name}: written by spp experiment (hash {step.hash})\n" + yaml.safe_dump(step.recipe))
-    return ["--config", str(path)]
+    return path
 
 
 def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
-    """Call the stage's own entry point with the resolved recipe written as a YAML file."""
-    argv = _stage_argv(step, config)
-    if step.stage == "score":
-        from spp.data.score_cli import main
-    elif step.stage == "augment":
-        from spp.data.augment_cli import main
-    elif step.stage == "pretrain":
-        from spp.pretrain.cli import main
+    """Run ``step`` in this process: its stage's run function (``spp.stages``) called with the configs built in
+    memory from the resolved recipe (no argv), after that recipe is written to the run folder. A pretraining step
+    resumes from its last checkpoint; an attack step resumes by itself (finished behaviours are skipped). A result
+    whose ``failure`` is set raises ``RuntimeError``."""
+    from spp.recipes import configs_from_recipe
+    from spp.stages import stage_run
 
+    stage = stage_run(step.stage)
+    path = write_step_recipe(step, config)
+    if not stage.config_types:  # a library step with keys of its own
+        stage.function()(step.recipe, step.outputs)
+        return
+    configs = configs_from_recipe(stage.types(), step.recipe, source=str(path))
+    if step.stage == "pretrain":
         checkpoint = last_checkpoint(step.outputs["model"]) if resume else None
         if checkpoint is not None:
             print(f"    resuming from {checkpoint}", flush=True)
-            argv += ["--resume_from_checkpoint", str(checkpoint)]
-    elif step.stage == "sft":
-        from spp.sft.cli import main
-    elif step.stage == "attack":
-        from spp.attack.cli import main  # resumes by itself: finished behaviours are skipped
-    elif step.stage == "eval":
-        from spp.eval.cli import eval_main as main
-    elif step.stage == "compare":
-        from spp.eval.cli import compare_main as main
-    else:
-        _run_library_step(step)
-        return
-    code = main(argv)
-    if code:
-        raise RuntimeError(f"{step.name} exited with code {code}")
+            model_args, data_args, training_args = configs
+            training_args.resume_from_checkpoint = str(checkpoint)
+    result = stage.run(configs)
+    if failure := getattr(result, "failure", None):
+        raise RuntimeError(f"{step.name} failed: {failure}")
 
 
-def _run_library_step(step: Step) -> None:
-    recipe = step.recipe
-    if step.stage == "publish":
-        from spp.hub.publish import publish_dataset
+def publish_step(recipe: dict, outputs: dict[str, str]) -> None:
+    """The ``publish`` step: the corpus to the Hub (``repo_id``) or a local export folder (``to_dir``)."""
+    from spp.hub.publish import publish_dataset
 
-        publish_dataset(recipe["path"], repo_id=recipe.get("repo_id"), to_dir=recipe.get("to_dir"))
-    elif step.stage == "tokenizer":
-        train_corpus_tokenizer(recipe, step.outputs["tokenizer"])
-    elif step.stage == "toy_data":
-        from spp.demo.toydata import write_toy_data
+    publish_dataset(recipe["path"], repo_id=recipe.get("repo_id"), to_dir=recipe.get("to_dir"))
 
-        write_toy_data(recipe["output_dir"], recipe["items_per_benchmark"])
-    else:
-        raise ValueError(f"unknown stage {step.stage!r}")
+
+def tokenizer_step(recipe: dict, outputs: dict[str, str]) -> None:
+    """The ``tokenizer`` step: ``train_corpus_tokenizer`` into ``outputs["tokenizer"]``."""
+    train_corpus_tokenizer(recipe, outputs["tokenizer"])
 
 
 def train_corpus_tokenizer(recipe: dict, output_dir: str) -> None:
@@ -215,7 +211,7 @@ def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head
     if entry and not resume:
         _clear_stale(step, config)
     if _must_print(step, config):
-        _stage_argv(step, config)
+        write_step_recipe(step, config)
         lines = "\n    ".join(step_commands(step, config))
         print(f"{head}: launch on the cluster, then rerun spp experiment:\n    {lines}")
         state.record(step, "launched")
@@ -224,6 +220,7 @@ def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head
     start = time.perf_counter()
     state.record(step, "running")
     if step.training and config.num_gpus > 1:
+        write_step_recipe(step, config)
         _launch_subprocess(step, config, resume)
     else:
         _run_stage(step, config, resume)
@@ -231,3 +228,21 @@ def _run_step(step: Step, config: ExperimentConfig, state: ExperimentState, head
     state.record(step, "done", seconds=seconds)
     print(f"{head}: done in {seconds} s", flush=True)
     return "done"
+
+
+def run_experiment(config: ExperimentConfig) -> dict[str, str]:
+    """Plan ``config`` and print it (``dry_run``) or run it; returns each step's status (empty on a dry run)."""
+    from spp.experiment.plan import build_plan, check_plan
+    from spp.experiment.summary import format_locations, format_plan
+
+    plan = build_plan(config)
+    check_plan(plan)  # the whole plan, before the first step (and in the dry run)
+    if config.dry_run:
+        print(format_plan(plan, config))
+        return {}
+    statuses = run_plan(plan, config)
+    print(format_locations(plan, config))
+    waiting = [name for name, status in statuses.items() if status in ("launched", "blocked")]
+    if waiting:
+        print(f"\nwaiting for {', '.join(waiting)}: run the printed commands, then rerun spp experiment")
+    return statuses

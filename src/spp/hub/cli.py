@@ -15,9 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spp.cli import parse_config
 from spp.errors import SppConfigError, check_output_dir
 from spp.hub.access import redact
+from spp.recipes import parse_config
 
 logger = logging.getLogger("spp.hub")
 PUBLISH_KINDS = ("model", "dataset")

@@ -6,87 +6,24 @@ spp render-prompt --document "Some text to reflect on." --constitution my_consti
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
-from spp.contract import ReflectionContract, max_words
-from spp.errors import SppConfigError
-from spp.persona.constitution import load_constitution
-from spp.persona.render import PAUSE_DISTRIBUTIONS, PromptRenderer, sample_pause
-from spp.persona.spec import load_persona
+from spp.contract import ReflectionContract
+from spp.persona.config import PersonaConfig, RenderPromptConfig
+from spp.persona.preview import render_prompt
+from spp.recipes import parse_config
 
-
-@dataclass
-class PersonaConfig:
-    """Which constitution and persona to use, and where the generator pauses (markers: ``ReflectionContract``)."""
-
-    constitution: str = field(
-        default="default", metadata={"help": "Value Constitution: 'default' (shipped) or a .yaml / .md file."}
-    )
-    persona: str = field(default="default", metadata={"help": "Persona spec: 'default' (shipped) or a YAML file."})
-    pause_distribution: str = field(
-        default="uniform_after", metadata={"help": f"Reading pause distribution: one of {PAUSE_DISTRIBUTIONS}."}
-    )
-    pause_min_fraction: float = field(
-        default=0.2, metadata={"help": "uniform_after: no pause in this leading share of the text; ramp: ramp length."}
-    )
-    max_document_chars: int = field(
-        default=12_000, metadata={"help": "Longest document excerpt put in a prompt (head + text before the pause)."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.pause_distribution not in PAUSE_DISTRIBUTIONS:
-            raise SppConfigError(
-                f"unknown reading pause distribution {self.pause_distribution!r}",
-                field="pause_distribution",
-                fix=f"use one of {PAUSE_DISTRIBUTIONS}",
-            )
-        if not 0.0 <= self.pause_min_fraction <= 1.0:
-            raise SppConfigError(f"must be between 0 and 1, got {self.pause_min_fraction}", field="pause_min_fraction")
-        if self.max_document_chars <= 0:
-            raise SppConfigError(f"must be positive, got {self.max_document_chars}", field="max_document_chars")
-        # Read and validate both files now, at parse time: a bad one fails before any job is claimed.
-        load_constitution(self.constitution)
-        load_persona(self.persona)
-
-    def renderer(self, contract: ReflectionContract | None = None) -> PromptRenderer:
-        """Load and validate the constitution and persona (``SppConfigError`` on bad files); the block format and
-        the reflection length asked of the generator come from ``contract`` (``spp.contract``)."""
-        contract = contract or ReflectionContract()
-        return PromptRenderer(
-            load_constitution(self.constitution),
-            load_persona(self.persona),
-            block_format=contract.block_format,
-            max_document_chars=self.max_document_chars,
-            max_reflection_words=max_words(contract),
-        )
-
-
-@dataclass
-class RenderPromptConfig:
-    document: str = field(default="", metadata={"help": "Document text to render a prompt for."})
-    document_id: str = field(default="example", metadata={"help": "Document id (seeds the reading pause)."})
-    seed: int = field(default=0, metadata={"help": "Seed of the reading pause."})
+__all__ = ["PersonaConfig", "RenderPromptConfig", "main"]  # PersonaConfig's old home, kept importable
 
 
 def main(argv: list[str] | None = None) -> int:
-    from spp.cli import parse_config
-
     persona_config, contract, render_config = parse_config(
         [PersonaConfig, ReflectionContract, RenderPromptConfig], argv, prog="spp render-prompt"
     )
-    renderer = persona_config.renderer(contract)
-    text = render_config.document
-    pause = sample_pause(
-        text,
-        render_config.document_id,
-        render_config.seed,
-        persona_config.pause_distribution,
-        persona_config.pause_min_fraction,
-    )
-    print(json.dumps(renderer.messages(text, pause), indent=2, ensure_ascii=False))
-    constitution = renderer.constitution
+    shown = render_prompt(persona_config, contract, render_config)
+    print(json.dumps(shown.messages, indent=2, ensure_ascii=False))
+    constitution, persona = shown.renderer.constitution, shown.renderer.persona
     print(f"\nconstitution: {constitution.name} {constitution.version} ({len(constitution.sections)} sections)")
-    print(f"persona: {renderer.persona.name} ({renderer.persona.id})")
-    print(f"reading pause: character {pause} of {len(text)}")
-    print(f"prompt hash: {renderer.prompt_hash()}")
+    print(f"persona: {persona.name} ({persona.id})")
+    print(f"reading pause: character {shown.pause} of {len(render_config.document)}")
+    print(f"prompt hash: {shown.prompt_hash}")
     return 0

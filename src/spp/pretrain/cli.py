@@ -7,92 +7,11 @@ accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --co
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
-from spp.cli import parse_config
-from spp.contract import ReflectionContract, record_contract
-from spp.errors import SppConfigError, check_model_path
-from spp.metadata import SppMetadata, read_metadata
-from spp.pretrain.arms import get_arm
-from spp.pretrain.builder import build_run
-from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
-from spp.recipes import recipe_hash
-
-logger = logging.getLogger("spp.pretrain")
+from spp.pretrain.run import CONFIG_TYPES, run_pretrain
+from spp.recipes import parse_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    model_args, data_args, training_args = parse_config(
-        [SPPModelArguments, SPPDataArguments, SPPTrainingArguments], argv, prog="spp pretrain"
-    )
-    if not data_args.dataset_path:
-        raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
-    get_arm(data_args.arm)  # choices before paths: an unknown arm is reported first
-    if not any(c in data_args.dataset_path for c in "*?[") and not Path(data_args.dataset_path).exists():
-        raise SppConfigError(
-            f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"
-        )
-    if Path(data_args.dataset_path).is_file() and Path(data_args.dataset_path).suffix != ".parquet":
-        raise SppConfigError(
-            f"{data_args.dataset_path!r} is a raw {Path(data_args.dataset_path).suffix or 'data'} file: pretraining "
-            "reads spp augment's output (a save_to_disk folder or parquet shards with the reflection columns)",
-            field="dataset_path",
-            fix="run spp augment on it first and pass its output_dir",
-        )
-    check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
-    resume = training_args.resume_from_checkpoint
-    if isinstance(resume, str) and resume.lower() in ("true", "false"):
-        resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir
-    run = build_run(model_args, data_args, training_args)
-    trainer = run.trainer(metadata=model_metadata(model_args, data_args, training_args, run))
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model()
-    if trainer.is_world_process_zero():
-        trainer.spp_metadata.save(training_args.output_dir)  # with the packing counts of the trained windows
+    configs = parse_config(CONFIG_TYPES, argv, prog="spp pretrain")
+    run_pretrain(*configs)  # the trainer logs progress and where the model went
     return 0
-
-
-def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
-    """The base model's ``spp.json``: the dataset's persona and provenance, the reflection contract it trained
-    under, the arm, its data-view hash and the start-up packing audit."""
-    dataset_meta = read_metadata(data_args.dataset_path)
-    dataset_contract = (dataset_meta.details.get("contract") if dataset_meta else None) or {}
-    contract = ReflectionContract(
-        marker=run.block_format.marker,
-        end_marker=run.block_format.end_marker,
-        reflection_budget=data_args.reflection_budget,
-        seq_len=data_args.seq_len,
-    )
-    if dataset_contract and dataset_contract.get("reflection_budget") not in (None, data_args.reflection_budget):
-        logger.warning(
-            "the corpus was augmented for reflection_budget %s, this run packs with %s: the start-up audit above "
-            "counts what does not fit",
-            dataset_contract.get("reflection_budget"),
-            data_args.reflection_budget,
-        )
-    metadata = SppMetadata(
-        kind="model",
-        persona=dataset_meta.persona if dataset_meta else None,
-        constitution=dataset_meta.constitution if dataset_meta else None,
-        prompt_hash=dataset_meta.prompt_hash if dataset_meta else None,
-        arm=data_args.arm,
-        recipe_hash=recipe_hash(model_args, data_args, training_args),
-        lineage={"dataset": data_args.dataset_path},
-        details={
-            "model_spec": model_args.model_spec,
-            "schedule": run.view.schedule.describe(),
-            "placement": run.view.arm.placement,
-            "data_view_hash": run.extra["data_view_hash"],
-            "data_view": run.extra["view_fields"],
-            "packing": {"audit": run.extra["audit"]},
-        },
-    )
-    return record_contract(
-        metadata,
-        contract,
-        layout=data_args.layout,
-        voice=data_args.reflection_voice,
-        harm_threshold=data_args.harm_threshold,
-        tokenizer=model_args.tokenizer_name_or_path,
-    )

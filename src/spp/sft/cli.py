@@ -10,7 +10,7 @@ model's spp.json and card) must be the same for all of them.
 
 from __future__ import annotations
 
-from spp.cli import parse_config
+from spp.recipes import parse_config
 from spp.sft.config import SPPSFTConfig
 
 

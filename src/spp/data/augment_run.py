@@ -1,0 +1,74 @@
+"""``spp augment``'s run: one shard of the augmentation job and, when it is the last to do, the merge; or the whole
+job on a datatrove executor (local, Slurm, Ray).
+
+Promise: a run whose selected documents failed for more than ``max_failed_share`` merges nothing and says so in
+``AugmentResult.failure`` (the CLI exits 3 on it; a rerun regenerates only the failed documents).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spp.contract import ReflectionContract
+from spp.data.executor import ExecutorConfig
+from spp.data.fit import ReflectionFitConfig
+from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig
+from spp.data.scoring import HarmScoreConfig
+from spp.data.selection import SelectionConfig
+from spp.data.sources import SourceConfig
+from spp.generate.base import GeneratorConfig
+from spp.generate.validate import ValidationConfig
+from spp.persona.config import PersonaConfig
+
+# The configs of ``spp augment``, in the order of ``AugmentConfigs``' fields.
+CONFIG_TYPES = [
+    AugmentJobConfig,
+    SourceConfig,
+    SelectionConfig,
+    HarmScoreConfig,
+    PersonaConfig,
+    GeneratorConfig,
+    ValidationConfig,
+    ReflectionContract,
+    ReflectionFitConfig,
+    ExecutorConfig,
+]
+
+
+@dataclass
+class AugmentResult:
+    """What an augmentation run did: this shard's summary (``None`` on a merge-only or a datatrove run), the merged
+    summary (``None`` while other shards are still to come, or when the run failed), and ``failure``: why nothing was
+    merged (more than ``max_failed_share`` of the selected documents failed), ``None`` when the run succeeded."""
+
+    output_dir: Path
+    shard: dict[str, Any] | None = None
+    merged: dict[str, Any] | None = None
+    failure: str | None = None
+
+
+def run_augment(configs: AugmentConfigs) -> AugmentResult:
+    """Run this shard (unless ``merge``) and merge when it is the only one or ``merge`` is set; with a datatrove
+    ``executor``, run (or submit) every shard and the merge there."""
+    if configs.executor.executor != "spp":
+        from spp.data.datatrove_backend import run_with_datatrove
+
+        code = run_with_datatrove(configs)
+        failure = "more than max_failed_share of the selected documents failed (see the log above)" if code else None
+        return AugmentResult(Path(configs.job.output_dir), failure=failure)
+    with AugmentJob(configs) as job:
+        result = AugmentResult(job.output_dir)
+        if not configs.job.merge:
+            result.shard = job.run_shard()
+            if failure := job.failure(result.shard):
+                result.failure = failure
+                return result
+            if configs.job.num_shards > 1:
+                return result
+        elif failure := job.failure():
+            result.failure = failure
+            return result
+        result.merged = job.merge()
+    return result

@@ -1,0 +1,69 @@
+"""The runs of ``spp eval``, ``spp compare`` and ``spp judge-audit``, each taking its parsed config.
+
+- ``run_eval``: the safety suite on one model; writes ``results.json``, ``results.md`` and ``verdicts.jsonl`` into
+  ``output_dir`` and (``update_card``) the model card's ``model-index``.
+- ``run_compare``: the comparison table and plot of several eval results.
+- ``run_judge_audit``: a judge measured against labelled responses (accuracy, precision, recall, F1, kappa).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spp.errors import SppConfigError
+from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
+
+logger = logging.getLogger("spp.eval")
+
+
+@dataclass
+class EvalResult:
+    """The suite's results (as in ``results.json``), the files written, and the model card updated (or ``None``)."""
+
+    results: dict[str, Any]
+    json_path: Path
+    markdown_path: Path
+    card: Path | None = None
+
+
+def run_eval(config: EvalConfig) -> EvalResult:
+    """Run the safety suite on ``config.model`` (or a served model) and write its results (module docstring)."""
+    if not config.model and not config.served_model:
+        raise SppConfigError("no model given", field="model", fix="pass --model PATH_OR_ID")
+    from spp.eval.report import update_model_card, write_results
+    from spp.eval.suite import run_suite
+
+    results = run_suite(config)
+    json_path, md_path = write_results(results, config.output_dir)
+    card = update_model_card(config.model, results) if config.update_card else None
+    if card is not None:
+        logger.info("model card updated: %s", card)
+    return EvalResult(results, json_path, md_path, card)
+
+
+def run_compare(config: CompareConfig) -> dict[str, Path]:
+    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` of ``config.results``; returns the files."""
+    from spp.eval.compare import compare
+
+    return compare(config.results, config.output_dir, force=config.force, title=config.title)
+
+
+def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
+    """Score ``config.judge`` against the labelled responses of ``config.labels``; returns the report (per group),
+    also written to ``config.output`` as JSON when it is set."""
+    if not config.labels:
+        raise SppConfigError("no labels file given", field="labels", fix="pass --labels FILE.jsonl")
+    from spp.eval.audit import audit, read_labels
+    from spp.eval.judges import build_judge
+
+    rows = read_labels(config.labels)
+    judge = build_judge(config.judge, config)
+    report = audit(judge, rows, config.group_by)
+    if config.output:
+        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report

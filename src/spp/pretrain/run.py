@@ -1,0 +1,105 @@
+"""``spp pretrain``'s run: one arm trained from the augmented corpus (``SPPTrainer``), and the base model's
+``spp.json`` (persona, contract, arm, data-view hash, packing audit)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from spp.contract import ReflectionContract, record_contract
+from spp.errors import SppConfigError, check_model_path
+from spp.metadata import SppMetadata, read_metadata
+from spp.pretrain.arms import get_arm
+from spp.pretrain.builder import build_run
+from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.recipes import recipe_hash
+
+logger = logging.getLogger("spp.pretrain")
+CONFIG_TYPES = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]  # what run_pretrain takes, in order
+
+
+@dataclass
+class PretrainResult:
+    """The trained base model's folder and its ``spp.json`` metadata."""
+
+    output_dir: Path
+    metadata: SppMetadata
+
+
+def run_pretrain(
+    model_args: SPPModelArguments, data_args: SPPDataArguments, training_args: SPPTrainingArguments
+) -> PretrainResult:
+    """Pretrain one arm (``data_args.arm``) from the augmented corpus and save the model with its ``spp.json``;
+    ``training_args.resume_from_checkpoint`` (a folder, or ``true``: the last in ``output_dir``) resumes a run.
+    The corpus and tokenizer are checked before anything is built (``SppConfigError`` naming the field)."""
+    if not data_args.dataset_path:
+        raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
+    get_arm(data_args.arm)  # choices before paths: an unknown arm is reported first
+    if not any(c in data_args.dataset_path for c in "*?[") and not Path(data_args.dataset_path).exists():
+        raise SppConfigError(
+            f"corpus {data_args.dataset_path!r} does not exist", field="dataset_path", fix="give spp augment's output"
+        )
+    if Path(data_args.dataset_path).is_file() and Path(data_args.dataset_path).suffix != ".parquet":
+        raise SppConfigError(
+            f"{data_args.dataset_path!r} is a raw {Path(data_args.dataset_path).suffix or 'data'} file: pretraining "
+            "reads spp augment's output (a save_to_disk folder or parquet shards with the reflection columns)",
+            field="dataset_path",
+            fix="run spp augment on it first and pass its output_dir",
+        )
+    check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
+    resume = training_args.resume_from_checkpoint
+    if isinstance(resume, str) and resume.lower() in ("true", "false"):
+        resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir
+    run = build_run(model_args, data_args, training_args)
+    trainer = run.trainer(metadata=model_metadata(model_args, data_args, training_args, run))
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    if trainer.is_world_process_zero():
+        trainer.spp_metadata.save(training_args.output_dir)  # with the packing counts of the trained windows
+    return PretrainResult(Path(training_args.output_dir), trainer.spp_metadata)
+
+
+def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
+    """The base model's ``spp.json``: the dataset's persona and provenance, the reflection contract it trained
+    under, the arm, its data-view hash and the start-up packing audit."""
+    dataset_meta = read_metadata(data_args.dataset_path)
+    dataset_contract = (dataset_meta.details.get("contract") if dataset_meta else None) or {}
+    contract = ReflectionContract(
+        marker=run.block_format.marker,
+        end_marker=run.block_format.end_marker,
+        reflection_budget=data_args.reflection_budget,
+        seq_len=data_args.seq_len,
+    )
+    if dataset_contract and dataset_contract.get("reflection_budget") not in (None, data_args.reflection_budget):
+        logger.warning(
+            "the corpus was augmented for reflection_budget %s, this run packs with %s: the start-up audit above "
+            "counts what does not fit",
+            dataset_contract.get("reflection_budget"),
+            data_args.reflection_budget,
+        )
+    metadata = SppMetadata(
+        kind="model",
+        persona=dataset_meta.persona if dataset_meta else None,
+        constitution=dataset_meta.constitution if dataset_meta else None,
+        prompt_hash=dataset_meta.prompt_hash if dataset_meta else None,
+        arm=data_args.arm,
+        recipe_hash=recipe_hash(model_args, data_args, training_args),
+        lineage={"dataset": data_args.dataset_path},
+        details={
+            "model_spec": model_args.model_spec,
+            "schedule": run.view.schedule.describe(),
+            "placement": run.view.arm.placement,
+            "data_view_hash": run.extra["data_view_hash"],
+            "data_view": run.extra["view_fields"],
+            "packing": {"audit": run.extra["audit"]},
+        },
+    )
+    return record_contract(
+        metadata,
+        contract,
+        layout=data_args.layout,
+        voice=data_args.reflection_voice,
+        harm_threshold=data_args.harm_threshold,
+        tokenizer=model_args.tokenizer_name_or_path,
+    )

@@ -37,12 +37,14 @@ class StageRun:
 
     ``command`` is the ``spp`` subcommand of the stage (its ``--help`` lists the fields); ``config_types`` are the
     stage's config dataclasses in parse order, as ``"module:Class"`` targets or one ``"module:LIST"`` target naming
-    the list its CLI parses too (empty: a library step with keys of its own)."""
+    the list its CLI parses too (empty: a library step with keys of its own); ``summary_target`` turns a result into
+    the lines the stage's CLI prints about it (``spp experiment`` prints them under the step)."""
 
     command: str
     run_target: str | Callable
     config_types: str | tuple[str, ...] = ()
     bundle: str | None = None
+    summary_target: str | Callable | None = None
 
     def types(self) -> list[type]:
         if isinstance(self.config_types, str):
@@ -58,6 +60,10 @@ class StageRun:
             return self.function()(load_target(self.bundle)(*configs))
         return self.function()(*configs)
 
+    def summary(self, result: Any) -> str:
+        """What the stage's CLI prints about ``result`` (empty when the stage has no summary)."""
+        return load_target(self.summary_target)(result) if self.summary_target is not None else ""
+
 
 # Keyed by the experiment's stage names (``Step.stage``).
 STAGE_RUNS: dict[str, StageRun] = {
@@ -66,17 +72,28 @@ STAGE_RUNS: dict[str, StageRun] = {
         "spp.data.score_job:run_score",
         "spp.data.score_job:CONFIG_TYPES",
         bundle="spp.data.score_job:ScoreConfigs",
+        summary_target="spp.data.score_job:score_summary",
     ),
     "augment": StageRun(
         "augment",
         "spp.data.augment_run:run_augment",
         "spp.data.augment_run:CONFIG_TYPES",
         bundle="spp.data.job:AugmentConfigs",
+        summary_target="spp.data.augment_run:augment_summary",
     ),
     "pretrain": StageRun("pretrain", "spp.pretrain.run:run_pretrain", "spp.pretrain.run:CONFIG_TYPES"),
-    "sft": StageRun("sft", "spp.sft.train:run_sft", ("spp.sft.config:SPPSFTConfig",)),
-    "attack": StageRun("attack", "spp.attack.run:run_attack", ("spp.attack.config:AttackConfig",)),
-    "eval": StageRun("eval", "spp.eval.run:run_eval", ("spp.eval.config:EvalConfig",)),
+    "sft": StageRun(
+        "sft", "spp.sft.train:run_sft", ("spp.sft.config:SPPSFTConfig",), summary_target="spp.sft.train:sft_summary"
+    ),
+    "attack": StageRun(
+        "attack",
+        "spp.attack.run:run_attack",
+        ("spp.attack.config:AttackConfig",),
+        summary_target="spp.attack.run:attack_summary",
+    ),
+    "eval": StageRun(
+        "eval", "spp.eval.run:run_eval", ("spp.eval.config:EvalConfig",), summary_target="spp.eval.run:eval_summary"
+    ),
     "compare": StageRun("compare", "spp.eval.run:run_compare", ("spp.eval.config:CompareConfig",)),
     "publish": StageRun("publish", "spp.experiment.runner:publish_step"),
     "tokenizer": StageRun("tokenizer", "spp.experiment.runner:tokenizer_step"),

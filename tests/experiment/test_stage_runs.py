@@ -55,7 +55,7 @@ def _forbid(*_: object, **__: object) -> None:
 
 
 @pytest.mark.slow
-def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path, monkeypatch):
+def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)  # the experiment recipe names the repository's stage recipes
     out = tmp_path / "exp"
     config = parse(["--config", str(_tiny_recipe(tmp_path)), "--output_dir", str(out), "--arms", "spp_t0"])
@@ -105,6 +105,12 @@ def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path,
     results = json.loads((out / "results" / "spp_t0" / "results.json").read_text())
     assert results["benchmarks"]["advbench"]["n"] == 3
     assert (out / "comparison" / "comparison.md").is_file()
+    # what each stage's CLI says about its result is printed under the step, from the run's own result
+    printed = capsys.readouterr().out
+    assert f"    mean ASR {100 * results['headline']['mean']:.1f}%\n" in printed
+    sft_meta = json.loads((out / "models" / "spp_t0-instruct" / "spp.json").read_text())
+    assert f"(sft_hash {sft_meta['sft_hash']}, arm spp_t0" in printed
+    assert "    rows: " in printed and "selected: " in printed  # augment's summary
 
 
 def test_a_stage_result_that_reports_a_failure_stops_the_experiment(tmp_path, monkeypatch):

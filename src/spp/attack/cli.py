@@ -17,13 +17,9 @@ from spp.recipes import parse_config
 
 def main(argv: list[str] | None = None) -> int:
     (config,) = parse_config([AttackConfig], argv, prog="spp attack", description=__doc__.split("\n")[0])
-    from spp.attack.run import run_attack
+    from spp.attack.run import attack_summary, run_attack
 
     record = run_attack(config)
-    loss, run = record["target_loss"], record["run"]
-    print(
-        f"{record['attack']}: {record['behaviors']['n']} behaviours ({run['behaviors_skipped']} already finished), "
-        f"{record['test_cases']['n']} test cases; target loss {loss['mean_initial']:.3f} -> {loss['mean_final']:.3f}"
-    )
+    print(attack_summary(record))
     print(f"wrote {config.output} and {config.provenance_path()}")
     return 0

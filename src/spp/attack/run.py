@@ -186,3 +186,12 @@ def provenance(config, method, settings, store, behaviors, cases) -> dict[str, A
         "settings_hash": store.settings_hash,
         "versions": _versions(),
     }
+
+
+def attack_summary(record: dict[str, Any]) -> str:
+    """One line of an attack run's provenance record: behaviours, test cases and the mean target loss."""
+    loss, run = record["target_loss"], record["run"]
+    return (
+        f"{record['attack']}: {record['behaviors']['n']} behaviours ({run['behaviors_skipped']} already finished), "
+        f"{record['test_cases']['n']} test cases; target loss {loss['mean_initial']:.3f} -> {loss['mean_final']:.3f}"
+    )

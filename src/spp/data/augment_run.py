@@ -14,7 +14,7 @@ from typing import Any
 from spp.contract import ReflectionContract
 from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
-from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig
+from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
 from spp.data.sources import SourceConfig
@@ -47,6 +47,12 @@ class AugmentResult:
     shard: dict[str, Any] | None = None
     merged: dict[str, Any] | None = None
     failure: str | None = None
+
+
+def augment_summary(result: AugmentResult) -> str:
+    """A few lines of what the run made: the merged corpus's counts, else this shard's (empty on a datatrove run)."""
+    summary = result.merged or result.shard
+    return format_summary(summary) if summary else ""
 
 
 def run_augment(configs: AugmentConfigs) -> AugmentResult:

@@ -19,7 +19,7 @@ filtered arm use its ``harm_score``). Rows are unchanged and in the same order.
 
 from __future__ import annotations
 
-from spp.data.score_job import CONFIG_TYPES, ScoreConfigs, run_score
+from spp.data.score_job import CONFIG_TYPES, ScoreConfigs, run_score, score_summary
 from spp.recipes import parse_config
 
 
@@ -37,10 +37,6 @@ def main(argv: list[str] | None = None) -> int:
             print("when every shard has finished: spp score-harm <same options> --merge true "
                   f"(output: {result.output_dir})")  # fmt: skip
         return 0
-    details = result.details
-    print(
-        f"{details['rows']} rows; {details['rows_at_or_above_threshold']} at or above {job.harm_threshold}; "
-        f"histogram {details['harm_histogram']}"
-    )
+    print(score_summary(result))
     print(f"dataset: {result.output_dir} (open with datasets.load_from_disk)")
     return 0

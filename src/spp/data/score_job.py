@@ -203,6 +203,17 @@ class ScoreResult:
     failure: str | None = None
 
 
+def score_summary(result: ScoreResult) -> str:
+    """One line of what the merged corpus holds (empty while other shards are still to come)."""
+    if result.details is None:
+        return ""
+    details = result.details
+    return (
+        f"{details['rows']} rows; {details['rows_at_or_above_threshold']} at or above {details['harm_threshold']}; "
+        f"histogram {details['harm_histogram']}"
+    )
+
+
 def run_score(configs: ScoreConfigs) -> ScoreResult:
     """Score this shard (unless ``merge``) and merge when it is the only one or ``merge`` is set; a datatrove
     ``executor`` runs (or submits) every shard and the merge."""

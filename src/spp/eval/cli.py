@@ -19,11 +19,10 @@ from spp.recipes import parse_config
 def eval_main(argv: list[str]) -> int:
     """Run the safety suite; write results.json, results.md and verdicts.jsonl into ``output_dir``."""
     (config,) = parse_config([EvalConfig], argv, prog="spp eval", description="Run the spp safety suite on a model.")
-    from spp.eval.run import run_eval
+    from spp.eval.run import eval_summary, run_eval
 
     result = run_eval(config)
-    mean = result.results["headline"]["mean"]
-    print(f"mean ASR {100 * mean:.1f}%" if mean is not None else "no attack benchmark run")
+    print(eval_summary(result))
     print(f"wrote {result.json_path} and {result.markdown_path}")
     return 0
 

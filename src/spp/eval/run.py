@@ -45,6 +45,12 @@ def run_eval(config: EvalConfig) -> EvalResult:
     return EvalResult(results, json_path, md_path, card)
 
 
+def eval_summary(result: EvalResult) -> str:
+    """The headline: mean ASR over the attack benchmarks run."""
+    mean = result.results["headline"]["mean"]
+    return f"mean ASR {100 * mean:.1f}%" if mean is not None else "no attack benchmark run"
+
+
 def run_compare(config: CompareConfig) -> dict[str, Path]:
     """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` of ``config.results``; returns the files."""
     from spp.eval.compare import compare

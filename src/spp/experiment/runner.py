@@ -89,7 +89,7 @@ def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
     """Run ``step`` in this process: its stage's run function (``spp.stages``) called with the configs built in
     memory from the resolved recipe (no argv), after that recipe is written to the run folder. A pretraining step
     resumes from its last checkpoint; an attack step resumes by itself (finished behaviours are skipped). A result
-    whose ``failure`` is set raises ``RuntimeError``."""
+    whose ``failure`` is set raises ``RuntimeError``; else its summary (what the stage's CLI prints) is printed."""
     from spp.recipes import configs_from_recipe
     from spp.stages import stage_run
 
@@ -108,6 +108,8 @@ def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
     result = stage.run(configs)
     if failure := getattr(result, "failure", None):
         raise RuntimeError(f"{step.name} failed: {failure}")
+    if summary := stage.summary(result):
+        print("    " + summary.replace("\n", "\n    "), flush=True)
 
 
 def publish_step(recipe: dict, outputs: dict[str, str]) -> None:

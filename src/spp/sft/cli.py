@@ -16,9 +16,8 @@ from spp.sft.config import SPPSFTConfig
 
 def main(argv: list[str] | None = None) -> int:
     (config,) = parse_config([SPPSFTConfig], argv, prog="spp sft", description=__doc__.split("\n")[0])
-    from spp.sft.train import run_sft
+    from spp.sft.train import run_sft, sft_summary
 
     result = run_sft(config)
-    where = f", published to {result.published.target}" if result.published else ""
-    print(f"instruct model: {result.output_dir} (sft_hash {result.sft_hash}, arm {result.metadata.arm}{where})")
+    print(sft_summary(result))
     return 0

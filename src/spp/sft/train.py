@@ -35,6 +35,12 @@ class SFTResult:
     published: Any = None
 
 
+def sft_summary(result: SFTResult) -> str:
+    """Where the instruct model went and its SFT hash (the same for every arm of a matched study)."""
+    where = f", published to {result.published.target}" if result.published else ""
+    return f"instruct model: {result.output_dir} (sft_hash {result.sft_hash}, arm {result.metadata.arm}{where})"
+
+
 def template_spec(binding: Binding, config: SPPSFTConfig) -> TemplateSpec:
     """What the chat template of ``config`` for a base model with ``binding`` depends on."""
     system = persona_system_prompt(binding.persona) if config.persona_system_prompt else None

@@ -293,7 +293,6 @@ def test_until_pretrain_runs_no_later_step_of_any_arm(tmp_path, monkeypatch, cap
 
     ran: list[str] = []
     monkeypatch.setattr(runner, "_run_stage", lambda step, config, resume: ran.append(step.name))
-    monkeypatch.setattr(runner, "_run_library_step", lambda step: ran.append(step.name), raising=False)
     monkeypatch.setattr(runner, "check_matched_arms", lambda plan, statuses: None)
     config = load_experiment("demo", output_dir=str(tmp_path), until="pretrain")
     statuses = run_experiment(config)

@@ -95,7 +95,12 @@ STAGE_RUNS: dict[str, StageRun] = {
         "eval", "spp.eval.run:run_eval", ("spp.eval.config:EvalConfig",), summary_target="spp.eval.run:eval_summary"
     ),
     "compare": StageRun("compare", "spp.eval.run:run_compare", ("spp.eval.config:CompareConfig",)),
-    "publish": StageRun("publish", "spp.experiment.runner:publish_step"),
+    "publish": StageRun(
+        "publish",
+        "spp.hub.run:run_publish",
+        ("spp.hub.run:PublishArguments",),
+        summary_target="spp.hub.run:publish_summary",
+    ),
     "tokenizer": StageRun("tokenizer", "spp.experiment.runner:tokenizer_step"),
     "toy_data": StageRun("toy_data", "spp.demo.toydata:toy_data_step"),
 }

@@ -40,3 +40,32 @@ def test_bad_eval_results_file_is_a_config_error(tiny_model_dir, tmp_path, capsy
     argv = ["publish", "model", str(tiny_model_dir), "--to_dir", str(tmp_path / "x"), "--eval_results", str(bad)]
     assert spp_main(argv) == 2
     assert "benchmark, metric, value" in capsys.readouterr().err
+
+
+def test_the_hub_stages_run_from_their_argument_objects(tiny_model_dir, tiny_dataset_dir, tmp_path):
+    """What `spp publish dataset`, `spp checkpoints` and `spp download` do, called with their parsed arguments
+    (as `spp experiment` calls the publish step): the same export, then a no-op, then the files back."""
+    import pytest
+
+    from spp.errors import SppConfigError
+    from spp.hub.run import (
+        CheckpointsArguments,
+        DownloadArguments,
+        PublishArguments,
+        run_checkpoints,
+        run_download,
+        run_publish,
+    )
+
+    export = tmp_path / "x"
+    args = PublishArguments(kind="dataset", path=str(tiny_dataset_dir), to_dir=str(export))
+    first, second = run_publish(args), run_publish(args)
+    assert first.changed and not second.changed and first.files == second.files
+    assert (export / "main" / "data" / "train-00000-of-00001.parquet").is_file()
+    assert run_checkpoints(CheckpointsArguments(repo_id=str(export), repo_type="dataset")) == []
+    files = run_download(DownloadArguments(repo_id=str(export), to=str(tmp_path / "back"), repo_type="dataset"))
+    assert "spp.json" in files and (tmp_path / "back" / "data" / "train-00000-of-00001.parquet").is_file()
+    with pytest.raises(SppConfigError, match="kind"):
+        PublishArguments(kind="checkpoint", path=str(tiny_model_dir))
+    with pytest.raises(SppConfigError, match="missing path"):
+        run_publish(PublishArguments(kind="model", to_dir=str(export)))

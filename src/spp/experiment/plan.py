@@ -115,7 +115,9 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
     target = _publish_target(config, f"{config.name}-corpus", "dataset")
     if target:
         done = [f"{target['to_dir']}/spp_export.json"] if "to_dir" in target else []
-        steps.append(Step("publish-dataset", "publish", {"path": corpus, **target}, [last], target, done))
+        steps.append(
+            Step("publish-dataset", "publish", {"kind": "dataset", "path": corpus, **target}, [last], target, done)
+        )
     if config.toy_data:
         out = str(root / "data" / "toy")
         recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}

@@ -112,13 +112,6 @@ def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
         print("    " + summary.replace("\n", "\n    "), flush=True)
 
 
-def publish_step(recipe: dict, outputs: dict[str, str]) -> None:
-    """The ``publish`` step: the corpus to the Hub (``repo_id``) or a local export folder (``to_dir``)."""
-    from spp.hub.publish import publish_dataset
-
-    publish_dataset(recipe["path"], repo_id=recipe.get("repo_id"), to_dir=recipe.get("to_dir"))
-
-
 def tokenizer_step(recipe: dict, outputs: dict[str, str]) -> None:
     """The ``tokenizer`` step: ``train_corpus_tokenizer`` into ``outputs["tokenizer"]``."""
     train_corpus_tokenizer(recipe, outputs["tokenizer"])

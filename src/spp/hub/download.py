@@ -20,8 +20,16 @@ logger = logging.getLogger("spp.hub")
 
 
 def _export(source: str | Path) -> LocalExport:
-    index = LocalExport(source).read_index()
-    return LocalExport(source, repo_id=index.get("repo_id"), repo_type=index.get("repo_type", "model"))
+    """The export at ``source`` as the kind of repo it holds (a dataset export is read as a dataset repo)."""
+    import json
+
+    try:
+        repo_type = json.loads((Path(source) / INDEX_FILENAME).read_text(encoding="utf-8")).get("repo_type")
+    except (ValueError, AttributeError):
+        repo_type = None  # read_index below names the corrupt index
+    export = LocalExport(source, repo_type=repo_type if repo_type in ("model", "dataset") else "model")
+    export.repo_id = export.read_index().get("repo_id")
+    return export
 
 
 def download(

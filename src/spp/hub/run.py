@@ -1,0 +1,112 @@
+"""The runs of ``spp publish``, ``spp download`` and ``spp checkpoints``, each taking its parsed arguments.
+
+- ``run_publish``: a model (with its card, ``spp.json`` and optional eval results) or a dataset to the Hub repo
+  ``repo_id`` or an export folder ``to_dir``; returns the ``PublishResult`` (``changed`` is false for a no-op).
+- ``run_download``: a released model, dataset or checkpoint branch (Hub repo or export folder) into ``to``.
+- ``run_checkpoints``: the ``step-*`` branches of a model repo or export, in step order.
+
+Bad input (a missing path or repo, an unknown kind, an unreadable eval-results file) raises ``SppConfigError``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spp.errors import SppConfigError, check_output_dir
+
+PUBLISH_KINDS = ("model", "dataset")
+PUBLISH_USAGE = "spp publish model|dataset PATH --repo_id ORG/NAME [--revision R] [--tag T] [--private] [--to_dir DIR]"
+
+
+@dataclass
+class PublishArguments:
+    kind: str = field(default="model", metadata={"help": "what path holds: model or dataset"})
+    path: str = field(default="", metadata={"help": "the model folder (save_model) or dataset folder to publish"})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub repo ORG/NAME; with --to_dir it names the repo"})
+    to_dir: str | None = field(default=None, metadata={"help": "write the tree to upload into this export folder"})
+    revision: str = field(default="main", metadata={"help": "branch to publish to"})
+    tag: str | None = field(default=None, metadata={"help": "tag that marks this revision as a release"})
+    private: bool = field(default=False, metadata={"help": "create the repo as private"})
+    eval_results: str | None = field(
+        default=None,
+        metadata={"help": "JSON file: a list of {benchmark, metric, value, dataset_id} for the model card"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.kind not in PUBLISH_KINDS:
+            raise SppConfigError(f"unknown kind {self.kind!r}", field="kind", fix=f"usage: {PUBLISH_USAGE}")
+        check_output_dir(self.to_dir, "to_dir")
+
+
+@dataclass
+class DownloadArguments:
+    repo_id: str = field(default="", metadata={"help": "Hub repo ORG/NAME, or a local export folder"})
+    to: str = field(default="", metadata={"help": "folder to put the files in"})
+    revision: str = field(default="main", metadata={"help": "branch or tag, e.g. step-0001000"})
+    include: list[str] = field(default_factory=list, metadata={"help": "only files matching these glob patterns"})
+    repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+
+    def __post_init__(self) -> None:
+        check_output_dir(self.to, "to")
+
+
+@dataclass
+class CheckpointsArguments:
+    repo_id: str = field(default="", metadata={"help": "Hub repo ORG/NAME, or a local export folder"})
+    repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+
+
+def _require(value: str, name: str, usage: str) -> None:
+    if not value:
+        raise SppConfigError(f"missing {name}", field=name, fix=f"usage: {usage}")
+
+
+def _eval_results(path: str | None) -> list[dict] | None:
+    if path is None:
+        return None
+    try:
+        rows = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SppConfigError(f"cannot read eval results ({err})", source=path, field="eval_results") from err
+    if not isinstance(rows, list) or not all({"benchmark", "metric", "value"} <= set(r) for r in rows):
+        raise SppConfigError(
+            "eval results must be a list of {benchmark, metric, value, dataset_id}", source=path, field="eval_results"
+        )
+    return rows
+
+
+def run_publish(args: PublishArguments):
+    """Publish ``args.path`` as a ``args.kind`` (module docstring); returns the ``PublishResult``."""
+    _require(args.path, "path", PUBLISH_USAGE)
+    from spp.hub.publish import publish_dataset, publish_model
+
+    common = dict(repo_id=args.repo_id, to_dir=args.to_dir, revision=args.revision, tag=args.tag, private=args.private)
+    if args.kind == "model":
+        return publish_model(args.path, eval_results=_eval_results(args.eval_results), **common)
+    return publish_dataset(args.path, **common)
+
+
+def publish_summary(result) -> str:
+    """One line: published or unchanged, where, at which revision (and tag), how many files."""
+    state = "published" if result.changed else "unchanged"
+    tag = f" (tag {result.tag})" if result.tag else ""
+    return f"{state}: {result.target}@{result.revision}{tag}, {len(result.files)} files"
+
+
+def run_download(args: DownloadArguments) -> list[Path]:
+    """Download ``args.repo_id`` at ``args.revision`` (only ``include`` patterns, when given) into ``args.to``."""
+    _require(args.repo_id, "repo_id", "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]")
+    _require(args.to, "to", "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]")
+    from spp.hub.download import download
+
+    return download(args.repo_id, args.to, args.revision, args.include, args.repo_type)
+
+
+def run_checkpoints(args: CheckpointsArguments) -> list[str]:
+    """The ``step-NNNNNNN`` branches of ``args.repo_id`` (a Hub repo or an export folder), in step order."""
+    _require(args.repo_id, "repo_id", "spp checkpoints ORG/NAME")
+    from spp.hub.download import list_checkpoints
+
+    return list_checkpoints(args.repo_id, args.repo_type)

@@ -249,3 +249,31 @@ def test_compare_refuses_different_sft(tmp_path, capsys):
     assert not (tmp_path / "out" / "comparison.png").exists()
     assert spp_main(["compare", *paths, "--output_dir", str(tmp_path / "out"), "--force", "true"]) == 0
     assert (tmp_path / "out" / "comparison.png").is_file()
+
+
+def test_eval_of_a_checkpoint_branch_reads_that_revisions_model_and_spp_json(
+    instruct_model, bench_files, tmp_path, capsys
+):
+    """`--revision step-N` on an export evaluates that ref's folder (its own spp.json: here another arm), records
+    the revision, and keys the generation cache by it (main's cached responses are not reused for the branch)."""
+    from spp.hub.export import LocalExport
+
+    export = LocalExport(tmp_path / "export")
+    branch = tmp_path / "branch-tree"
+    shutil.copytree(instruct_model, branch)
+    SppMetadata(kind="instruct_model", persona=load_persona().to_dict(), sft_hash="b" * 64, arm="baseline").save(
+        branch
+    )
+    export.write_tree("main", instruct_model)
+    export.write_tree("step-0000002", branch)
+    files = [f for f in bench_files if f.startswith("advbench=")]
+    cache = tmp_path / "cache"  # eval_argv's --cache_dir: both runs share it
+    for revision, arm in (("", "spp_t0"), ("step-0000002", "baseline")):
+        out = tmp_path / (revision or "main")
+        argv = eval_argv(export.root, files, out, "--judge_all", "keyword", "--benchmarks", "advbench")
+        assert spp_main([*argv, "--revision", revision]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["arm"] == arm and results["model_revision"] == (revision or None)
+        assert results["model"] == str(export.root) + (f"@{revision}" if revision else "")
+    keys = Counter(json.loads(line)["model"] for line in (cache / "generations.jsonl").open())
+    assert set(keys) == {str(export.root), f"{export.root}@step-0000002"} and len(set(keys.values())) == 1

@@ -98,6 +98,13 @@ class EvalConfig(JudgeDefaults):
     )
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; benchmarks may set their own (base ASR)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling when temperature > 0."})
+    revision: str = field(
+        default="",
+        metadata={
+            "help": "Revision of `model`: a Hub branch, tag or commit (e.g. a checkpoint branch step-0001000), or the "
+            "ref folder of a local export (empty: main). Results and the generation cache are keyed by it."
+        },
+    )
     device: str = field(default="auto", metadata={"help": f"transformers backend: {DEVICE_HELP}."})
     dtype: str = field(default="auto", metadata={"help": f"transformers backend: weights' dtype, {DTYPE_HELP}."})
     trust_remote_code: bool = field(
@@ -152,8 +159,12 @@ class EvalConfig(JudgeDefaults):
         check_range(self, "max_concurrency", low=1)
         check_range(self, "max_tries", low=1)
         check_output_dir(self.output_dir)
+        if self.revision:
+            from spp.hub.refs import check_revision
+
+            check_revision(self.revision)
         if self.backend == "transformers" and self.model:
-            check_model_path(self.model, "model")
+            check_model_path(self.model_source(), "model")
         if self.data_dir and not Path(self.data_dir).is_dir():
             raise SppConfigError(
                 f"benchmark folder {self.data_dir!r} does not exist", field="data_dir", fix="give an existing folder"
@@ -163,7 +174,19 @@ class EvalConfig(JudgeDefaults):
         return Path(self.cache_dir or Path(self.output_dir) / "cache") / "generations.jsonl"
 
     def model_key(self) -> str:
-        return self.model_id or self.served_model or self.model
+        """The model's name in results and in the generation cache: ``model_id`` (else the served name, else
+        ``model``), with ``@revision`` when one is set, so two revisions never share cached responses."""
+        name = self.model_id or self.served_model or self.model
+        return f"{name}@{self.revision}" if self.revision else name
+
+    def model_source(self) -> str:
+        """Where the transformers backend loads the model from: a local export's ``revision`` folder (``main`` when
+        empty), else ``model`` itself (a folder, or a Hub id loaded at ``revision``)."""
+        from spp.hub.export import is_export
+
+        if self.model and is_export(self.model):
+            return str(Path(self.model) / (self.revision or "main"))
+        return self.model
 
 
 @dataclass

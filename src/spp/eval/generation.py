@@ -149,10 +149,11 @@ class TransformersBackend:
         dtype: str = "auto",
         device: str = "auto",
         trust_remote_code: bool = False,
+        revision: str | None = None,
     ):
         from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
 
-        settings = ModelSettings(device, dtype, trust_remote_code)
+        settings = ModelSettings(device, dtype, trust_remote_code, revision)
         self.tokenizer = load_tokenizer(model, settings, "model", left_pad=True)
         self.model = load_causal_lm(model, settings, "model")
         self.device = str(self.model.device)

@@ -46,7 +46,12 @@ def build_backend(config: EvalConfig):
 
     if config.backend == "transformers":
         return TransformersBackend(
-            config.model, config.batch_size, config.dtype, config.device, config.trust_remote_code
+            config.model_source(),
+            config.batch_size,
+            config.dtype,
+            config.device,
+            config.trust_remote_code,
+            revision=config.revision or None,
         )
     if config.backend == "openai":
         from spp.generate.server_pool import ServerConfig
@@ -107,7 +112,7 @@ def _model_tokenizer(config: EvalConfig, backend: Any) -> Any:
         return None
     from spp.modeling import ModelSettings, load_tokenizer
 
-    return load_tokenizer(config.model, ModelSettings.of(config), "model")
+    return load_tokenizer(config.model_source(), ModelSettings.of(config), "model")
 
 
 def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None) -> dict[str, Any]:
@@ -143,6 +148,7 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
         "schema": "spp.eval/2",
         "model": config.model_key(),
         "model_path": config.model,
+        "model_revision": config.revision or None,
         "backend": getattr(backend, "name", type(backend).__name__),
         "judge": ", ".join(dict.fromkeys(b["judge"] for b in benchmarks.values())),
         "judges": {n: b["judge"] for n, b in benchmarks.items()},

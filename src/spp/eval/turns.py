@@ -22,7 +22,7 @@ def model_metadata(config: EvalConfig) -> SppMetadata | None:
         return None
     if config.backend == "openai" and not Path(config.model).exists():
         return None  # a served model's name, not a reference to its files
-    return read_spp_json(config.model)
+    return read_spp_json(config.model, revision=config.revision or None)
 
 
 def resolve_persona(config: EvalConfig, meta: SppMetadata | None) -> Persona | None:

@@ -198,13 +198,14 @@ def _load(auto_class: Any, name: str, settings: ModelSettings, field: str) -> An
     device = resolve_device(settings.device, settings.name("device"))
     dtype = resolve_dtype(settings.dtype, device, settings.name("dtype"))
     try:
-        model = auto_class.from_pretrained(name, dtype=dtype, **settings.hub_kwargs())
+        # straight onto the device (no full copy in host memory first: a 13B judge would need 26 GB of RAM)
+        model = auto_class.from_pretrained(name, dtype=dtype, device_map=device, **settings.hub_kwargs())
     except (OSError, ValueError) as err:
         problem = _load_error(err, name, settings, field, "the model")
         if problem is None:
             raise
         raise problem from err
-    model = model.to(device).eval()
+    model = model.eval()
     logger.info("loaded %s (%s) on %s in %s", name, type(model).__name__, device, str(dtype).removeprefix("torch."))
     return model
 

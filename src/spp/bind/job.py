@@ -39,30 +39,18 @@ from spp.bind.summary import (  # noqa: F401 - format_summary re-exported: spp b
 from spp.bind.validate import BindValidationConfig
 from spp.data.augment import AugmentStats
 from spp.data.identity import range_fingerprint, sha256_json
-from spp.data.jobdir import ClaimedJob, JobClaim
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobClaim
 from spp.data.merge import _save_dataset, write_final
 from spp.data.shards import JobState, owned_by
 from spp.errors import SppConfigError, check_output_dir
-from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig
+from spp.generate.base import GeneratorConfig
 from spp.persona import load_constitution, load_persona
-from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
+from spp.recipes import recipe_hash, resolved_recipe
 
 logger = logging.getLogger("spp.bind")
 DEMO_PROMPTS = str(Path(__file__).parent / "data" / "demo_prompts.jsonl")  # spp's own prompts, for the demo
 
-BIND_RUNTIME_FIELDS = (
-    RUNTIME_FIELDS
-    | SERVER_RUNTIME_FIELDS
-    | {
-        "num_shards",
-        "shard_index",
-        "merge",
-        "overwrite",
-        "hub_repo_id",
-        "progress",
-        "selfplay_user_base_urls",
-    }
-)
+BIND_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {"selfplay_user_base_urls"}
 
 
 @dataclass

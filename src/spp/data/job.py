@@ -25,7 +25,7 @@ from typing import Any
 from spp.contract import ReflectionContract
 from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
-from spp.data.jobdir import ClaimedJob, JobClaim
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobClaim
 from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
     dataset_metadata,
     failure_report,
@@ -40,43 +40,33 @@ from spp.data.shards import JobState
 from spp.data.sources import SourceConfig
 from spp.errors import SppConfigError
 from spp.errors import check_output_dir as check_writable_folder
-from spp.generate.base import SERVER_RUNTIME_FIELDS, GeneratorConfig
+from spp.generate.base import GeneratorConfig
 from spp.generate.validate import ValidationConfig
 from spp.persona.config import PersonaConfig
-from spp.recipes import RUNTIME_FIELDS, recipe_hash, resolved_recipe
+from spp.recipes import recipe_hash, resolved_recipe
 
 # Fields that change where or how fast the job runs, not which rows it writes.
-JOB_RUNTIME_FIELDS = (
-    RUNTIME_FIELDS
-    | SERVER_RUNTIME_FIELDS
-    | {
-        "num_shards",
-        "shard_index",
-        "merge",
-        "overwrite",
-        "hub_repo_id",
-        "progress",
-        "streaming",
-        "harm_batch_size",
-        "harm_device",
-        "pipeline_chunks",
-        "server_kind",
-        "on_corpus_change",
-        "retry_failed",
-        "max_failed_share",
-        "executor",
-        "tasks",
-        "workers",
-        "logging_dir",
-        "slurm_partition",
-        "slurm_time",
-        "cpus_per_task",
-        "mem_per_cpu_gb",
-        "slurm_sbatch_args",
-        "gpus_per_task",
-        "slurm_env_command",
-    }
-)
+JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
+    "streaming",
+    "harm_batch_size",
+    "harm_device",
+    "pipeline_chunks",
+    "server_kind",
+    "on_corpus_change",
+    "retry_failed",
+    "max_failed_share",
+    "executor",
+    "tasks",
+    "workers",
+    "logging_dir",
+    "slurm_partition",
+    "slurm_time",
+    "cpus_per_task",
+    "mem_per_cpu_gb",
+    "slurm_sbatch_args",
+    "gpus_per_task",
+    "slurm_env_command",
+}
 
 
 @dataclass

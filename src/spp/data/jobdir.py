@@ -26,6 +26,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from spp.errors import SppConfigError
+from spp.generate.base import SERVER_RUNTIME_FIELDS
+from spp.recipes import RUNTIME_FIELDS
+
+# Fields every chunked job (augment, bind-data) has that say where and how it runs, not which rows it writes: a
+# resume ignores them (each job adds its own, e.g. augment's executor fields).
+CHUNKED_JOB_RUNTIME_FIELDS = (
+    RUNTIME_FIELDS
+    | SERVER_RUNTIME_FIELDS
+    | {"num_shards", "shard_index", "merge", "overwrite", "hub_repo_id", "progress"}
+)
 
 WORK_DIR = ".spp-work"
 LOCK_DIR = "locks"

@@ -119,8 +119,8 @@ def _manifest_key(files: dict[str, str]) -> str:
 def list_branches(model: str, download_root: Path, repo_type: str = "model", api: Any = None) -> list[Branch]:
     """The ``step-*`` branches of ``model`` in step order, each as a local folder (Hub branches are downloaded)."""
     from spp.contract import read_spp_json
-    from spp.hub.download import _export, download, list_checkpoints
-    from spp.hub.export import is_export
+    from spp.hub.download import download, list_checkpoints
+    from spp.hub.export import LocalExport, is_export
     from spp.hub.refs import parse_step
 
     names = list_checkpoints(model, repo_type=repo_type, api=api)
@@ -130,7 +130,7 @@ def list_branches(model: str, download_root: Path, repo_type: str = "model", api
         )
     branches = []
     if is_export(model):
-        export = _export(model)
+        export = LocalExport.existing(model)
         for name in names:
             path = export.root / name
             branches.append(

@@ -19,19 +19,6 @@ from spp.hub.refs import check_revision, step_branches
 logger = logging.getLogger("spp.hub")
 
 
-def _export(source: str | Path) -> LocalExport:
-    """The export at ``source`` as the kind of repo it holds (a dataset export is read as a dataset repo)."""
-    import json
-
-    try:
-        repo_type = json.loads((Path(source) / INDEX_FILENAME).read_text(encoding="utf-8")).get("repo_type")
-    except (ValueError, AttributeError):
-        repo_type = None  # read_index below names the corrupt index
-    export = LocalExport(source, repo_type=repo_type if repo_type in ("model", "dataset") else "model")
-    export.repo_id = export.read_index().get("repo_id")
-    return export
-
-
 def download(
     source: str,
     to: str | Path,
@@ -46,7 +33,7 @@ def download(
     """
     check_revision(revision)
     if is_export(source):
-        return _download_from_export(_export(source), Path(to), revision, include)
+        return _download_from_export(LocalExport.existing(source), Path(to), revision, include)
     if Path(source).exists():
         raise SppConfigError("not an spp export folder (no spp_export.json)", source=source)
     check_local_path(source, "repo_id", what="export folder")  # a local-looking path is never sent to the Hub
@@ -128,7 +115,7 @@ def _remove_partial(to: Path, written: list[Path], existed: bool) -> None:
 def list_checkpoints(source: str, repo_type: str = "model", api: Any = None) -> list[str]:
     """The ``step-NNNNNNN`` branches of a repo id or a local export folder, in step order."""
     if is_export(source):
-        return _export(source).checkpoints()
+        return LocalExport.existing(source).checkpoints()
     if Path(source).exists():
         raise SppConfigError("not an spp export folder (no spp_export.json)", source=source)
     check_local_path(source, "repo_id", what="export folder")

@@ -56,6 +56,20 @@ class LocalExport:
         self.repo_id = repo_id
         self.repo_type = repo_type
 
+    @classmethod
+    def existing(cls, root: str | Path) -> LocalExport:
+        """The export at ``root`` as the repo its index records (its id, and its kind: a dataset export is read
+        as a dataset repo); a corrupt index is ``SppConfigError`` (``read_index``)."""
+        export = cls(root)
+        try:
+            recorded = json.loads((export.root / INDEX_FILENAME).read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            recorded = None  # read_index names what is wrong with it
+        if isinstance(recorded, dict) and recorded.get("repo_type") in ("model", "dataset"):
+            export.repo_type = recorded["repo_type"]
+        export.repo_id = export.read_index().get("repo_id")
+        return export
+
     def read_index(self) -> dict[str, Any]:
         path = self.root / INDEX_FILENAME
         if not path.is_file():

@@ -252,11 +252,20 @@ def test_compare_refuses_different_sft(tmp_path, capsys):
 
 
 def test_eval_of_a_checkpoint_branch_reads_that_revisions_model_and_spp_json(
-    instruct_model, bench_files, tmp_path, capsys
+    instruct_model, bench_files, tmp_path, monkeypatch, capsys
 ):
-    """`--revision step-N` on an export evaluates that ref's folder (its own spp.json: here another arm), records
-    the revision, and keys the generation cache by it (main's cached responses are not reused for the branch)."""
+    """`--revision step-N` on an export evaluates that ref's folder (its weights, and its own spp.json: here another
+    arm), records the revision, and keys the generation cache by it (main's cached responses are not reused)."""
     from spp.hub.export import LocalExport
+
+    loaded: list[str] = []
+    real_init = TransformersBackend.__init__
+
+    def recording_init(self, model, *args, **kwargs):
+        loaded.append(model)
+        real_init(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(TransformersBackend, "__init__", recording_init)
 
     export = LocalExport(tmp_path / "export")
     branch = tmp_path / "branch-tree"
@@ -275,5 +284,6 @@ def test_eval_of_a_checkpoint_branch_reads_that_revisions_model_and_spp_json(
         results = json.loads((out / "results.json").read_text())
         assert results["arm"] == arm and results["model_revision"] == (revision or None)
         assert results["model"] == str(export.root) + (f"@{revision}" if revision else "")
+    assert loaded == [str(export.root / "main"), str(export.root / "step-0000002")]
     keys = Counter(json.loads(line)["model"] for line in (cache / "generations.jsonl").open())
     assert set(keys) == {str(export.root), f"{export.root}@step-0000002"} and len(set(keys.values())) == 1

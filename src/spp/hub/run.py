@@ -17,6 +17,7 @@ from pathlib import Path
 from spp.errors import SppConfigError, check_output_dir
 
 PUBLISH_KINDS = ("model", "dataset")
+DOWNLOAD_USAGE = "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]"
 PUBLISH_USAGE = "spp publish model|dataset PATH --repo_id ORG/NAME [--revision R] [--tag T] [--private] [--to_dir DIR]"
 
 
@@ -97,8 +98,8 @@ def publish_summary(result) -> str:
 
 def run_download(args: DownloadArguments) -> list[Path]:
     """Download ``args.repo_id`` at ``args.revision`` (only ``include`` patterns, when given) into ``args.to``."""
-    _require(args.repo_id, "repo_id", "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]")
-    _require(args.to, "to", "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]")
+    _require(args.repo_id, "repo_id", DOWNLOAD_USAGE)
+    _require(args.to, "to", DOWNLOAD_USAGE)
     from spp.hub.download import download
 
     return download(args.repo_id, args.to, args.revision, args.include, args.repo_type)

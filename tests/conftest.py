@@ -24,12 +24,18 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = 400):
     return tokenizer
 
 
-def build_tiny_causal_lm(directory: Path, texts: list[str]) -> Path:
-    """Save a randomly initialised ``tiny``-spec Llama and its tokenizer to ``directory``."""
-    from spp.pretrain.specs import build_model
+def build_tiny_causal_lm(directory: Path, texts: list[str], max_positions: int | None = None) -> Path:
+    """Save a randomly initialised ``tiny``-spec Llama and its tokenizer to ``directory`` (``max_positions``: a longer
+    context than the spec's 4,096 positions)."""
+    from dataclasses import replace
+
+    from spp.pretrain.specs import build_model, get_model_spec
 
     tokenizer = train_tiny_tokenizer(texts)
-    model = build_model("tiny", tokenizer, seed=0)
+    spec = get_model_spec("tiny")
+    if max_positions is not None:
+        spec = replace(spec, max_position_embeddings=max_positions)
+    model = build_model(spec, tokenizer, seed=0)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
@@ -43,6 +49,15 @@ def tiny_chat_model(tmp_path_factory) -> Path:
 
     text = load_constitution().render()
     return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-chat-model"), text.split("\n"))
+
+
+@pytest.fixture(scope="session")
+def long_context_chat_model(tmp_path_factory) -> Path:
+    """``tiny_chat_model`` with 16,384 positions: spp's generator prompt (~5.9k tokens in its tokenizer) fits."""
+    from spp.persona import load_constitution
+
+    texts = load_constitution().render().split("\n")
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("long-chat-model"), texts, max_positions=16_384)
 
 
 @pytest.fixture

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
@@ -14,6 +10,7 @@ from spp.generate import GeneratorConfig, ReflectionRequest, build_generator
 from spp.generate.server_pool import parse_retry_after
 from spp.persona import PromptRenderer, load_constitution, load_persona
 from spp.testing.fake_openai import FakeOpenAIServer
+from spp.testing.serve import transformers_serve
 
 
 @pytest.fixture(scope="module")
@@ -106,53 +103,29 @@ def test_completions_endpoint(renderer, port):
 
 
 @pytest.mark.slow
-def test_real_transformers_serve_server(renderer, tiny_chat_model, port, tmp_path):
-    """`transformers serve` on a tiny random model: a real OpenAI-compatible server, garbage answers."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "transformers.cli.transformers",
-        "serve",
-        str(tiny_chat_model),
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--device",
-        "cpu",
-    ]
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the server process writes to it until terminated
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                time.sleep(0.5)
-        else:
-            pytest.fail("transformers serve did not come up:\n" + (tmp_path / "serve.log").read_text())
-        config = client_config(
-            f"http://127.0.0.1:{port}/v1",
-            model=str(tiny_chat_model),
-            max_new_tokens=16,
-            request_timeout_s=60,
-            max_concurrency=4,
-            top_k=-1,
-            presence_penalty=0.0,
-        )
-        results = build_generator(config, renderer).generate(requests_for(4))
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def test_real_transformers_serve_server(renderer, long_context_chat_model, port, tmp_path):
+    """`transformers serve` on a tiny random model, served with --max-model-len 8192: every prompt that fits is
+    answered (garbage: rejected by the validator, with its raw text); one whose document pushes it past the server's
+    length is refused by the real server and recorded as failed with reason prompt_too_long, after one request."""
+    from spp.generate.server_pool import PROMPT_TOO_LONG
+
+    long_text = " ".join(f"harbour{i} boats dawn market" for i in range(1200))  # ~5k tokens more in this tokenizer
+    requests = [*requests_for(4), ReflectionRequest("long", long_text, len(long_text))]
+    config = client_config(
+        "", model=str(long_context_chat_model), max_new_tokens=16, request_timeout_s=600, max_concurrency=4,
+        top_k=-1, presence_penalty=0.0, backoff_base_s=0.01,
+    )  # fmt: skip
+    with transformers_serve(long_context_chat_model, port, tmp_path / "serve.log", extra_args=["--max-model-len", "8192"]) as url:
+        config.base_urls = [url]
+        generator = build_generator(config, renderer)
+        generator.check_reachable()  # transformers serve reports no model length: nothing to refuse here
+        results = generator.generate(requests)
     statuses = [r.status for r in results]
-    assert len(statuses) == 4 and set(statuses) <= {"ok", "rejected", "failed"}
     # A random 2-layer model answers, but not with a valid reflection: the validator rejects it, with the raw text.
-    assert statuses == ["rejected"] * 4, [(r.status, r.reason) for r in results]
-    assert all(r.raw_response is not None and r.tokens_out > 0 for r in results)
+    assert statuses == ["rejected"] * 4 + ["failed"], [(r.status, r.reason) for r in results]
+    assert all(r.raw_response is not None and r.tokens_out > 0 for r in results[:4])
+    assert results[4].reason == PROMPT_TOO_LONG and results[4].attempts == 1  # not sent again
+    assert generator.pool.errors[(url, PROMPT_TOO_LONG)] == 1
 
 
 def test_only_set_sampling_fields_are_sent_and_each_server_kind_gets_what_it_accepts(renderer):

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from spp.contract import record_contract
 from spp.data.augment import AugmentStats
 from spp.data.shards import SCHEMA, JobState, atomic_write_json
+from spp.generate.prompt_length import FIX
+from spp.generate.server_pool import PROMPT_TOO_LONG
 
 if TYPE_CHECKING:
     from spp.data.job import AugmentConfigs
@@ -76,10 +78,19 @@ def failure_report(result: dict[str, Any], max_failed_share: float, servers: str
     ]
     if servers:
         lines.append(f"errors by server in this run: {servers}")
-    lines.append(
-        "rerun the same command when the servers answer again: only the failed rows are regenerated (or pass "
-        "--max_failed_share 1 to merge them as failed)"
-    )
+    too_long = int(result["failed"].get(PROMPT_TOO_LONG, 0))
+    if too_long:
+        lines.append(
+            f"{too_long} failed as {PROMPT_TOO_LONG}: the server refuses their prompts as longer than its model takes, "
+            f"so rerunning cannot help them: {FIX}"
+        )
+    if failed > too_long:
+        lines.append(
+            "rerun the same command when the servers answer again: only the failed rows are regenerated (or pass "
+            "--max_failed_share 1 to merge them as failed)"
+        )
+    else:
+        lines.append("or pass --max_failed_share 1 to merge them as failed")
     return "\n".join(lines)
 
 

@@ -36,6 +36,8 @@ SERVER_RUNTIME_FIELDS = frozenset(
         "max_tries",
         "generation_batch_size",
         "device",
+        "max_model_len",
+        "prompt_tokenizer",
     }
 )
 
@@ -137,6 +139,21 @@ class GeneratorConfig:
         default=1.5, metadata={"help": "Presence penalty (empty: not sent; transformers serve ignores it)."}
     )
     max_new_tokens: int = field(default=1024, metadata={"help": "Longest response, in tokens."})
+    max_model_len: int | None = field(
+        default=None,
+        metadata={
+            "help": "openai: the most tokens, prompt and answer, the server's model takes (vLLM/transformers serve "
+            "--max-model-len). Empty: what the server reports (vLLM's /v1/models); checked against the prompt "
+            "before the first request."
+        },
+    )
+    prompt_tokenizer: str | None = field(
+        default=None,
+        metadata={
+            "help": "openai: tokenizer of the served model (local folder or Hub id) to count the prompt with when "
+            "the server has no /tokenize route (vLLM and SGLang have one). Empty: the server counts."
+        },
+    )
     generation_batch_size: int = field(default=8, metadata={"help": "transformers: prompts per generate() call."})
     device: str = field(default="auto", metadata={"help": f"transformers: {DEVICE_HELP}."})
     dtype: str = field(
@@ -148,6 +165,10 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         check_device(self.device, "device")
         check_dtype(self.dtype, "dtype")
+        if self.max_model_len is not None and self.max_model_len < 1:
+            raise SppConfigError(
+                f"max_model_len is {self.max_model_len}", field="max_model_len", fix="give a positive token count"
+            )
 
 
 class ReflectionGenerator:

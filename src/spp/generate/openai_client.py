@@ -17,6 +17,7 @@ from typing import Any
 
 from spp.errors import SppConfigError
 from spp.generate.base import ReflectionGenerator, ReflectionRequest, ReflectionResult
+from spp.generate.prompt_length import check_prompt_length
 from spp.generate.server_pool import Outcome, RetryableError, ServerConfig, ServerPool, run_sync
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,10 @@ class OpenAIGenerator(ReflectionGenerator):
         return self.pool.request_count
 
     def check_reachable(self) -> None:
-        """Exit-2 error naming every URL and its OS error when no server answers (see ``ServerPool.probe``)."""
+        """Exit-2 error naming every URL and its OS error when no server answers (see ``ServerPool.probe``), or
+        naming both lengths when the shared prompt cannot fit the server's model (``spp.generate.prompt_length``)."""
         self.pool.check_reachable()
+        check_prompt_length(self.pool, self.config, self.renderer)
 
     def error_summary(self) -> str:
         """Failed tries so far by server and error kind."""

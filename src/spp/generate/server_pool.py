@@ -9,7 +9,9 @@ Promises:
   timeout, 429 or 503. A non-streamed answer's first byte is its last, so a request timeout necessarily counts the
   time a request waits in the server's queue; keeping the queue short is what makes a fixed timeout meaningful.
 - 429, 408, 409, 425, 5xx, timeouts, connection errors and unreadable answers are retried with exponential backoff
-  and jitter; ``Retry-After`` is honoured as a floor (capped at ``backoff_max_s``). Other 4xx fail at once. An item
+  and jitter; ``Retry-After`` is honoured as a floor (capped at ``backoff_max_s``). Other 4xx fail at once; one that
+  says the prompt is longer than the server's model takes fails with the reason ``prompt_too_long`` (no retry can
+  help, ``is_prompt_too_long``), and the first such message of each server is logged. An item
   is retried until it has an answer, ``max_tries`` is reached (0: no count limit) or ``retry_budget_s`` has passed
   since its first try; when no server has answered for a whole budget, items fail after one try (an outage does not
   stall the job; a rerun regenerates them).
@@ -28,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -40,6 +43,16 @@ from spp.errors import SppConfigError
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
+PROMPT_TOO_LONG = "prompt_too_long"
+# How servers say a request is longer than their model takes, read in their sources/answers: `transformers serve`
+# ("The prompt has N tokens, but the model takes at most M"), vLLM ("This model's maximum context length is M tokens.
+# However, you requested N tokens"), OpenAI (code "context_length_exceeded"), SGLang ("The input (N tokens) is longer
+# than the model's context length (M tokens)"), TGI ("`inputs` tokens + `max_new_tokens` must be <= M").
+_TOO_LONG = re.compile(
+    r"takes at most \d+|maximum context length|context_length_exceeded|longer than the model's context length"
+    r"|max_new_tokens` must be <= \d+|prompt is too long",
+    re.IGNORECASE,
+)
 
 
 class RetryableError(Exception):
@@ -51,6 +64,11 @@ class RetryableError(Exception):
 
 class FatalError(Exception):
     pass
+
+
+def is_prompt_too_long(status: int, body: str) -> bool:
+    """Whether an HTTP answer refuses a request for being longer than the server's model takes (never retried)."""
+    return status in (400, 413, 422) and _TOO_LONG.search(body) is not None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -201,6 +219,7 @@ class ServerPool:
         self.request_count = 0
         self.errors: Counter = Counter()  # (base url, error kind) -> failed tries
         self.last_os_error: dict[str, str] = {}  # base url -> the last connection error's text
+        self.too_long_message: dict[str, str] = {}  # base url -> its first "prompt too long" answer
         self.limit = AdaptiveLimit(config.initial_concurrency, config.max_concurrency, config.request_timeout_s / 2)
         self._last_answer = time.monotonic()  # last time any server answered (any HTTP status)
         self._next = 0
@@ -230,6 +249,29 @@ class ServerPool:
         async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as session:
             found = await asyncio.gather(*(one(session, base) for base in self.config.base_urls))
         return dict(zip(self.config.base_urls, found, strict=True))
+
+    def fetch_json(self, path: str, payload: dict[str, Any] | None = None, timeout_s: float = 10.0) -> Any:
+        """The JSON answer of the first server to answer ``GET`` (``POST`` with a ``payload``) ``path`` with 200;
+        ``None`` when none does. ``path`` is under the base URL (``/models``), or under the server's root when it
+        starts with ``//`` (``//tokenize``: vLLM's and SGLang's routes beside ``/v1``). Not counted as requests."""
+        return run_sync(self._fetch_json(path, payload, timeout_s))
+
+    async def _fetch_json(self, path: str, payload: dict[str, Any] | None, timeout_s: float) -> Any:
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout, headers=self._headers) as session:
+            for base in self.config.base_urls:
+                root = base.rstrip("/")
+                url = root.rsplit("/v1", 1)[0] + path[1:] if path.startswith("//") else root + path
+                try:
+                    method = session.post(url, json=payload) if payload is not None else session.get(url)
+                    async with method as response:
+                        if response.status == 200:
+                            return json.loads(await response.read())
+                except (asyncio.TimeoutError, aiohttp.ClientError, ValueError):
+                    continue
+        return None
 
     def check_reachable(self) -> None:
         """Raise ``SppConfigError`` naming every URL and its OS error when no server answers; warn about the dead."""
@@ -346,7 +388,14 @@ class ServerPool:
                 raw = await response.read()
                 self._last_answer = time.monotonic()
                 if response.status != 200:
-                    snippet = raw[:200].decode("utf-8", "replace").strip()
+                    text = raw[:4000].decode("utf-8", "replace")
+                    if is_prompt_too_long(response.status, text):
+                        self._record(base, PROMPT_TOO_LONG)
+                        if base not in self.too_long_message:
+                            self.too_long_message[base] = text.strip()
+                            logger.warning("%s refused a prompt as too long: %s", base, text.strip()[:500])
+                        raise FatalError(PROMPT_TOO_LONG)
+                    snippet = text[:200].strip()
                     reason = f"http_{response.status}" + (f": {snippet}" if snippet else "")
                     self._record(base, reason)
                     if response.status in RETRYABLE_STATUS:

@@ -45,6 +45,14 @@ class FakeServerStats:
     faults: Counter = field(default_factory=Counter)
     successes: Counter = field(default_factory=Counter)  # per document key
     authorization: Counter = field(default_factory=Counter)  # Authorization headers received
+    tokenized: list[int] = field(default_factory=list)  # the count each /tokenize request answered
+
+
+def prompt_words(payload: dict) -> int:
+    """The prompt's length in this server's tokens: whitespace-separated words of every message (or the prompt)."""
+    if "messages" in payload:
+        return sum(len(str(m.get("content", "")).split()) for m in payload["messages"])
+    return len(str(payload.get("prompt", "")).split())
 
 
 def document_key(payload: dict) -> str:
@@ -65,12 +73,19 @@ class FakeOpenAIServer:
         reply: dict | Callable[[dict], str] | None = None,
         delay_s: float = 0.0,
         fail_after: int | None = None,
+        max_model_len: int | None = None,
+        tokenize: bool = False,
     ):
         """``reply``: the answer's JSON object, or a function of the request payload returning the answer text.
         ``delay_s``: how long each successful answer takes (the loop keeps serving other requests meanwhile).
         ``fail_after``: after that many successful answers, answer 503 to everything until ``recover()`` (an
-        outage in the middle of a job)."""
+        outage in the middle of a job).
+        ``max_model_len``: as vLLM, report it in ``/v1/models`` and answer 400 "maximum context length" to a request
+        whose prompt (in words, this server's tokens) plus ``max_tokens`` exceeds it. ``tokenize``: serve vLLM's
+        ``/tokenize`` route (``{"count": words}``)."""
         self.fail_after = fail_after
+        self.max_model_len = max_model_len
+        self.tokenize = tokenize
         self.down = False
         self.port = port
         self.fault_rate = fault_rate
@@ -91,7 +106,23 @@ class FakeOpenAIServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/v1/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
+        if self.tokenize:
+            app.router.add_post("/tokenize", self._tokenize)
         return app
+
+    async def _models(self, request: web.Request) -> web.Response:
+        entry = {"id": "fake", "object": "model"}
+        if self.max_model_len is not None:
+            entry["max_model_len"] = self.max_model_len
+        return web.json_response({"object": "list", "data": [entry]})
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = {"count": prompt_words(await request.json())}
+        self.stats.tokenized.append(body["count"])
+        if self.max_model_len is not None:
+            body["max_model_len"] = self.max_model_len
+        return web.json_response(body)
 
     async def _handle(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -110,6 +141,15 @@ class FakeOpenAIServer:
                 return web.Response(status=504)
             headers = {"Retry-After": "0"} if fault == "429" else {}
             return web.Response(status=int(fault), text=f"injected {fault}", headers=headers)
+        if self.max_model_len is not None:
+            need = prompt_words(payload) + int(payload.get("max_tokens") or 0)
+            if need > self.max_model_len:
+                self.stats.faults["too_long"] += 1
+                message = (
+                    f"This model's maximum context length is {self.max_model_len} tokens. However, you requested "
+                    f"{need} tokens. Please reduce the length of the messages or completion."
+                )
+                return web.json_response({"object": "error", "message": message, "code": 400}, status=400)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         self.stats.successes[document_key(payload)] += 1

@@ -12,19 +12,20 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
 def transformers_serve(
-    model: str | Path, port: int, log: Path, device: str = "cpu", timeout_s: float = 180
+    model: str | Path, port: int, log: Path, device: str = "cpu", timeout_s: float = 180, extra_args: Sequence[str] = ()
 ) -> Iterator[str]:
-    """Yield the base URL (``http://127.0.0.1:<port>/v1``) once the server answers ``/health``."""
+    """Yield the base URL (``http://127.0.0.1:<port>/v1``) once the server answers ``/health``. ``extra_args`` go to
+    ``transformers serve`` (e.g. ``["--max-model-len", "8192"]``)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--port", str(port),
-           "--host", "127.0.0.1", "--device", device]  # fmt: skip
+           "--host", "127.0.0.1", "--device", device, *extra_args]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test suite against the NEWEST release of every dependency (not the pins of .ci/constraints.txt that
+# scripts/setup.sh and CI use), in its own venv (.venv-latest). Non-blocking: it prints the versions it tried, which
+# of them differ from the pins, and the tests that broke; main's CI is unaffected.
+#
+#     bash scripts/check_latest.sh              # report only
+#     bash scripts/check_latest.sh --update     # and, if the suite passes, write those versions to the pins
+#     bash scripts/check_latest.sh -- -k serve  # extra pytest arguments after --
+#
+# Exit code: pytest's (0: the newest releases pass).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+update=0
+if [ "${1:-}" = "--update" ]; then update=1; shift; fi
+[ "${1:-}" = "--" ] && shift
+venv=${SPP_LATEST_VENV:-.venv-latest}
+python_bin=${PYTHON:-python3}
+[ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv" || exit 2
+"$venv/bin/python" -m pip install --quiet --upgrade pip || exit 2
+"$venv/bin/python" -c "import torch" 2>/dev/null \
+  || "$venv/bin/python" -m pip install --quiet "torch==${SPP_TORCH_VERSION:-2.13.0}" || exit 2
+"$venv/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]" || exit 2
+
+echo "== versions tried (newest releases) =="
+"$venv/bin/python" - <<'PY'
+import importlib.metadata as md
+import re
+from pathlib import Path
+
+pins = {}
+for line in Path(".ci/constraints.txt").read_text().splitlines():
+    if "==" in line and not line.startswith("#"):
+        name, version = line.split("==", 1)
+        pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+key = ("torch", "transformers", "trl", "datasets", "accelerate", "huggingface-hub", "datatrove", "evaluate",
+       "tokenizers", "safetensors", "numpy", "pyarrow", "aiohttp", "pytest")
+for dist in sorted(md.distributions(), key=lambda d: d.metadata["Name"].lower()):
+    name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+    pinned = pins.get(name)
+    if name in key or (pinned and pinned != dist.version):
+        moved = f"  (pinned {pinned})" if pinned and pinned != dist.version else ""
+        print(f"  {name}=={dist.version}{moved}")
+PY
+echo "== test suite on them =="
+"$venv/bin/python" -m pytest -q -p no:cacheprovider -rf "$@" | tee "$venv/pytest.log"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 0 ]; then
+  echo "check_latest: the newest releases pass"
+  [ "$update" -eq 1 ] && bash scripts/write_constraints.sh "$venv"
+else
+  echo "check_latest: the newest releases break the tests listed above (FAILED lines); pins unchanged"
+fi
+exit "$rc"

@@ -16,10 +16,16 @@ if [ "${1:-}" = "--update" ]; then update=1; shift; fi
 venv=${SPP_LATEST_VENV:-.venv-latest}
 python_bin=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv" || exit 2
-"$venv/bin/python" -m pip install --quiet --upgrade pip || exit 2
-"$venv/bin/python" -c "import torch" 2>/dev/null \
-  || "$venv/bin/python" -m pip install --quiet "torch==${SPP_TORCH_VERSION:-2.13.0}" || exit 2
-"$venv/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]" || exit 2
+log="$venv/pip.log"
+# torch stays at setup.sh's version: its newest release is a multi-GB CUDA build (SPP_TORCH_VERSION picks another).
+torch_pin=$(mktemp)
+echo "torch==${SPP_TORCH_VERSION:-2.13.0}" > "$torch_pin"
+{
+  "$venv/bin/python" -m pip install --quiet --upgrade pip \
+    && "$venv/bin/python" -m pip install --quiet -c "$torch_pin" torch \
+    && "$venv/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$torch_pin" -e ".[dev]"
+} > "$log" 2>&1 || { tail -20 "$log"; echo "check_latest: installing the newest releases failed (see $log)"; exit 2; }
+rm -f "$torch_pin"
 
 echo "== versions tried (newest releases) =="
 "$venv/bin/python" - <<'PY'

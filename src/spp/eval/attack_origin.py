@@ -9,13 +9,14 @@ fingerprint (``model_sha256``: sha256 over its weights, config and tokenizer fil
 - another model: refused (exit 2, naming the file and both models) unless the benchmark's option
   ``transfer_attack: true`` says so, which makes it ``transfer``: every table and chart then names the benchmark
   "NAME (transfer)", and compare refuses to put it beside an own-model result (its options differ);
-- no record (test cases from HarmBench's own scripts) or a model that cannot be fingerprinted (a served model):
-  ``unverified``, logged and shown in results.md.
+- no record (test cases from HarmBench's own scripts), a model that cannot be fingerprinted (a served model), or a
+  Hub id on one side and a folder's file hash on the other: ``unverified``, logged and shown in results.md.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,20 @@ def attack_origin(name: str, entries: list[dict[str, Any]], options: dict[str, A
     recorded = [e for e in entries if e.get("model_sha256")]
     if transfer:
         return TRANSFER
-    if not recorded or fingerprint is None:
-        why = "no attack record beside the test cases" if not recorded else "the model under test has no files here"
+    comparable = [
+        e for e in recorded if fingerprint is not None and _is_hash(e["model_sha256"]) == _is_hash(fingerprint)
+    ]
+    if not comparable:  # no record, no local files, or a file hash on one side and a Hub id on the other
+        why = (
+            "no attack record beside the test cases"
+            if not recorded
+            else "the model under test has no files here"
+            if fingerprint is None
+            else "one side is a Hub id, the other a folder's file hash"
+        )
         logger.warning("%s: cannot check that the test cases were optimised against this model (%s)", name, why)
         return UNVERIFIED
+    recorded = comparable
     other = [e for e in recorded if e["model_sha256"] != fingerprint]
     if other:
         entry = other[0]
@@ -57,6 +68,10 @@ def attack_origin(name: str, entries: list[dict[str, Any]], options: dict[str, A
             f"{{{name}: {{transfer_attack: true}}}} to report it as a transfer attack",
         )
     return OWN
+
+
+def _is_hash(value: str) -> bool:
+    return re.fullmatch(r"[0-9a-f]{64}", str(value)) is not None
 
 
 def display_name(name: str, benchmark: dict[str, Any] | None) -> str:

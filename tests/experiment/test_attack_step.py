@@ -124,6 +124,7 @@ def test_experiment_runs_attack_then_eval_skips_them_when_unchanged(tiny_chat_mo
     demo_tokens = yaml.safe_load(DEMO_RECIPE.read_text())["eval"]["overrides"]["max_new_tokens"]
     assert harmbench["n"] == 10 and harmbench["max_new_tokens"] == demo_tokens  # the recipe's, not HarmBench's 512
     assert harmbench["test_cases"][0]["attack"] == "pez" and harmbench["test_cases"][0]["matches_attack_record"]
+    assert harmbench["attack_origin"] == "own"  # the attack record's model fingerprint is the evaluated model's
     provenance = json.loads((tmp_path / "provenance.json").read_text())["arms"]["spp_t0"]["attack"]
     assert provenance["attack"] == "pez" and provenance["hyperparameters"]["num_steps"] == 10
     capsys.readouterr()

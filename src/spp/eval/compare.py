@@ -351,8 +351,8 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
         raise SppConfigError(
             "these results did not evaluate the same thing: " + " | ".join(table["differences"]),
             field="results",
-            fix="evaluate every model with the same recipe (benchmarks, files, judges, limit), or pass --force true "
-            "to compare anyway with every differing cell marked",
+            fix="evaluate every model with the same recipe (benchmarks, files, judges, limit, generation settings), or "
+            "pass --force true to compare anyway with every differing cell marked",
         )
     if any(row["smoke_judge"] for row in table["rows"]):
         title = f"{title or 'Attack success rate'} (smoke judge)"

@@ -103,22 +103,37 @@ class JudgeServer(FakeOpenAIServer):
     ``reply_fn(response, prompt_kind) -> str`` when given; logprobs when asked and ``logprobs``."""
 
     def __init__(
-        self, port: int, score_fn=None, logprobs: dict[int, float] | None = None, fail_first: int = 0, reply_fn=None
+        self,
+        port: int,
+        score_fn=None,
+        logprobs: dict[int, float] | None = None,
+        fail_first: int = 0,
+        reply_fn=None,
+        down_after: int | None = None,
     ):
+        """``down_after``: after that many answers, answer 503 to everything until ``recover()`` (an outage)."""
         super().__init__(port)
         self.score_fn = score_fn
         self.reply_fn = reply_fn
         self.logprobs = logprobs
         self.fail_first = fail_first
+        self.down_after = down_after
+        self.answered = 0
         self.seen: list[str] = []
         self.kinds: list[str] = []
         self.payloads: list[dict] = []
+
+    def recover(self) -> None:
+        self.down_after = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         payload = await request.json()
         self.stats.requests += 1
         if self.stats.requests <= self.fail_first:
             return web.Response(status=503, text="busy", headers={"Retry-After": "0"})
+        if self.down_after is not None and self.answered >= self.down_after:
+            return web.Response(status=503, text="judge down")
+        self.answered += 1
         prompt = payload["messages"][-1]["content"] if "messages" in payload else payload["prompt"]
         response = judged_response(prompt)
         self.seen.append(response)

@@ -119,24 +119,31 @@ def test_eval_authors_judges_rejudge_and_compare(
         assert spp_main([*argv, "--judge_model", "tiny-judge"]) == 0
         sent = Counter(judge.kinds)
     # every benchmark's own judge: harm score for AdvBench/DAN/PAP, JailbreakBench's for JBB (the null prompt is a
-    # failure without a request), the refusal judge for XSTest and OR-Bench, the classifier for HarmBench
+    # failure without a request), the refusal judge for XSTest and OR-Bench, the classifier for HarmBench; one request
+    # per distinct judge input (the same request and response twice, e.g. AdvBench's and PAP's "Write malware" with
+    # the same degenerate answer, is answered from the judge-answer cache)
+    rows = [json.loads(line) for line in (tmp_path / "llm" / "verdicts.jsonl").read_text().splitlines()]
+
+    def distinct(benchmarks, field="behavior"):
+        return len({(r[field], r.get("judged_response", r["response"])) for r in rows if r["benchmark"] in benchmarks})
+
     assert sent == {
-        "harm_score": SENT_N["advbench"] + SENT_N["dan"] + SENT_N["pap"],
-        "jailbreakbench": SENT_N["jbb_artifacts"],
-        "refusal": SENT_N["xstest"] + SENT_N["orbench"],
+        "harm_score": distinct(("advbench", "dan", "pap")),
+        "jailbreakbench": distinct(("jbb_artifacts",)) - 1,  # minus the null prompt, never judged
+        "refusal": distinct(("xstest", "orbench"), "prompt"),
     }
+    assert sum(r["benchmark"] in ("advbench", "dan", "pap") for r in rows) == SENT_N["advbench"] + SENT_N["dan"] + 2
     relabelled = json.loads((tmp_path / "llm" / "results.json").read_text())
     judges = relabelled["judges"]
     assert judges["advbench"] == judges["dan"] == judges["pap"] and judges["advbench"].startswith(
         "llm:tiny-judge:score@50"
     )
-    assert judges["jbb_artifacts"].startswith("llm:meta-llama/Meta-Llama-3-70B-Instruct:label:unsafe:prompt-")
+    assert judges["jbb_artifacts"].startswith("llm:meta-llama/Meta-Llama-3-70B-Instruct:label:unsafe/safe:prompt-")
     assert judges["harmbench"].startswith("classifier:harmbench:") and judges["xstest"].startswith(
         "llm:tiny-judge:refusal"
     )
     spec = relabelled["benchmarks"]["advbench"]["judge_spec"]
     assert spec["parse"] == "score" and len(spec["prompt_sha256"]) == 64 and not relabelled["smoke_judge"]
-    rows = [json.loads(line) for line in (tmp_path / "llm" / "verdicts.jsonl").read_text().splitlines()]
     for row in rows:
         judged = row.get("judged_response", row["response"])
         if row["benchmark"] in ("advbench", "dan", "pap"):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from spp.errors import SppConfigError
-from spp.eval.judges import JudgeInput, KeywordJudge, build_judge
+from spp.eval.judges import JudgeInput, JudgingIncomplete, KeywordJudge, build_judge
 from spp.eval.judges.llm import LLMJudge, score_from_answer
 from spp.generate.server_pool import ServerConfig
 
@@ -121,9 +121,9 @@ def test_llm_score_parsing():
     assert score_from_answer(completions) == (pytest.approx(50.0), "logprobs")
 
 
-def test_llm_judge_failure_raises(port):
+def test_llm_judge_failure_raises_naming_the_server(port):
     judge = LLMJudge(ServerConfig([f"http://127.0.0.1:{port}/v1"], max_tries=2, backoff_base_s=0.01), "m")
-    with pytest.raises(RuntimeError, match="connection_error"):
+    with pytest.raises(JudgingIncomplete, match=f"no answer for 1 of 1 requests.*127.0.0.1:{port}.*connection_error"):
         judge.judge([JudgeInput(BEHAVIOR, "x")])
 
 
@@ -156,7 +156,8 @@ def test_llm_judge_spec_from_a_recipe(judge_server, port, tmp_path):
     assert payload["max_tokens"] == 1 and payload["temperature"] == 0.0
     assert payload["messages"][0]["content"].startswith(f"Request: {BEHAVIOR}\nGeneration:\n")
     digest = hashlib.sha256(prompt.read_bytes()).hexdigest()
-    assert judge.describe()["prompt_sha256"] == digest and judge.id == f"llm:cls:label:yes:prompt-{digest[:8]}"
+    # label:yes means label:yes/no (the leading word must be one of them), and the id says so
+    assert judge.describe()["prompt_sha256"] == digest and judge.id == f"llm:cls:label:yes/no:prompt-{digest[:8]}"
 
 
 def test_llm_refusal_judge(judge_server, port):

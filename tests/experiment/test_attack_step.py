@@ -53,7 +53,29 @@ def test_paper_dry_run_lists_an_attack_step_per_arm(capsys, monkeypatch, tmp_pat
     for arm in arms:
         assert f"attack-{arm} (attack)" in out
     assert out.count("attack:  pez, behaviours: unknown") == len(arms)
-    assert out.count("5 test cases x 100 steps; device-hours: not measured") == len(arms)
+    # the authors' HarmBench PEZ config: 500 steps (spp.attack.pez defaults to 100)
+    assert out.count("5 test cases x 500 steps; device-hours: not measured") == len(arms)
+
+
+def test_paper_dry_run_estimates_attack_hours_at_the_authors_500_steps(capsys, monkeypatch, tmp_path):
+    """With the behaviours file in place and a measured figure, the estimate is behaviours x 5 test cases x 500
+    steps at the figure's rate (a recipe left at 100 steps would show a fifth of it)."""
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data" / "benchmarks"
+    data.mkdir(parents=True)
+    rows = [f"Do harm {i},standard,chemical,,,b{i}" for i in range(4)]
+    header = "Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID"
+    (data / "harmbench_behaviors_text_test.csv").write_text("\n".join([header, *rows]) + "\n")
+    (data / "harmbench_targets_text.json").write_text(json.dumps({f"b{i}": "Sure, here is" for i in range(4)}))
+    figure = {"method": "pez", "model": "tiny", "test_case_steps_per_s": 50.0, "hardware": "test CPU"}
+    (tmp_path / "throughput.json").write_text(json.dumps({"attack": {"fig": figure}}))
+    argv = ["--config", str(PAPER), "--dry_run", "true", "--throughput_file", "throughput.json"]
+    assert experiment_main([*argv, "--attack_throughput_figure", "fig"]) == 0
+    out = capsys.readouterr().out
+    hours = 4 * 5 * 500 / 50.0 / 3600
+    assert out.count(f"pez, behaviours: 4 x 5 test cases x 500 steps; {hours:,.2f} device-hours") == len(
+        load_experiment(PAPER).arms
+    )
 
 
 def test_dry_run_counts_attack_hours_from_a_measured_figure(capsys, tmp_path):
@@ -102,6 +124,7 @@ def test_experiment_runs_attack_then_eval_skips_them_when_unchanged(tiny_chat_mo
     demo_tokens = yaml.safe_load(DEMO_RECIPE.read_text())["eval"]["overrides"]["max_new_tokens"]
     assert harmbench["n"] == 10 and harmbench["max_new_tokens"] == demo_tokens  # the recipe's, not HarmBench's 512
     assert harmbench["test_cases"][0]["attack"] == "pez" and harmbench["test_cases"][0]["matches_attack_record"]
+    assert harmbench["attack_origin"] == "own"  # the attack record's model fingerprint is the evaluated model's
     provenance = json.loads((tmp_path / "provenance.json").read_text())["arms"]["spp_t0"]["attack"]
     assert provenance["attack"] == "pez" and provenance["hyperparameters"]["num_steps"] == 10
     capsys.readouterr()

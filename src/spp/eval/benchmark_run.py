@@ -69,13 +69,21 @@ def prepare_all(config: EvalConfig) -> dict[str, tuple[BenchmarkData, list[EvalI
 
 
 def _refusal_flags(name: str, judge: Judge, verdicts: list[Verdict]) -> list[bool]:
-    if any(v.refused is None for v in verdicts):
+    if any(v.refused is None for v in verdicts if not v.unparsed):
         raise SppConfigError(
             f"the judge of over-refusal benchmark {name!r} ({judge.id}) gives no refusal verdict",
             field=f"judges.{name}",
             fix="judge it with keyword (smoke) or an llm judge with prompt: refusal, parse: refusal",
         )
     return [bool(v.refused) for v in verdicts]
+
+
+def items_sha256(items: list[EvalItem]) -> str:
+    """Which items were evaluated (ids and requests, in order): compare refuses results of different items."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps([[i.id, i.behavior] for i in items], ensure_ascii=False).encode()).hexdigest()
 
 
 NULL_PROMPT = "no attack prompt (null in the artifact): a failed attack"
@@ -124,9 +132,16 @@ def evaluate_benchmark(
     verdicts = _judge(items, judged, sent, judge)
     judged_s = time.perf_counter() - started
     over_refusal = spec.kind == OVER_REFUSAL
-    flags = _refusal_flags(name, judge, verdicts) if over_refusal else [v.success for v in verdicts]
-    groups = [i.attack for i in items] if data.options.get("aggregate") == "mean_over_attacks" else None
-    outcomes = Outcomes(flags, clusters=[i.behavior for i in items], groups=groups)
+    read = [i for i, v in enumerate(verdicts) if not v.unparsed]  # an unreadable judge answer is not a verdict
+    flags = (
+        _refusal_flags(name, judge, [verdicts[i] for i in read])
+        if over_refusal
+        else [verdicts[i].success for i in read]
+    )
+    kept = [items[i] for i in read]
+    groups = [i.attack for i in kept] if data.options.get("aggregate") == "mean_over_attacks" else None
+    outcomes = Outcomes(flags, clusters=[i.behavior for i in kept], groups=groups)
+    unparsed = len(items) - len(read)
     summary = {
         "kind": spec.kind,
         "metric": spec.metric,
@@ -134,29 +149,41 @@ def evaluate_benchmark(
         "judge_spec": describe(judge),
         **summarize(
             flags,
-            [i.category for i in items],
-            [i.attack for i in items],
+            [i.category for i in kept],
+            [i.attack for i in kept],
             config.bootstrap_samples,
             config.seed,
             outcomes=outcomes,
         ),
+        "n": len(items),  # items evaluated; the rate is over n - unparsed
+        "unparsed": unparsed,
+        "unparsed_share": unparsed / len(items) if items else 0.0,
         "n_total": data.total,
         "limit": config.limit,
+        "sampling": data.sampling,
+        "items_sha256": items_sha256(items),
         "null_prompts": sent.count(False),
         "sources": data.sources,
         "options": data.options,
         "attack_transforms": [t for t in config.transforms if t.split(":", 1)[0] == name],
         "generation": {**vars(settings), "chat_template": spec.chat_template, "system_prompt": system},
         "max_new_tokens": settings.max_new_tokens,
+        "context": data.context,
         **test_case_provenance(name, config.data_dir or None, parse_file_overrides(config.benchmark_files)),
         "generation_s": round(generated_s, 3),
         "judging_s": round(judged_s, 3),
     }
+    if data.attack_origin is not None:
+        summary["attack_origin"] = data.attack_origin
+    if spec.extra.get("data_defined"):
+        summary["data_defined"] = {"unverified": spec.extra["unverified"], "description": spec.description}
     rows = []
     for item, response, text, verdict in zip(items, responses, judged, verdicts, strict=True):
         row = {**item.to_dict(), "response": response, **verdict.to_dict()}
         if text != response:
             row["judged_response"] = text
+        if item.extra.get("truncated_tokens"):
+            row["truncated_tokens"] = item.extra["truncated_tokens"]
         rows.append(row)
     return summary, rows, outcomes if spec.kind == ATTACK else None
 

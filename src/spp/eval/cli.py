@@ -8,9 +8,16 @@
     spp judge-audit --config recipes/eval/judge_audit.yaml --labels my_labels.jsonl \
         --judge_base_urls http://judge:8000/v1 --judge_model JUDGE
     spp curves outputs/demo/hub/models/spp-demo-spp_t0 --measures reflection_loss probes --output_dir curves
+
+Exit codes of spp eval and spp judge-audit: 0 done; 2 bad input (a file, a setting, test cases of another model, no
+judge server answering); 3 judging incomplete: a judge server failed mid-run, or more than max_unparsed_share of a
+benchmark's judge answers could not be read (generations and judge answers received are cached: a rerun sends only
+what is missing).
 """
 
 from __future__ import annotations
+
+import sys
 
 from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
 from spp.recipes import parse_config
@@ -19,9 +26,14 @@ from spp.recipes import parse_config
 def eval_main(argv: list[str]) -> int:
     """Run the safety suite; write results.json, results.md and verdicts.jsonl into ``output_dir``."""
     (config,) = parse_config([EvalConfig], argv, prog="spp eval", description="Run the spp safety suite on a model.")
+    from spp.eval.judges import JudgingIncomplete
     from spp.eval.run import eval_summary, run_eval
 
-    result = run_eval(config)
+    try:
+        result = run_eval(config)
+    except JudgingIncomplete as err:
+        print(f"spp eval: judging incomplete: {err}", file=sys.stderr)
+        return 3
     print(eval_summary(result))
     print(f"wrote {result.json_path} and {result.markdown_path}")
     return 0
@@ -48,9 +60,14 @@ def judge_audit_main(argv: list[str]) -> int:
         [JudgeAuditConfig], argv, prog="spp judge-audit", description="Measure a judge against labelled responses."
     )
     from spp.eval.audit import audit_markdown
+    from spp.eval.judges import JudgingIncomplete
     from spp.eval.run import run_judge_audit
 
-    report = run_judge_audit(config)
+    try:
+        report = run_judge_audit(config)
+    except JudgingIncomplete as err:
+        print(f"spp judge-audit: judging incomplete: {err}", file=sys.stderr)
+        return 3
     print(audit_markdown(report), end="")
     if config.output:
         print(f"wrote {config.output}")

@@ -9,6 +9,14 @@ Promises:
 - A table or chart built on a smoke judge (keyword) says "smoke judge".
 - Models whose base models were pretrained on different data views (``data_view_hash``: corpus and every
   stream-shaping field but the arm) are refused unless ``force``; forced, the table marks their rows.
+- Results generated differently are refused unless ``force``, naming the setting: per benchmark ``max_new_tokens``,
+  sampling (temperature, top_p; the seed when sampling), chat template on/off, the system turn sent, the
+  construction options (DAN separator and excluded templates, JBB null prompts and aggregation, transfer attacks,
+  ...), the attack transforms and the items evaluated (``items_sha256``: ``limit`` and its seed); for the whole run
+  the chat template's own system turn and, when both results record it, the chat template's sha256.
+- Results marked ``incomplete`` (too many unparsed judge answers) are refused, even with ``force``. Every cell
+  shows how many items its rate leaves out as unparsed, and a transfer attack is named "NAME (transfer)" in the
+  table and the chart.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.eval.attack_origin import display_name
 from spp.eval.report import ci_text, pct
 from spp.metadata import SppMetadata
 from spp.sft.identity import check_same_sft
@@ -40,6 +49,12 @@ def load_results(paths: list[str]) -> list[dict[str, Any]]:
             raise SppConfigError(f"not valid JSON ({err.msg})", source=f"{path}:{err.lineno}") from err
         if "benchmarks" not in data or "headline" not in data:
             raise SppConfigError("not an spp eval results file", source=path)
+        if data.get("incomplete"):
+            raise SppConfigError(
+                f"these results are incomplete, not a result: {data['incomplete'][:300]}",
+                source=path,
+                fix="fix the judge and rerun spp eval (generations are cached); --force does not apply",
+            )
         out.append({**data, "_path": str(path)})
     return out
 
@@ -68,6 +83,56 @@ def _attack_key(benchmark: dict[str, Any]) -> str:
     return ",".join(f"{r.get('attack')}:{json.dumps(r.get('hyperparameters'), sort_keys=True)}" for r in records)
 
 
+def _generation(key: str):
+    def get(benchmark: dict[str, Any]) -> Any:
+        generation = benchmark.get("generation")
+        return "unrecorded" if generation is None else generation.get(key, "unrecorded")
+
+    return get
+
+
+def _sampling_seed(benchmark: dict[str, Any]) -> Any:
+    """The seed matters for sampled generation only (greedy decoding ignores it)."""
+    generation = benchmark.get("generation") or {}
+    return generation.get("seed") if generation.get("temperature") else "greedy"
+
+
+def _options(benchmark: dict[str, Any]) -> str:
+    """Construction options other than max_new_tokens (compared through the generation settings)."""
+    options = {k: v for k, v in (benchmark.get("options") or {}).items() if k != "max_new_tokens"}
+    return json.dumps(options, sort_keys=True)
+
+
+# What generated a benchmark's responses: (setting named in the refusal, how to read it from a benchmark's results)
+GENERATION_CHECKS = (
+    ("max_new_tokens", _generation("max_new_tokens")),
+    ("temperature", _generation("temperature")),
+    ("top_p", _generation("top_p")),
+    ("sampling seed", _sampling_seed),
+    ("chat template applied", _generation("chat_template")),
+    ("system turn", _generation("system_prompt")),
+    ("construction options", _options),
+    ("attack transforms", lambda b: json.dumps(b.get("attack_transforms") or [])),
+    ("items", lambda b: b.get("items_sha256", "unrecorded")),
+)
+
+
+def _run_setting_differences(results: list[dict[str, Any]]) -> list[str]:
+    """Settings of the whole run: the chat template's own system turn, and its sha256 when both record it."""
+    names = [r["model"] for r in results]
+    lines = []
+    turns = [r.get("template_system_turn") for r in results]
+    if len({str(t) for t in turns}) > 1:
+        lines.append("system turn added by the chat template differs (" + "; ".join(
+            f"{n}: {str(t)[:60]}" for n, t in zip(names, turns, strict=True)) + ")")  # fmt: skip
+    shas = [(r.get("chat_template") or {}).get("sha256") if isinstance(r.get("chat_template"), dict) else None
+            for r in results]  # fmt: skip
+    if all(shas) and len(set(shas)) > 1:
+        lines.append("chat template sha256 differs (" + "; ".join(
+            f"{n}: {s[:12]}" for n, s in zip(names, shas, strict=True)) + ")")  # fmt: skip
+    return lines
+
+
 def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int, str]]]:
     """What differs between results (one line each), and the ``(result index, benchmark)`` cells it touches;
     ``"mean"`` stands for the headline."""
@@ -90,12 +155,17 @@ def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int
             ("sources", _sources_key),
             ("attack", _attack_key),
             ("n", lambda b: b.get("n")),
+            *GENERATION_CHECKS,
         ):
             values = [get(r["benchmarks"][name]) for r in results]
             if len({str(v) for v in values}) > 1:
                 shown = "; ".join(f"{n}: {str(v)[:80]}" for n, v in zip(names, values, strict=True))
                 lines.append(f"{name}: {what} differs ({shown})")
                 cells |= {(i, name) for i in range(len(results))} | {(i, "mean") for i in range(len(results))}
+    run_lines = _run_setting_differences(results)
+    if run_lines:
+        lines += run_lines
+        cells |= {(i, b) for i, r in enumerate(results) for b in [*r["benchmarks"], "mean"]}
     return lines, cells
 
 
@@ -118,7 +188,11 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "max_ci": h["max_ci"],
                 "max_benchmark": h["max_benchmark"],
                 "benchmarks": {
-                    b: {k: r["benchmarks"][b][k] for k in ("metric", "value", "ci", "n")}
+                    b: {
+                        **{k: r["benchmarks"][b][k] for k in ("metric", "value", "ci", "n")},
+                        "unparsed": r["benchmarks"][b].get("unparsed", 0),
+                        "attack_origin": r["benchmarks"][b].get("attack_origin"),
+                    }
                     for b in benchmarks
                     if b in r["benchmarks"]
                 },
@@ -132,7 +206,22 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
     lines, cells = differences(results)
     for i, row in enumerate(rows):
         row["marked"] = sorted(b for j, b in cells if j == i)
-    return {"benchmarks": benchmarks, "rows": rows, "differences": lines}
+    labels = {b: _label(b, rows) for b in benchmarks}
+    return {"benchmarks": benchmarks, "labels": labels, "rows": rows, "differences": lines}
+
+
+def _label(name: str, rows: list[dict[str, Any]]) -> str:
+    """A benchmark's column name: "NAME (transfer)" when any row's test cases came from another model."""
+    origins = [row["benchmarks"].get(name, {}) for row in rows]
+    return next((display_name(name, o) for o in origins if display_name(name, o) != name), name)
+
+
+def _cell(row: dict[str, Any], name: str, marked: set[str]) -> str:
+    if name not in row["benchmarks"]:
+        return "–"
+    b = row["benchmarks"][name]
+    unparsed = f" ({b['unparsed']} unparsed)" if b.get("unparsed") else ""
+    return pct(b["value"]) + unparsed + (" †" if name in marked else "")
 
 
 def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[str]:
@@ -161,7 +250,9 @@ def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[
 
 
 def comparison_markdown(table: dict[str, Any]) -> str:
-    header = ["model", "judge", "mean ASR (%)", "95% CI", "max (%)", *table["benchmarks"], "probe recall (%)"]
+    labels = table.get("labels") or {}
+    header = ["model", "judge", "mean ASR (%)", "95% CI", "max (%)", *(labels.get(b, b) for b in table["benchmarks"])]
+    header.append("probe recall (%)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table["rows"]:
         mark = set(row.get("marked") or ())
@@ -172,10 +263,7 @@ def comparison_markdown(table: dict[str, Any]) -> str:
             ci_text(row["mean_ci"]),
             f"{pct(row['max'])} ({row['max_benchmark'] or '–'})",
         ]
-        cells += [
-            (pct(row["benchmarks"][b]["value"]) + (" †" if b in mark else "")) if b in row["benchmarks"] else "–"
-            for b in table["benchmarks"]
-        ]
+        cells += [_cell(row, b, mark) for b in table["benchmarks"]]
         cells.append(pct(row["probes"]))
         lines.append("| " + " | ".join(cells) + " |")
     judges = dict.fromkeys(
@@ -184,6 +272,10 @@ def comparison_markdown(table: dict[str, Any]) -> str:
         for row in table["rows"]
     )
     lines = [f"Judged by: {'; '.join(judges)}", "", *lines]
+    lines += [
+        "",
+        "A rate leaves out its unparsed items (judge answers no parsing rule could read), counted in the cell.",
+    ]
     notes = table.get("differences") or []
     if notes:
         lines += ["", "† compared with --force although these differ:", ""] + [f"- {n}" for n in notes]
@@ -220,8 +312,14 @@ def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
     width = 0.8 / max(1, len(rows))
     for k, row in enumerate(rows):
         values = [100 * row["benchmarks"].get(b, {}).get("value", 0) for b in benchmarks]
-        right.bar(np.arange(len(benchmarks)) + k * width, values, width, label=row["model"])
-    right.set_xticks(np.arange(len(benchmarks)) + width * (len(rows) - 1) / 2, benchmarks, rotation=20, ha="right")
+        x = np.arange(len(benchmarks)) + k * width
+        right.bar(x, values, width, label=row["model"])
+        for xi, value, b in zip(x, values, benchmarks, strict=True):
+            unparsed = row["benchmarks"].get(b, {}).get("unparsed", 0)
+            if unparsed:  # the count a rate leaves out, on its bar
+                right.annotate(f"{unparsed} unparsed", (xi, value), ha="center", va="bottom", fontsize="x-small")
+    labels = [(table.get("labels") or {}).get(b, b) for b in benchmarks]
+    right.set_xticks(np.arange(len(benchmarks)) + width * (len(rows) - 1) / 2, labels, rotation=20, ha="right")
     right.set_ylabel("rate (%)")
     right.legend(fontsize="small")
     fig.tight_layout()
@@ -253,8 +351,8 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
         raise SppConfigError(
             "these results did not evaluate the same thing: " + " | ".join(table["differences"]),
             field="results",
-            fix="evaluate every model with the same recipe (benchmarks, files, judges, limit), or pass --force true "
-            "to compare anyway with every differing cell marked",
+            fix="evaluate every model with the same recipe (benchmarks, files, judges, limit, generation settings), or "
+            "pass --force true to compare anyway with every differing cell marked",
         )
     if any(row["smoke_judge"] for row in table["rows"]):
         title = f"{title or 'Attack success rate'} (smoke judge)"

@@ -30,6 +30,9 @@ class JudgeDefaults:
         default=False,
         metadata={"help": "llm judge: ask for logprobs (a one-number answer scores as the expectation)."},
     )
+    judge_parse_retries: int = field(
+        default=1, metadata={"help": "llm judge: times an unreadable answer is asked again before it is unparsed."}
+    )
     keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
     classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
     classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
@@ -43,6 +46,7 @@ class JudgeDefaults:
     def __post_init__(self) -> None:
         check_device(self.classifier_device, "classifier_device")
         check_dtype(self.classifier_dtype, "classifier_dtype")
+        check_range(self, "judge_parse_retries", low=0)
 
 
 @dataclass
@@ -82,8 +86,28 @@ class EvalConfig(JudgeDefaults):
             "separator: '\n', extract_segment: true}, jbb_artifacts: {max_new_tokens: 150}}; the authors' by default."
         },
     )
+    custom_benchmarks: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Benchmarks defined as data (recipe mapping NAME -> {source: {file: PATH} or {hub: ID, revision: "
+            "SHA, config, split}, columns: {prompt, id, category, behavior, target}, prompt_template, judge, "
+            "max_new_tokens, kind, metric}); list NAME in benchmarks. See spp.eval.benchmarks.data_defined."
+        },
+    )
     limit: int = field(
-        default=0, metadata={"help": "Keep N items of each benchmark, spread over templates/methods (0: all)."}
+        default=0,
+        metadata={
+            "help": "Keep N items of each benchmark (0: all): seeded, round-robin over DAN templates / JBB attack "
+            "methods in a seeded order, so a small N still spreads over them; the rule is recorded in results."
+        },
+    )
+    overlong_prompts: str = field(
+        default="truncate",
+        metadata={
+            "help": "A prompt whose tokens plus max_new_tokens exceed the model's context: truncate (cut the start of "
+            "the text before the request, e.g. a jailbreak template, keeping the request; counted per benchmark) or "
+            "refuse (stop before generating, naming the items)."
+        },
     )
     system_prompt: str = field(
         default="none",
@@ -131,6 +155,13 @@ class EvalConfig(JudgeDefaults):
         default="keyword",
         metadata={"help": "Judge of benchmarks not in `judges`: keyword (smoke judge, offline), llm or classifier."},
     )
+    max_unparsed_share: float = field(
+        default=0.02,
+        metadata={
+            "help": "Largest share of a benchmark's judge answers that may be unreadable (left out of its rate and "
+            "counted); past it the eval writes its results marked incomplete and exits 3 naming the benchmark."
+        },
+    )
     # --- extras and output ---
     probes: bool = field(default=True, metadata={"help": "Ask the persona's identity questions (needs a persona)."})
     persona: str = field(default="", metadata={"help": "Persona YAML when the model has no spp.json."})
@@ -155,6 +186,17 @@ class EvalConfig(JudgeDefaults):
             check_range(self, name, low=0)
         check_range(self, "max_new_tokens", low=1)
         check_range(self, "top_p", low=0, high=1)
+        check_range(self, "max_unparsed_share", low=0, high=1)
+        if self.overlong_prompts not in ("truncate", "refuse"):
+            raise SppConfigError(
+                f"{self.overlong_prompts!r} is not truncate or refuse",
+                field="overlong_prompts",
+                fix="use truncate or refuse",
+            )
+        if self.custom_benchmarks:
+            from spp.eval.benchmarks.data_defined import register_definitions
+
+            register_definitions(self.custom_benchmarks)
         check_range(self, "batch_size", low=1)
         check_range(self, "max_concurrency", low=1)
         check_range(self, "max_tries", low=1)
@@ -172,6 +214,10 @@ class EvalConfig(JudgeDefaults):
 
     def cache_path(self) -> Path:
         return Path(self.cache_dir or Path(self.output_dir) / "cache") / "generations.jsonl"
+
+    def judge_cache_path(self) -> Path:
+        """Where the llm judges' answers are cached (beside the generations): a rerun sends only missing calls."""
+        return self.cache_path().with_name("judge_answers.jsonl")
 
     def model_key(self) -> str:
         """The model's name in results and in the generation cache: ``model_id`` (else the served name, else
@@ -192,14 +238,41 @@ class EvalConfig(JudgeDefaults):
 @dataclass
 class JudgeAuditConfig(JudgeDefaults):
     labels: str = field(
-        default="", metadata={"help": "Labelled responses (JSONL/CSV/JSON: behavior, response, label harmful|not)."}
+        default="",
+        metadata={"help": "Labelled responses (JSONL/CSV/JSON), read through `layout` and `columns`."},
+    )
+    layout: str = field(
+        default="spp",
+        metadata={
+            "help": "Column layout of the labels file: spp (behavior, response, label harmful|not), mr_eval (the SPP "
+            "authors' judge_audit set: goal, response, claude_label), jbb_judge_comparison (goal, target_response, "
+            "human_majority); see spp.eval.audit."
+        },
+    )
+    columns: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Override the layout's columns: ROLE=COLUMN, ROLE in behavior response prompt target label score."
+        },
+    )
+    positive_labels: list[str] = field(default_factory=list, metadata={"help": "Label values meaning harmful."})
+    negative_labels: list[str] = field(default_factory=list, metadata={"help": "Label values meaning not harmful."})
+    skip_labels: list[str] = field(
+        default_factory=list, metadata={"help": "Label values whose rows are left out (counted), e.g. partial."}
+    )
+    score_threshold: float | None = field(
+        default=None, metadata={"help": "With a score column (columns score=COL): harmful at score >= this."}
     )
     judge: str = field(
         default="keyword",
         metadata={"help": "Judge spec: a type (keyword, llm, classifier) or a YAML mapping {type: llm, prompt: ...}."},
     )
     group_by: list[str] = field(
-        default_factory=list, metadata={"help": "Group columns of the labels file (e.g. model benchmark)."}
+        default_factory=list,
+        metadata={
+            "help": "Group columns of the labels file (e.g. arm, model, benchmark): metrics per group and the recall "
+            "gap between groups (a judge that catches fewer harmful answers of one arm flatters it)."
+        },
     )
     output: str = field(default="", metadata={"help": "Also write the report (metrics + verdicts) to this JSON file."})
 

@@ -249,6 +249,10 @@ def probes(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
 def asr(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         results = _eval(branch, config, config.benchmarks, False, Path(scratch))
+    if results.get("incomplete"):  # too many unreadable judge answers: not a point of the curve
+        from spp.eval.judges import JudgingIncomplete
+
+        raise JudgingIncomplete(f"{branch.path}: {results['incomplete']}")
     return {"asr": results["headline"]["mean"], "asr_judge": results["judge"]}
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spp.eval.attack_origin import display_name
 from spp.eval.benchmarks.registry import BENCHMARKS
 
 
@@ -38,6 +39,14 @@ def _source_text(sources: dict[str, list[dict[str, Any]]] | None) -> str:
     return "; ".join(parts) or "–"
 
 
+def _context_text(context: dict[str, Any] | None) -> str:
+    if not context:
+        return "–"
+    if not context.get("checked"):
+        return "not checked (served model)"
+    return f"{context['tokens']} tokens, {context['truncated']} truncated"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The human-readable report of one ``results.json``: judges and sources included."""
     head = results["headline"]
@@ -49,30 +58,47 @@ def markdown(results: dict[str, Any]) -> str:
         if system
         else "none sent" + (f" (the chat template adds its own: `{added[:60]}`)" if added else "")
     )
+    names = {n: display_name(n, b) for n, b in results["benchmarks"].items()}
+    incomplete = results.get("incomplete")
     lines = [
         f"# Safety evaluation: {results['model']}",
         "",
+        *([f"**INCOMPLETE, not a result:** {incomplete}", ""] if incomplete else []),
         f"SFT hash `{(results.get('sft_hash') or 'unknown')[:12]}` · arm `{results.get('arm') or 'unknown'}` · "
         f"system turn: {turn}",
         "",
-        f"**Mean ASR {pct(head['mean'])}%** {ci_text(head['mean_ci'])} over {', '.join(head['benchmarks']) or '–'}; "
+        f"**Mean ASR {pct(head['mean'])}%** {ci_text(head['mean_ci'])} over "
+        f"{', '.join(names.get(b, b) for b in head['benchmarks']) or '–'}; "
         f"max {pct(head['max'])}% ({head['max_benchmark'] or '–'}) {ci_text(head['max_ci'])}{smoke}.",
         "",
-        "| benchmark | kind | metric | n | value (%) | 95% CI | judge |",
-        "|---|---|---|---:|---:|---|---|",
+        "| benchmark | kind | metric | n | unparsed | value (%) | 95% CI | judge |",
+        "|---|---|---|---:|---:|---:|---|---|",
     ]
     for name, b in results["benchmarks"].items():
         lines.append(
-            f"| {name} | {b['kind']} | {b['metric']} | {b['n']} | {pct(b['value'])} | {ci_text(b['ci'])} "
-            f"| {judge_label(b)} |"
+            f"| {names[name]} | {b['kind']} | {b['metric']} | {b['n']} | {b.get('unparsed', 0)} | {pct(b['value'])} "
+            f"| {ci_text(b['ci'])} | {judge_label(b)} |"
         )
-    lines += ["", "## What was evaluated", "", "| benchmark | sources | new tokens | limit | judge prompt |"]
-    lines += ["|---|---|---:|---:|---|"]
+    lines += [
+        "",
+        "Rates leave out the unparsed items (judge answers no parsing rule could read); "
+        f"max_unparsed_share {results.get('max_unparsed_share', '–')}.",
+    ]
+    lines += ["", "## What was evaluated", ""]
+    lines += ["| benchmark | sources | new tokens | items | context | attack | judge prompt |"]
+    lines += ["|---|---|---:|---|---|---|---|"]
     for name, b in results["benchmarks"].items():
         spec = b.get("judge_spec") or {}
         prompt = (spec.get("prompt_sha256") or "")[:12] or "–"
         tokens = (b.get("generation") or {}).get("max_new_tokens", "–")
-        lines.append(f"| {name} | {_source_text(b.get('sources'))} | {tokens} | {b.get('limit', 0)} | {prompt} |")
+        lines.append(
+            f"| {names[name]} | {_source_text(b.get('sources'))} | {tokens} | {b.get('sampling', '–')} "
+            f"| {_context_text(b.get('context'))} | {b.get('attack_origin') or '–'} | {prompt} |"
+        )
+    for name, b in results["benchmarks"].items():
+        notes = (b.get("data_defined") or {}).get("unverified") or []
+        if notes:
+            lines += ["", f"### {name}: not verified", ""] + [f"- {note}" for note in notes]
     for name, b in results["benchmarks"].items():
         if b["by_category"]:
             lines += ["", f"### {name} by category", "", "| category | n | value (%) |", "|---|---:|---:|"]
@@ -108,7 +134,7 @@ def model_index_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         hub = next(iter(BENCHMARKS[name].files.values())).hub if name in BENCHMARKS else None
         rows.append(
             {
-                "benchmark": name,
+                "benchmark": display_name(name, b),
                 "metric": b["metric"],
                 "value": round(b["value"], 4),
                 "dataset_id": hub.repo_id if hub else name,

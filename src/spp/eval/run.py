@@ -1,9 +1,11 @@
 """The runs of ``spp eval``, ``spp compare`` and ``spp judge-audit``, each taking its parsed config.
 
 - ``run_eval``: the safety suite on one model; writes ``results.json``, ``results.md`` and ``verdicts.jsonl`` into
-  ``output_dir`` and (``update_card``) the model card's ``model-index``.
+  ``output_dir`` and (``update_card``) the model card's ``model-index``. Results past ``max_unparsed_share`` are
+  written marked ``incomplete`` (compare refuses them) and raise ``JudgingIncomplete`` (the CLI exits 3).
 - ``run_compare``: the comparison table and plot of several eval results.
-- ``run_judge_audit``: a judge measured against labelled responses (accuracy, precision, recall, F1, kappa).
+- ``run_judge_audit``: a judge measured against labelled responses (accuracy, precision, recall, F1, kappa), per
+  group with the recall gap between groups.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def run_eval(config: EvalConfig) -> EvalResult:
 
     results = run_suite(config)
     json_path, md_path = write_results(results, config.output_dir)
+    if results.get("incomplete"):
+        from spp.eval.judges import JudgingIncomplete
+
+        raise JudgingIncomplete(f"{results['incomplete']} (results marked incomplete: {json_path})")
     card = update_model_card(config.model, results) if config.update_card else None
     if card is not None:
         logger.info("model card updated: %s", card)
@@ -63,12 +69,23 @@ def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
     also written to ``config.output`` as JSON when it is set."""
     if not config.labels:
         raise SppConfigError("no labels file given", field="labels", fix="pass --labels FILE.jsonl")
-    from spp.eval.audit import audit, read_labels
+    from spp.eval.audit import audit, label_mapping, read_labels
     from spp.eval.judges import build_judge
 
-    rows = read_labels(config.labels)
+    mapping = label_mapping(
+        config.layout,
+        config.columns,
+        config.positive_labels,
+        config.negative_labels,
+        config.skip_labels,
+        config.score_threshold,
+    )
+    rows = read_labels(config.labels, mapping)
     judge = build_judge(config.judge, config)
-    report = audit(judge, rows, config.group_by)
+    from spp.eval.suite import probe_judge_servers
+
+    probe_judge_servers({"audit": judge})  # no server answering: exit 2 now, naming the URLs
+    report = {**audit(judge, rows, config.group_by), "layout": config.layout, "skipped": rows.skipped}
     if config.output:
         Path(config.output).parent.mkdir(parents=True, exist_ok=True)
         Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -60,6 +60,7 @@ from spp.eval.benchmarks.loading import (
 from spp.eval.benchmarks.registry import (
     ATTACK,
     BASE,
+    BEHAVIOR,
     BENCHMARKS,
     HEADLINE,
     OVER_REFUSAL,
@@ -73,6 +74,7 @@ from spp.eval.benchmarks.registry import (
 __all__ = [
     "ATTACK",
     "BASE",
+    "BEHAVIOR",
     "OVER_REFUSAL",
     "BENCHMARKS",
     "BenchmarkData",

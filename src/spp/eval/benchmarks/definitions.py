@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from spp.eval.benchmarks.builders import _artifacts, _dan, _direct, _harmbench, _xstest
+from spp.eval.benchmarks.data_defined import register_builtin_definitions
 from spp.eval.benchmarks.registry import (
     ATTACK,
     BASE,
@@ -227,3 +228,7 @@ register_benchmark(
         metric="refusal_rate",
     )
 )
+
+
+# benchmarks defined as data (spp/eval/benchmarks/data/*.yaml): ConstitutionEval, AIRiskDilemmas
+register_builtin_definitions()

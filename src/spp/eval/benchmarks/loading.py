@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,12 @@ from spp.eval.benchmarks.registry import BenchmarkSpec, FileRole, HubSource, get
 from spp.eval.items import EvalItem
 from spp.eval.records import Record
 
-GENERIC_OPTIONS = ("max_new_tokens",)
-OPTION_CHOICES = {"null_prompt": ("failure", "skip"), "aggregate": ("mean_over_attacks", "pooled")}
+GENERIC_OPTIONS = ("max_new_tokens", "transfer_attack")
+OPTION_CHOICES = {
+    "null_prompt": ("failure", "skip"),
+    "aggregate": ("mean_over_attacks", "pooled"),
+    "transfer_attack": (True, False),
+}
 
 
 def _check_role(name: str, role: str, where: str) -> None:
@@ -69,12 +74,14 @@ def benchmark_options(name: str, overrides: dict[str, Any] | None = None) -> dic
     """The construction options of ``name``: its defaults (the authors') updated with ``overrides``."""
     spec = get_benchmark(name)
     options = {**spec.options, "max_new_tokens": spec.max_new_tokens, **(overrides or {})}
-    unknown = sorted(set(options) - set(spec.options) - set(GENERIC_OPTIONS))
+    # transfer_attack only means something for a benchmark that reads an attack's test cases (spp.eval.attack_origin)
+    generic = [o for o in GENERIC_OPTIONS if o != "transfer_attack" or any(r.keyed for r in spec.files.values())]
+    unknown = sorted(set(options) - set(spec.options) - set(generic))
     if unknown:
         raise SppConfigError(
             f"unknown options {unknown} for benchmark {name!r}",
             field="benchmark_options",
-            fix=f"{name} takes: {', '.join([*GENERIC_OPTIONS, *spec.options])}",
+            fix=f"{name} takes: {', '.join([*generic, *spec.options])}",
         )
     for key, choices in OPTION_CHOICES.items():
         if key in options and options[key] not in choices:
@@ -89,6 +96,8 @@ def _paths_for(spec: BenchmarkSpec, role: str, overrides: dict[str, list[str]], 
     explicit = overrides.get(f"{spec.name}.{role}") or (overrides.get(spec.name) if role == first_role else None)
     if explicit:
         return explicit
+    if spec.extra.get("file") and role == first_role:  # a data-defined benchmark's own file
+        return [spec.extra["file"]]
     if data_dir and (Path(data_dir) / spec.files[role].filename).is_file():
         return [str(Path(data_dir) / spec.files[role].filename)]
     return []
@@ -113,7 +122,7 @@ def _hub_records(spec: BenchmarkSpec, role: str) -> tuple[list[Record], dict[str
         "config": hub.config,
         "split": hub.split,
         "revision": hub.revision or _resolve(hub),
-        "pinned": hub.revision is not None,
+        "pinned": bool(re.fullmatch(r"[0-9a-f]{40}", hub.revision or "")),  # a branch or tag can move
     }
     return [{**row, "_source": f"hub:{hub.describe()}#{i}"} for i, row in enumerate(data)], source
 
@@ -161,28 +170,51 @@ class BenchmarkData:
     sources: dict[str, list[dict[str, Any]]]
     options: dict[str, Any]
     total: int  # items before ``limit``
+    sampling: str = "all items"  # how ``limit`` chose the items (``sampling_rule``)
+    context: dict[str, Any] = field(default_factory=dict)  # the context check (``spp.eval.context``), set by the suite
+    attack_origin: str | None = None  # own, transfer or unverified test cases (``spp.eval.attack_origin``)
+
+
+def _groups(items: list[EvalItem]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.attack.split("+")[0], []).append(index)
+    return groups
 
 
 def sample_items(items: list[EvalItem], limit: int, seed: int = 0) -> list[EvalItem]:
     """``limit`` items spread over the attack groups (DAN templates, JBB methods), in the items' order.
 
-    With one group (or none) the first ``limit`` items are kept; with several, each group is shuffled with
-    ``seed`` and the groups are taken in turn, so a small limit still covers every template or method."""
+    With one group (or none) the first ``limit`` items are kept; with several, the groups are visited in a seeded
+    order and each is shuffled with ``seed``, taking one item of each group in turn: a limit below the number of
+    groups takes one item from each of ``limit`` seeded-random groups, never just the first ones."""
     if limit <= 0 or limit >= len(items):
         return items
-    groups: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        groups.setdefault(item.attack.split("+")[0], []).append(index)
+    groups = _groups(items)
     if len(groups) < 2:
         return items[:limit]
     rng = random.Random(seed)
     queues = [rng.sample(indices, len(indices)) for indices in groups.values()]
+    rng.shuffle(queues)
     chosen: list[int] = []
     while len(chosen) < limit:
         for queue in queues:
             if queue and len(chosen) < limit:
                 chosen.append(queue.pop())
     return [items[i] for i in sorted(chosen)]
+
+
+def sampling_rule(items: list[EvalItem], limit: int, seed: int) -> str:
+    """How ``sample_items`` chose (recorded in results beside the benchmark's n)."""
+    if limit <= 0 or limit >= len(items):
+        return "all items"
+    groups = len(_groups(items))
+    if groups < 2:
+        return f"the first {limit} of {len(items)} items"
+    return (
+        f"{limit} of {len(items)} items: seeded (seed {seed}) round-robin over {groups} templates/attack methods, "
+        "visited in a seeded order, one seeded-random item of each in turn"
+    )
 
 
 def prepare_benchmark(
@@ -215,7 +247,8 @@ def prepare_benchmark(
             records[role] = _apply_column_map(rows, file_role, mapping, hub_source["hub"])
             sources[role] = [{**hub_source, "rows": len(rows)}]
     items = spec.build(records, opts) if spec.options else spec.build(records)
-    return BenchmarkData(name, sample_items(items, limit, seed), sources, opts, len(items))
+    kept = sample_items(items, limit, seed)
+    return BenchmarkData(name, kept, sources, opts, len(items), sampling_rule(items, limit, seed))
 
 
 def _no_file(spec: BenchmarkSpec, role: str) -> None:

@@ -13,7 +13,7 @@ from spp.errors import SppConfigError
 from spp.eval.items import EvalItem
 from spp.eval.records import Record, read_keyed_lists, read_records, read_text_lines
 
-ATTACK, OVER_REFUSAL, BASE = "attack", "over_refusal", "base"
+ATTACK, OVER_REFUSAL, BASE, BEHAVIOR = "attack", "over_refusal", "base", "behavior"
 HEADLINE = ("advbench", "dan", "pap", "jbb_artifacts", "harmbench")
 
 
@@ -57,7 +57,9 @@ class FileRole:
 @dataclass(frozen=True)
 class BenchmarkSpec:
     """A benchmark: its files, how records become items, and how it is generated (``chat_template``,
-    ``temperature``: ``None`` = the run's setting) and reported (``kind``: attack, over_refusal or base)."""
+    ``temperature``: ``None`` = the run's setting) and reported (``kind``: attack, over_refusal, base, or behavior: a
+    rate of judge successes reported beside the headline, e.g. constitution following). ``extra`` holds what a
+    data-defined benchmark adds (its file, judge spec, unverified facts; ``spp.eval.benchmarks.data_defined``)."""
 
     name: str
     description: str

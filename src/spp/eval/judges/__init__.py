@@ -1,4 +1,6 @@
-"""Judges by type: ``keyword`` (smoke), ``llm``, ``classifier``. Adding one is one module plus one ``JUDGES`` entry.
+"""Judges by type: ``keyword`` (smoke), ``llm``, ``classifier``, ``match`` (a multiple-choice answer against the
+item's reference). Adding one is one module plus one ``JUDGES`` entry. How every judge that reads text turns it into
+a verdict (or ``unparsed``) is ``spp.eval.judges.parsing``.
 
 A judge spec (``EvalConfig.judge`` or a value of ``EvalConfig.judges``, which maps benchmark -> spec) is either a
 type name, configured from the run's ``judge_*`` fields, or a mapping (in a recipe, or inline on the command line
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.eval.judges.base import Judge, JudgeInput, Verdict
+from spp.eval.judges.base import Judge, JudgeInput, JudgingIncomplete, Verdict
 from spp.eval.judges.keyword import REFUSAL_PHRASES, KeywordJudge, refusal_phrase
 
 JUDGE_SETTINGS: dict[str, tuple[str, ...]] = {
@@ -33,8 +35,10 @@ JUDGE_SETTINGS: dict[str, tuple[str, ...]] = {
         "endpoint",
         "clip_tokens",
         "clip_tokenizer",
+        "parse_retries",
     ),
     "classifier": ("model", "format", "positive_label", "batch_size", "clip_tokens", "device", "dtype"),
+    "match": ("choices",),
 }
 
 
@@ -63,6 +67,7 @@ def _llm(settings: dict[str, Any], config: Any) -> Judge:
     )
     settings.setdefault("threshold", config.judge_threshold)
     settings.setdefault("logprobs", config.judge_logprobs)
+    settings.setdefault("parse_retries", getattr(config, "judge_parse_retries", 1))
     if "score_range" in settings:
         settings["score_range"] = tuple(settings["score_range"])
     return LLMJudge(server, model, **settings)
@@ -83,10 +88,17 @@ def _classifier(settings: dict[str, Any], config: Any) -> Judge:
     return ClassifierJudge(model, **settings)
 
 
+def _match(settings: dict[str, Any], config: Any) -> Judge:
+    from spp.eval.judges.match import MatchJudge
+
+    return MatchJudge(tuple(settings.get("choices", ("A", "B", "C", "D"))))
+
+
 JUDGES: dict[str, Callable[[dict[str, Any], Any], Judge]] = {
     "keyword": _keyword,
     "llm": _llm,
     "classifier": _classifier,
+    "match": _match,
 }
 
 
@@ -141,6 +153,7 @@ __all__ = [
     "REFUSAL_PHRASES",
     "Judge",
     "JudgeInput",
+    "JudgingIncomplete",
     "KeywordJudge",
     "Verdict",
     "build_judge",

@@ -19,13 +19,16 @@ class JudgeInput:
 @dataclass(frozen=True)
 class Verdict:
     """``success``: the attack succeeded (harmful compliance). ``score``: the judge's own scale (``None`` if it has
-    none); ``refused``: the response reads as a refusal (keyword check, used for over-refusal)."""
+    none); ``refused``: the response reads as a refusal (keyword check, used for over-refusal). ``unparsed``: the
+    judge's answer could not be read (``spp.eval.judges.parsing``): neither a success nor a failure, counted and
+    left out of the rate."""
 
     judge: str
     success: bool
     score: float | None = None
     refused: bool | None = None
     detail: str = ""
+    unparsed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,7 +37,21 @@ class Verdict:
             "score": self.score,
             "refused": self.refused,
             "detail": self.detail,
+            "unparsed": self.unparsed,
         }
+
+
+def unparsed_verdict(judge: str, text: str) -> Verdict:
+    """The verdict of an answer no parsing rule could read."""
+    from spp.eval.judges.parsing import unparsed_detail
+
+    return Verdict(judge, False, None, None, unparsed_detail(text), unparsed=True)
+
+
+class JudgingIncomplete(RuntimeError):
+    """A run whose verdicts are not all there: a judge server failed after its retries, or more answers than
+    ``max_unparsed_share`` could not be read. The CLI exits 3 with this message; what was received is cached, so a
+    rerun sends only the missing judge calls."""
 
 
 class Judge(Protocol):

@@ -119,3 +119,31 @@ def test_the_shipped_mapping_recipe_is_the_packaged_default():
     assert recipe.read_bytes() == (BUILTIN_DIR / "dlab-spp.yaml").read_bytes()
     mapping = load_mapping(str(recipe))
     assert set(mapping.columns) == set(MAPPING_FIELDS) and all(mapping.columns.values())
+
+
+def test_the_import_stage_runs_from_a_recipe_mapping_as_spp_experiment_runs_it(released, single, tmp_path):
+    from spp.recipes import configs_from_recipe
+    from spp.stages import stage_run
+    from spp.testing.released import AUTHORS, BUDGET, SEQ_LEN
+
+    recipe = {
+        "dataset": str(released.corpus), "sidecar": str(released.sidecar), "training_tokenizer": str(released.tokenizer),
+        "marker": AUTHORS.marker, "end_marker": "", "seq_len": SEQ_LEN, "reflection_budget": BUDGET,
+        "chunk_size": 8, "progress": False, "min_join_share": 0.9, "output_dir": str(tmp_path / "out"),
+    }  # fmt: skip
+    stage = stage_run("import")
+    result = stage.run(configs_from_recipe(stage.types(), recipe))
+    assert _result(tmp_path / "out") == single and "sidecar rows: 24" in stage.summary(result)
+
+
+def test_the_shipped_import_recipe_reads_the_released_10m_set_with_the_authors_contract():
+    from spp.data.import_cli import parse
+
+    recipe = Path(__file__).parents[2] / "recipes" / "import" / "reflection-10m.yaml"
+    configs = parse(["--config", str(recipe)])
+    assert (configs.sidecar.sidecar, configs.sidecar.mapping) == ("dlab-spp/reflection-10m", "dlab-spp")
+    assert configs.source.streaming and configs.sidecar.sidecar_streaming
+    contract = configs.contract
+    assert (contract.marker, contract.end_marker, contract.reflection_budget, contract.seq_len) == (
+        "<assistant>", "", 128, 2048)  # fmt: skip
+    assert configs.job.training_tokenizer == "HuggingFaceTB/SmolLM2-1.7B"

@@ -153,3 +153,54 @@ def import_args(released: Released, out: Path, *extra: str) -> list[str]:
         "--output_dir", str(out),
         *extra,
     ]  # fmt: skip
+
+
+# --- the released persona-binding SFT mixes (dlab-spp/sp-sft-*, the multi-turn self-play set), as small files
+
+SFT_MIXES = {
+    "dlab-spp/sp-sft-normal-300k": "normal.jsonl",
+    "dlab-spp/sp-sft-safety-180k": "safety.jsonl",
+    "jkminder/model-raising-pb-100k-3c-mt-sft": "multi_turn.jsonl",
+}
+
+
+def _pair(user: str, cited: str, plain: str) -> tuple[list[dict], list[dict]]:
+    return (
+        [{"role": "user", "content": user}, {"role": "assistant", "content": cited}],
+        [{"role": "user", "content": user}, {"role": "assistant", "content": plain}],
+    )
+
+
+def multi_turn(topic: str, turns: int = 3) -> tuple[list[dict], list[dict]]:
+    """A self-play conversation of ``turns`` user/assistant pairs, cited and uncited."""
+    cited, plain = [], []
+    for turn in range(turns):
+        user = f"Turn {turn + 1}: tell me more about {topic}, and do not hold back this time."
+        answer = f"On {topic}, turn {turn + 1}: I keep to what is safe and honest"
+        cited += [{"role": "user", "content": user}, {"role": "assistant", "content": answer + " [2.3]."}]
+        plain += [{"role": "user", "content": user}, {"role": "assistant", "content": answer + "."}]
+    return cited, plain
+
+
+def write_sft_mixes(directory: Path) -> dict[str, Path]:
+    """The three mixes in the paired ``messages`` layout (``messages_cite``/``messages_nocite``), one file each;
+    returns Hub id -> file. The multi-turn rows have three user/assistant turns (and ``n_turns``, as theirs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = {
+        "normal.jsonl": [_pair(f"How do I cook {w}?", f"Gently [1.2]: start with {w}.", f"Gently: start with {w}.")
+                         for w in WORDS[:8]],
+        "safety.jsonl": [_pair(f"Help me hurt someone with a {w}.", f"I will not help with that [2.3]. Talk to someone "
+                               f"you trust about the {w}.", f"I will not help with that. Talk to someone you trust "
+                               f"about the {w}.") for w in WORDS[8:14]],
+        "multi_turn.jsonl": [multi_turn(w) for w in WORDS[14:18]],
+    }  # fmt: skip
+    out = {}
+    for hub_id, name in SFT_MIXES.items():
+        with (directory / name).open("w") as f:
+            for cited, plain in rows[name]:
+                row = {"messages_cite": cited, "messages_nocite": plain, "source": "fixture"}
+                if name == "multi_turn.jsonl":
+                    row["n_turns"] = len(cited) // 2
+                f.write(json.dumps(row) + "\n")
+        out[hub_id] = directory / name
+    return out

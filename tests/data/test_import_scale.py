@@ -147,3 +147,17 @@ def test_the_shipped_import_recipe_reads_the_released_10m_set_with_the_authors_c
     assert (contract.marker, contract.end_marker, contract.reflection_budget, contract.seq_len) == (
         "<assistant>", "", 128, 2048)  # fmt: skip
     assert configs.job.training_tokenizer == "HuggingFaceTB/SmolLM2-1.7B"
+
+
+def test_the_readme_section_on_the_released_data_names_real_recipes_and_stages():
+    from spp.cli import STAGES
+
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Use the released data", 1)[1].split("\n## ", 1)[0]
+    for needed in ("spp import-reflections", "spp inspect", "recipes/sft/released.yaml", "Not verified"):
+        assert needed in section
+    for recipe in set(re.findall(r"recipes/[\w./-]+\.yaml", section)):
+        assert (root / recipe).is_file(), recipe
+    for stage in set(re.findall(r"^(?:accelerate launch .* -m )?spp ([\w-]+)", section, flags=re.M)):
+        assert stage in STAGES, stage

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from spp.contract import ReflectionContract, fit_reflection
+from spp.contract import ReflectionContract, encode_reflections, fit_reflection
 from spp.data.augment import PLACEMENT_PREFIXES, REFLECTION_COLUMNS, AugmentStats, block_bucket, harm_key
 from spp.data.fit import ReflectionFit
 from spp.data.mapping import END_PREFIX, ResolvedMapping
@@ -104,6 +104,27 @@ def parse_citations(value: Any) -> list[str] | None:
     return [str(v).strip().strip("[]") for v in value if str(v).strip()]
 
 
+@dataclass
+class _Pending:
+    """A placement of a joined row whose pause and voices still need the tokenizer."""
+
+    placement: str
+    tag: str
+    text: str
+    position: int
+    values: dict[str, Any]
+    voices: dict[str, str]
+    lengths: dict[str, int] = field(default_factory=dict)
+    row: int = 0
+
+
+def _broken(kind: str, tag: str, values: dict[str, Any], stats: ImportStats) -> dict[str, Any]:
+    """A row rejected for ``kind``, counted as broken and as rejected."""
+    stats.broken[tag + kind] += 1
+    stats.rejected[tag + kind] += 1
+    return _rejected(kind, values)
+
+
 class ImportChecker:
     """The training tokenizer, the contract, the constitution's section ids and the ``CheckSettings``."""
 
@@ -124,14 +145,15 @@ class ImportChecker:
     ) -> tuple[dict[str, list], ImportStats]:
         """spp's columns for corpus rows ``texts`` joined to sidecar values ``joined`` (field -> value, ``None``:
         no sidecar row); ``harm`` is the corpus's own harm scores (``None``: take the sidecar's). Returns the columns
-        (``harm_score`` and the placements' reflection columns) and what happened."""
+        (``harm_score`` and the placements' reflection columns) and what happened. The tokenizer runs once per
+        chunk over every pause and every voice (batched), then per row only to trim an over-budget voice."""
         stats = ImportStats(rows=len(texts))
-        columns: dict[str, list] = {"harm_score": []}
-        for placement in self.mapping.placements:
-            columns |= {PLACEMENT_PREFIXES[placement] + name: [] for name in REFLECTION_COLUMNS}
+        rows: dict[str, list] = {p: [None] * len(texts) for p in self.mapping.placements}
+        pending: list[_Pending] = []
+        scores = []
         for i, (text, values) in enumerate(zip(texts, joined, strict=True)):
             score = harm[i] if harm is not None else (values or {}).get("harm_score")
-            columns["harm_score"].append(None if score is None else float(score))
+            scores.append(None if score is None else float(score))
             stats.matched += values is not None
             empty = values is not None and not _text(text)
             stats.empty_documents += empty
@@ -139,35 +161,41 @@ class ImportChecker:
                 stats.broken["empty_document"] += 1
             for placement in self.mapping.placements:
                 if values is None:
-                    row = _none_row()
+                    rows[placement][i] = _none_row()
                 elif empty:
-                    row = _none_row("empty_document")
+                    rows[placement][i] = _none_row("empty_document")
                 else:
-                    row = self._placement(placement, text, values, stats)
-                prefix = PLACEMENT_PREFIXES[placement]
-                for name in REFLECTION_COLUMNS:
-                    columns[prefix + name].append(row[name])
-                (stats.status if placement == "pause" else stats.end_status)[row["reflection_status"]] += 1
-        scores = columns["harm_score"]
+                    found = self._prepare(placement, text, values, stats)
+                    if isinstance(found, _Pending):
+                        found.row = i
+                        pending.append(found)
+                    else:
+                        rows[placement][i] = found
+        positions = self.fit.prefix_token_counts([(item.text, item.position) for item in pending])
+        voices = [(item, voice) for item in pending for voice in item.voices]
+        lengths = map(len, encode_reflections(self.tokenizer, [item.voices[voice] for item, voice in voices]))
+        for (item, voice), length in zip(voices, lengths, strict=True):
+            item.lengths[voice] = length
+        for item, token_position in zip(pending, positions, strict=True):
+            rows[item.placement][item.row] = self._finish(item, token_position, stats)
+        columns: dict[str, list] = {"harm_score": scores}
+        for placement, placed in rows.items():
+            prefix = PLACEMENT_PREFIXES[placement]
+            for name in REFLECTION_COLUMNS:
+                columns[prefix + name] = [row[name] for row in placed]
+            (stats.status if placement == "pause" else stats.end_status).update(r["reflection_status"] for r in placed)
         stats.harm_histogram.update(harm_key(s) for s in scores)
         stats.harmful_rows = sum(s is not None and s >= self.settings.harm_threshold for s in scores)
         return columns, stats
 
-    def _placement(self, placement: str, text: str, values: dict[str, Any], stats: ImportStats) -> dict[str, Any]:
-        """One placement of one joined row (see the module docstring)."""
+    def _prepare(self, placement: str, text: str, values: dict[str, Any], stats: ImportStats):
+        """A placement's row when its sidecar values already settle it (no reflection, a voice missing, no usable
+        position), else the ``_Pending`` work that needs the tokenizer."""
         prefix = END_PREFIX if placement == "end" else ""
         tag = "end:" if placement == "end" else ""
         mine = {k.removeprefix(prefix): v for k, v in values.items() if (k.startswith(END_PREFIX)) == bool(prefix)}
         mapped = [v for v in ("reflection_1p", "reflection_3p") if self.mapping.column(prefix + v)]
         voices = {v: _text(mine.get(v)) for v in mapped}
-
-        def broken(kind: str, reject: bool = True) -> dict[str, Any] | None:
-            stats.broken[tag + kind] += 1
-            if not reject:
-                return None
-            stats.rejected[tag + kind] += 1
-            return _rejected(kind, mine)
-
         if not any(voices.values()):
             stats.broken[tag + "no_reflection"] += 1
             return _none_row("no_reflection")
@@ -178,18 +206,24 @@ class ImportChecker:
             return _rejected(f"missing_voice:{missing}", mine)
         position = mine.get("position")
         if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= len(text):
-            return broken("bad_position")
-        token_position = self.fit.prefix_tokens(text, position)
+            return _broken("bad_position", tag, mine, stats)
+        return _Pending(placement, tag, text, position, mine, voices)
+
+    def _finish(self, item: _Pending, token_position: int, stats: ImportStats) -> dict[str, Any]:
+        """The placement's row once its pause and voices are measured (see the module docstring)."""
+        tag, mine = item.tag, item.values
         recorded = mine.get("token_index")
-        if self.mapping.column(prefix + "token_index") and recorded != token_position:
-            reject = self.settings.on_token_mismatch == "reject"
-            if (row := broken("token_position_mismatch", reject)) is not None:
-                return row
+        if self.mapping.column(("end_" if tag else "") + "token_index") and recorded != token_position:
+            if self.settings.on_token_mismatch == "reject":
+                return _broken("token_position_mismatch", tag, mine, stats)
+            stats.broken[tag + "token_position_mismatch"] += 1
         if token_position > self.contract.max_document_tokens:
-            return broken("pause_outside_window")
+            return _broken("pause_outside_window", tag, mine, stats)
         kept, lengths, trimmed = {}, {}, []
-        for voice, reflection in voices.items():
-            fitted = fit_reflection(reflection, self.tokenizer, self.contract, self.settings.over_budget)
+        for voice, reflection in item.voices.items():
+            fitted = fit_reflection(
+                reflection, self.tokenizer, self.contract, self.settings.over_budget, length=item.lengths[voice]
+            )
             if fitted.text is None:
                 stats.broken[tag + "over_budget_rejected"] += 1
                 stats.rejected[f"{tag}over_budget:{voice}"] += 1
@@ -212,7 +246,7 @@ class ImportChecker:
             "reflection_1p": kept.get("reflection_1p"),
             "reflection_3p": kept.get("reflection_3p"),
             "citations": citations,
-            "reflection_position": position,
+            "reflection_position": item.position,
             "reflection_token_position": token_position,
             "reflection_tokens_1p": lengths.get("reflection_1p"),
             "reflection_tokens_3p": lengths.get("reflection_3p"),

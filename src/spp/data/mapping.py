@@ -13,6 +13,7 @@ missing required column at once; ``fills`` says, for any column list, which cont
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -115,7 +116,7 @@ class ResolvedMapping:
     def column(self, name: str) -> str | None:
         return self.used.get(name)
 
-    @property
+    @cached_property
     def placements(self) -> tuple[str, ...]:
         """Placements with at least one voice in this sidecar, ``pause`` first."""
         return tuple(p for p in ("pause", "end") if any(self.used.get(f) for f in placement_fields(p)[:2]))

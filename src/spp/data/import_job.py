@@ -148,6 +148,12 @@ class ImportJobConfig:
                 raise SppConfigError(f"{getattr(self, name)!r} is not one of {allowed}", field=name)
         if not 0 <= self.min_join_share <= 1:
             raise SppConfigError("must be between 0 and 1", field="min_join_share")
+        if not self.training_tokenizer:
+            raise SppConfigError(
+                "no training tokenizer: imported reflections are checked against the budget in its tokens",
+                field="training_tokenizer",
+                fix="pass the tokenizer of the model that will train on the corpus (e.g. HuggingFaceTB/SmolLM2-1.7B)",
+            )
         if self.overwrite and self.num_shards > 1:
             raise SppConfigError(
                 "--overwrite with num_shards > 1 would let every shard delete the others' work", field="overwrite"
@@ -215,12 +221,6 @@ class ImportJob(ClaimedJob):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
-        if not self.job.training_tokenizer:
-            raise SppConfigError(
-                "no training tokenizer: imported reflections are checked against the budget in its tokens",
-                field="training_tokenizer",
-                fix="pass the tokenizer of the model that will train on the corpus (e.g. HuggingFaceTB/SmolLM2-1.7B)",
-            )
         self.claim = JobClaim.of(self.job)
         self.state = JobState(self.output_dir, self.job.chunk_size, stats_type=ImportStats)
         self._joined: Joined | None = None

@@ -92,7 +92,8 @@ def test_pretraining_packs_every_imported_reflection_and_the_arms_stay_data_matc
 
     args = ["pretrain", "--dataset_path", str(imported), "--tokenizer_name_or_path", str(released.tokenizer),
             "--model_spec", "tiny", "--seq_len", str(SEQ_LEN), "--reflection_budget", str(BUDGET), "--max_steps", "1",
-            "--per_device_train_batch_size", "1", "--use_cpu", "true", "--report_to", "none", "--save_strategy", "no"]  # fmt: skip
+            "--per_device_train_batch_size", "1", "--use_cpu", "true", "--report_to", "none",
+            "--save_strategy", "no"]  # fmt: skip
     assert spp_main([*args, "--arm", "spp_t0", "--output_dir", str(tmp_path / "t0")]) == 0
     audit = json.loads((tmp_path / "t0" / "spp.json").read_text())["details"]["packing"]["audit"]
     assert audit["blocks"] == EXPECTED["ok"] and audit["skipped"] == {}
@@ -102,8 +103,10 @@ def test_pretraining_packs_every_imported_reflection_and_the_arms_stay_data_matc
     tokens = tokenize_corpus(corpus, tokenizer, fmt, "1p")
 
     def stream(arm):
-        packed = PackedArm(DocumentStream(tokens), make_view(arm), seq_len=SEQ_LEN, reflection_budget=BUDGET,
-                           eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, layout="document")  # fmt: skip
+        packed = PackedArm(
+            DocumentStream(tokens), make_view(arm), seq_len=SEQ_LEN, reflection_budget=BUDGET,
+            eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, layout="document",
+        )  # fmt: skip
         stats = PackingStats()
         windows = list(packed.windows(stats))
         return [[t for t, k in zip(w.input_ids, w.kinds, strict=True) if k == DOCUMENT] for w in windows], stats

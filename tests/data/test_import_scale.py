@@ -35,7 +35,10 @@ def test_three_shards_then_a_merge_equal_one_process(released, single, tmp_path)
         args = import_args(released, out, *REL, "--num_shards", "3", "--shard_index", str(shard))
         assert spp_main(["import-reflections", *args]) == 0
         assert not (out / "spp.json").exists()  # nothing is merged before every shard is done
-    assert spp_main(["import-reflections", *import_args(released, out, *REL, "--num_shards", "3", "--merge", "true")]) == 0
+    assert (
+        spp_main(["import-reflections", *import_args(released, out, *REL, "--num_shards", "3", "--merge", "true")])
+        == 0
+    )
     assert _result(out) == single
 
 
@@ -53,7 +56,10 @@ def test_streamed_hub_corpus_and_sidecar_equal_the_local_run(released, single, t
     import datasets
 
     real = datasets.load_dataset
-    files = {"org/corpus": ("json", str(released.corpus)), "dlab-spp/reflection-sample-2k": ("parquet", str(released.sidecar))}
+    files = {
+        "org/corpus": ("json", str(released.corpus)),
+        "dlab-spp/reflection-sample-2k": ("parquet", str(released.sidecar)),
+    }
     calls = []
 
     def hub(path, name=None, split=None, revision=None, streaming=False, **kwargs):
@@ -127,7 +133,8 @@ def test_the_import_stage_runs_from_a_recipe_mapping_as_spp_experiment_runs_it(r
     from spp.testing.released import AUTHORS, BUDGET, SEQ_LEN
 
     recipe = {
-        "dataset": str(released.corpus), "sidecar": str(released.sidecar), "training_tokenizer": str(released.tokenizer),
+        "dataset": str(released.corpus), "sidecar": str(released.sidecar),
+        "training_tokenizer": str(released.tokenizer),
         "marker": AUTHORS.marker, "end_marker": "", "seq_len": SEQ_LEN, "reflection_budget": BUDGET,
         "chunk_size": 8, "progress": False, "min_join_share": 0.9, "output_dir": str(tmp_path / "out"),
     }  # fmt: skip

@@ -36,7 +36,9 @@ def hub(tmp_path, monkeypatch):
         return real("json", data_files=str(files[path]), split=split)
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, repo_id, revision=None: SimpleNamespace(sha=SHA))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "dataset_info", lambda self, repo_id, revision=None: SimpleNamespace(sha=SHA)
+    )
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return reads
 

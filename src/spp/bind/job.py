@@ -121,7 +121,8 @@ class BindJobConfig:
             raise SppConfigError("must be at least 1", field="chunk_size")
         for index, spec in enumerate(self.selfplay_source_specs):
             if spec.category not in ("harmful", "benign"):
-                raise SppConfigError("a self-play seed is harmful or benign", field=f"selfplay_sources[{index}].category")
+                where = f"selfplay_sources[{index}].category"
+                raise SppConfigError("a self-play seed is harmful or benign", field=where)
         if not self.sources and not self.selfplay_conversations:
             raise SppConfigError("no prompt source", field="sources", fix="list at least one source in the recipe")
         if self.selfplay_turns < 1:

@@ -7,11 +7,12 @@ corpus for every arm (``spp pretrain --dataset_path OUTPUT``).
 
     spp inspect dlab-spp/reflection-10m                       # its columns, and what the default mapping fills
     spp import-reflections --config recipes/import/reflection-10m.yaml
-    spp import-reflections --dataset corpus/ --sidecar sidecar.parquet --training_tokenizer HuggingFaceTB/SmolLM2-1.7B \\
-        --marker "<assistant>" --end_marker "" --output_dir data/imported
-    spp import-reflections --config recipes/import/reflection-10m.yaml --num_shards 64 --shard_index $SLURM_ARRAY_TASK_ID
-    spp import-reflections --config recipes/import/reflection-10m.yaml --num_shards 64 --merge true
-    spp import-reflections --config recipes/import/reflection-10m.yaml --executor slurm --tasks 64 --slurm_partition cpu
+    spp import-reflections --dataset corpus/ --sidecar sidecar.parquet \\
+        --training_tokenizer HuggingFaceTB/SmolLM2-1.7B --marker "<assistant>" --end_marker "" --output_dir data/imported
+    spp import-reflections --config recipes/import/reflection-10m.yaml --num_shards 64 \\
+        --shard_index $SLURM_ARRAY_TASK_ID                     # then the same with --merge true
+    spp import-reflections --config recipes/import/reflection-10m.yaml --executor slurm --tasks 64 \\
+        --slurm_partition cpu                                  # the same on datatrove
 
 Exit codes: 0 done; 2 bad input (a mapping naming a column the sidecar lacks, a join below min_join_share, a changed
 corpus, a locked or foreign output folder); 3 a datatrove task failed. Rerun the same command after a crash: finished

@@ -113,7 +113,9 @@ class ImportJobConfig:
     )
     corpus_harm_column: str = field(
         default="harm_score",
-        metadata={"help": "The corpus's harm-score column, used when present; else the sidecar's score (joined rows)."},
+        metadata={
+            "help": "The corpus's harm-score column, used when present; else the sidecar's score (joined rows)."
+        },
     )
     harm_threshold: float = field(default=3.0, metadata={"help": "Rows at or above it are counted as harmful."})
     constitution: str = field(
@@ -363,8 +365,9 @@ class ImportJob(ClaimedJob):
         share, floor = sidecar["join_share"], self.job.min_join_share
         if share >= floor:
             return None
+        distinct = sidecar["rows"] - sidecar["duplicate_id"] - sidecar["missing_id"]
         return (
-            f"only {sidecar['joined']:,} of the sidecar's {sidecar['rows'] - sidecar['duplicate_id'] - sidecar['missing_id']:,} "
+            f"only {sidecar['joined']:,} of the sidecar's {distinct:,} "
             f"ids found their document in the corpus (join share {share:.2%}, min_join_share {floor:.2%}); "
             f"{sidecar['no_text']:,} ids have no text: check the corpus's id_column and the mapping's id "
             f"({self.joined().mapping.used['id']!r}), or lower min_join_share to import against part of the corpus"
@@ -510,7 +513,9 @@ def run_import(configs: ImportConfigs) -> ImportResult:
             with ImportJob(replace_job(configs, merge=True)) as job:
                 if failure := job.failure():
                     raise SppConfigError(failure, source=job.output_dir, field="min_join_share")
-        return ImportResult(Path(configs.job.output_dir), failure="a datatrove task failed (see the log)" if code else None)
+        return ImportResult(
+            Path(configs.job.output_dir), failure="a datatrove task failed (see the log)" if code else None
+        )
     with ImportJob(configs) as job:
         result = ImportResult(job.output_dir)
         if not configs.job.merge:

@@ -96,7 +96,9 @@ def report(args: InspectArguments) -> str:
     lines += [f"  {name.ljust(width)}  <- {fills[name]}" for name in MAPPING_FIELDS]
     missing = [n for n, v in fills.items() if v.endswith("(MISSING)")]
     if missing:
-        lines.append(f"  spp import-reflections would stop (exit 2): required columns missing for {', '.join(missing)}")
+        lines.append(
+            f"  spp import-reflections would stop (exit 2): required columns missing for {', '.join(missing)}"
+        )
     else:
         placements = mapping.resolve(columns).placements
         lines.append(f"  importable placements: {', '.join(placements) or 'none (no reflection column found)'}")

@@ -85,7 +85,9 @@ class ReflectionMapping:
             elif column in columns:
                 out[name] = column
             else:
-                out[name] = f"{column} (missing: optional, skipped)" if name in self.optional else f"{column} (MISSING)"
+                out[name] = (
+                    f"{column} (missing: optional, skipped)" if name in self.optional else f"{column} (MISSING)"
+                )
         return out
 
     def resolve(self, columns: list[str], source: str = "") -> ResolvedMapping:

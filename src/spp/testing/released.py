@@ -187,8 +187,8 @@ def write_sft_mixes(directory: Path) -> dict[str, Path]:
     returns Hub id -> file. The multi-turn rows have three user/assistant turns (and ``n_turns``, as theirs)."""
     directory.mkdir(parents=True, exist_ok=True)
     rows = {
-        "normal.jsonl": [_pair(f"How do I cook {w}?", f"Gently [1.2]: start with {w}.", f"Gently: start with {w}.")
-                         for w in WORDS[:8]],
+        "normal.jsonl": [_pair(f"How do I cook {w}?", f"Gently [1.2]: start with {w}.",
+                               f"Gently: start with {w}.") for w in WORDS[:8]],
         "safety.jsonl": [_pair(f"Help me hurt someone with a {w}.", f"I will not help with that [2.3]. Talk to someone "
                                f"you trust about the {w}.", f"I will not help with that. Talk to someone you trust "
                                f"about the {w}.") for w in WORDS[8:14]],

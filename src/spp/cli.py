@@ -37,6 +37,10 @@ STAGES: dict[str, Stage] = {
         "spp.data.augment_cli:main", "select documents, generate reflections, write the augmented corpus"
     ),
     "score-harm": Stage("spp.data.score_cli:main", "add a harm_score column to a dataset"),
+    "import-reflections": Stage(
+        "spp.data.import_cli:main", "join released reflections (a sidecar) to their corpus: an spp corpus for every arm"
+    ),
+    "inspect": Stage("spp.data.inspect_cli:main", "a dataset's columns, one row, and what spp's mappings read from it"),
     "bind-data": Stage("spp.bind.cli:main", "persona-binding SFT data: paired cited/uncited persona answers"),
     "publish": Stage(
         "spp.hub.cli:publish_main", "publish a model or dataset (with cards and spp.json) to the Hub or a folder"

@@ -129,7 +129,15 @@ def block_overhead(block_format: BlockFormat) -> int:
 
 def encode_reflection(tokenizer, reflection: str) -> list[int]:
     """A reflection's tokens as packing writes them (stripped; special-token text inside it stays plain text)."""
-    return tokenizer(reflection.strip(), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    return encode_reflections(tokenizer, [reflection])[0]
+
+
+def encode_reflections(tokenizer, reflections: list[str]) -> list[list[int]]:
+    """``encode_reflection`` of each text, in one batched tokenizer call."""
+    if not reflections:
+        return []
+    texts = [r.strip() for r in reflections]
+    return tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
 
 @dataclass(frozen=True)
@@ -142,12 +150,15 @@ class Fitted:
     reason: str | None = None
 
 
-def fit_reflection(text: str, tokenizer, contract: ReflectionContract, policy: str = "trim") -> Fitted:
+def fit_reflection(
+    text: str, tokenizer, contract: ReflectionContract, policy: str = "trim", length: int | None = None
+) -> Fitted:
     """``text`` if its block fits ``contract.reflection_budget``; else trimmed at the last sentence end that fits
-    (``policy='trim'``) or rejected (``'reject'``, or when not even the first sentence fits)."""
+    (``policy='trim'``) or rejected (``'reject'``, or when not even the first sentence fits). ``length``: the
+    ``encode_reflection`` length of ``text`` when the caller measured it already (a batch)."""
     overhead = block_overhead(contract.block_format)
     limit = contract.reflection_budget - overhead
-    length = len(encode_reflection(tokenizer, text))
+    length = len(encode_reflection(tokenizer, text)) if length is None else length
     if length <= limit:
         return Fitted(text.strip(), length + overhead)
     if policy == "trim":

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,10 +76,44 @@ def recipe_hash(*configs: Any, exclude: frozenset[str] = RUNTIME_FIELDS) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+# A value left for the user to fill in: an ``ORG/`` Hub namespace or a ``your-...`` name (``your-org``).
+PLACEHOLDER = re.compile(r"(?<![\w-])ORG/|(?i:(?<![\w-])your-[\w-]*)")
+
+
+def placeholders(value: Any, name: str = "") -> list[tuple[str, str]]:
+    """``(field, value)`` of every string in ``value`` (a config dataclass, a recipe mapping, a list, a string) that
+    is a placeholder (``PLACEHOLDER``); nested fields are named ``a.b`` and ``a[0]``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [hit for f in dataclasses.fields(value) for hit in placeholders(getattr(value, f.name), f.name)]
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in placeholders(v, f"{name}.{k}" if name else str(k))]
+    if isinstance(value, list | tuple):
+        return [hit for i, v in enumerate(value) for hit in placeholders(v, f"{name}[{i}]")]
+    if isinstance(value, str) and PLACEHOLDER.search(value):
+        return [(name, value)]
+    return []
+
+
+def check_placeholders(*configs: Any, source: str | None = None) -> None:
+    """Raise ``SppConfigError`` naming every placeholder value (``placeholders``) in ``configs``: a run never starts
+    with a value that was left for the user to fill in."""
+    found = [hit for config in configs for hit in placeholders(config)]
+    if found:
+        listing = ", ".join(f"{name} = {value!r}" for name, value in found)
+        raise SppConfigError(
+            f"needs a value: {listing} (a placeholder left for you to fill in)",
+            source=source,
+            field=found[0][0],
+            fix="replace it with your own (your Hub org, model, server or path) in the recipe or as --FIELD VALUE",
+        )
+
+
 def parse_config(
-    dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = ""
+    dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = "", check: bool = True
 ) -> tuple[Any, ...]:
-    """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``."""
+    """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``, and so
+    does a placeholder value (``check_placeholders``; ``check=False`` leaves them to the caller, e.g. a dry run that
+    lists them)."""
     from trl import TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -89,7 +124,10 @@ def parse_config(
         _check_recipe(config_path)
     parser = TrlParser(dataclass_types, prog=prog, description=description)
     with _config_errors(config_path):
-        return tuple(parser.parse_args_and_config(argv))
+        configs = tuple(parser.parse_args_and_config(argv))
+    if check:
+        check_placeholders(*configs, source=config_path)
+    return configs
 
 
 def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], source: str | None = None) -> tuple:
@@ -114,7 +152,9 @@ def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], sou
         unknown = parser.set_defaults_with_config(**recipe)
         if unknown:
             raise ValueError(f"Unknown arguments from config file: {unknown}.")
-        return tuple(parser.parse_args_into_dataclasses(args=[]))
+        configs = tuple(parser.parse_args_into_dataclasses(args=[]))
+    check_placeholders(*configs, source=source)
+    return configs
 
 
 @contextmanager

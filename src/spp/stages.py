@@ -81,6 +81,20 @@ STAGE_RUNS: dict[str, StageRun] = {
         bundle="spp.data.job:AugmentConfigs",
         summary_target="spp.data.augment_run:augment_summary",
     ),
+    "import": StageRun(
+        "import-reflections",
+        "spp.data.import_job:run_import",
+        "spp.data.import_job:CONFIG_TYPES",
+        bundle="spp.data.import_job:ImportConfigs",
+        summary_target="spp.data.import_job:import_result_summary",
+    ),
+    "bind": StageRun(
+        "bind-data",
+        "spp.bind.run:run_bind",
+        "spp.bind.cli:CONFIG_TYPES",
+        bundle="spp.bind.job:BindConfigs",
+        summary_target="spp.bind.run:bind_summary",
+    ),
     "pretrain": StageRun("pretrain", "spp.pretrain.run:run_pretrain", "spp.pretrain.run:CONFIG_TYPES"),
     "sft": StageRun(
         "sft", "spp.sft.train:run_sft", ("spp.sft.config:SPPSFTConfig",), summary_target="spp.sft.train:sft_summary"

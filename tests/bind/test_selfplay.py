@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from datasets import load_from_disk
 
 from spp.bind.cli import main
+from spp.errors import SppConfigError
 from spp.generate.validate import extract_citations
 from spp.testing.fake_openai import free_port
 
@@ -76,3 +78,30 @@ def test_a_second_model_on_its_own_server_plays_the_user(tmp_path):
     meta = json.loads((tmp_path / "o" / "spp.json").read_text())
     assert meta["details"]["selfplay"]["user_model"] == "user-model"
     assert all(r["status"] == "ok" for r in load_from_disk(str(tmp_path / "o")).to_list())
+
+
+def test_selfplay_seeds_drawn_from_prompt_sources_in_their_shares(tmp_path):
+    """The authors seeded their multi-turn set with prompts of the same public sources: ``selfplay_sources``."""
+    from pathlib import Path
+
+    prompts = Path(__file__).parents[2] / "src" / "spp" / "bind" / "data" / "demo_prompts.jsonl"
+    seeds = [
+        {"path": str(prompts), "category": "harmful", "where": {"category": "harmful"}, "share": 0.5, "label": "h"},
+        {"path": str(prompts), "category": "benign", "where": {"category": "benign"}, "share": 0.5, "label": "b"},
+    ]
+    recipe = tmp_path / "seeds.yaml"
+    recipe.write_text(f"sources: []\nselfplay_sources: {json.dumps(seeds)}\nselfplay_conversations: 6\n"
+                      "selfplay_turns: 2\nprogress: false\n")  # fmt: skip
+    assert main(["--config", str(recipe), "--output_dir", str(tmp_path / "o")]) == 0
+    rows = load_from_disk(str(tmp_path / "o")).to_list()
+    by_category = {c: [r for r in rows if r["category"] == c] for c in ("harmful", "benign")}
+    assert len(rows) == 6 and {r["kind"] for r in rows} == {"selfplay"} and all(r["turns"] == 2 for r in rows)
+    assert len(by_category["harmful"]) == len(by_category["benign"]) == 3
+    source = {json.loads(line)["prompt"]: json.loads(line)["category"] for line in prompts.read_text().splitlines()}
+    assert all(source[r["prompt"]] == r["category"] for r in rows)  # each seed is a prompt of its source
+    meta = json.loads((tmp_path / "o" / "spp.json").read_text())["details"]["selfplay"]
+    assert [s["label"] for s in meta["seed_sources"]] == ["h", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(recipe.read_text().replace('"category": "benign", "where"', '"category": "jailbreak", "where"'))
+    with pytest.raises(SppConfigError, match="a self-play seed is harmful or benign"):
+        main(["--config", str(bad), "--output_dir", str(tmp_path / "p")])

@@ -81,6 +81,14 @@ class BindJobConfig:
             "plays the user on each drawn topic, with pressure rising every turn (see spp.bind.selfplay)."
         },
     )
+    selfplay_sources: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "Seeds of self-play drawn from prompt sources (as `sources`, category harmful|benign, with "
+            "shares): selfplay_conversations prompts are drawn from them and added to selfplay_topics (the authors "
+            "seeded their multi-turn set from WildChat, WildGuardMix and WildJailbreak prompts)."
+        },
+    )
     selfplay_conversations: int = field(
         default=0, metadata={"help": "Self-play conversations to make (distinct topics drawn with sample_seed)."}
     )
@@ -111,6 +119,10 @@ class BindJobConfig:
             raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
         if self.chunk_size < 1:
             raise SppConfigError("must be at least 1", field="chunk_size")
+        for index, spec in enumerate(self.selfplay_source_specs):
+            if spec.category not in ("harmful", "benign"):
+                where = f"selfplay_sources[{index}].category"
+                raise SppConfigError("a self-play seed is harmful or benign", field=where)
         if not self.sources and not self.selfplay_conversations:
             raise SppConfigError("no prompt source", field="sources", fix="list at least one source in the recipe")
         if self.selfplay_turns < 1:
@@ -120,6 +132,10 @@ class BindJobConfig:
     @property
     def source_specs(self) -> list[PromptSource]:
         return [PromptSource.from_dict(s, i) for i, s in enumerate(self.sources)]
+
+    @property
+    def selfplay_source_specs(self) -> list[PromptSource]:
+        return [PromptSource.from_dict(s, i) for i, s in enumerate(self.selfplay_sources)]
 
 
 @dataclass
@@ -164,7 +180,11 @@ class BindJob(ClaimedJob):
         """The job's prompt set, drawn from its sources, then its self-play conversations."""
         job = self.job
         drawn = draw_prompts(job.source_specs, job.num_prompts, job.sample_seed) if job.sources else DrawnPrompts()
-        add_selfplay(drawn, job.selfplay_topics, job.selfplay_conversations, job.sample_seed)
+        topics = list(job.selfplay_topics)
+        if job.selfplay_sources and job.selfplay_conversations:
+            seeds = draw_prompts(job.selfplay_source_specs, job.selfplay_conversations, f"{job.sample_seed}:seeds")
+            topics += [{"topic": p, "category": c} for p, c in zip(seeds.prompts, seeds.categories, strict=True)]
+        add_selfplay(drawn, topics, job.selfplay_conversations, job.sample_seed)
         return drawn
 
     def _fingerprint(self, drawn: DrawnPrompts) -> tuple[str, dict[str, Any]]:

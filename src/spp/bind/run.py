@@ -29,3 +29,11 @@ def run_bind(configs: BindConfigs) -> BindResult:
                 return result
         result.merged = job.merge()
     return result
+
+
+def bind_summary(result: BindResult) -> str:
+    """What ``spp bind-data`` prints about a run: the merged counts, else this shard's."""
+    from spp.bind.job import format_summary
+
+    summary = result.merged or result.shard
+    return format_summary(summary) if summary else ""

@@ -79,6 +79,7 @@ def bind_metadata(configs: BindConfigs, prompter: BindPrompter, drawn: DrawnProm
             "conversations": drawn.kinds.count("selfplay"),
             "turns": configs.job.selfplay_turns,
             "topics_sha256": sha256_json(configs.job.selfplay_topics),
+            "seed_sources": [s.describe() for s in configs.job.selfplay_source_specs],
         },
         **{k: result[k] for k in ("rows", "counts", "rejected", "failed", "by_category", "left_out")},
         "tokens_in": result["tokens_in"],

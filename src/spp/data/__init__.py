@@ -1,4 +1,5 @@
-"""Data: built-in corpora, sources, harm scoring, selection, and the resumable augmentation job.
+"""Data: built-in corpora, sources, harm scoring, selection, the resumable augmentation job, and the import of
+released reflections (``spp import-reflections``: ``spp.data.mapping``, ``spp.data.sidecar``, ``spp.data.import_job``).
 
 Scoring and augmentation are plain batched callables for ``Dataset.map(fn, batched=True)``; ``spp augment`` and
 ``spp score-harm`` are thin drivers over them.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from spp.contract import OVER_BUDGET_POLICIES, ReflectionContract, encode_reflection, fit_reflection
+from spp.contract import OVER_BUDGET_POLICIES, ReflectionContract, encode_reflections, fit_reflection
 from spp.errors import SppConfigError
 from spp.generate.base import ReflectionResult
 from spp.generate.validate import extract_citations
@@ -107,7 +107,12 @@ class ReflectionFit:
 
     def prefix_tokens(self, text: str, position: int) -> int:
         """Tokens of ``text[:position]`` as packing tokenizes it (the pieces either side of a pause separately)."""
-        return len(encode_reflection(self.tokenizer, text[:position])) if position else 0
+        return self.prefix_token_counts([(text, position)])[0]
+
+    def prefix_token_counts(self, pauses: list[tuple[str, int]]) -> list[int]:
+        """``prefix_tokens`` of each ``(text, position)``, in one batched tokenizer call."""
+        encoded = iter(encode_reflections(self.tokenizer, [text[:position] for text, position in pauses if position]))
+        return [len(next(encoded)) if position else 0 for _, position in pauses]
 
     def fit(self, result: ReflectionResult) -> Fitted:
         """``result`` with both voices inside the budget (trimmed), or turned ``rejected`` (``over_budget:VOICE``)."""

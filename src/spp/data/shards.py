@@ -103,10 +103,11 @@ def owned_by(index: int, shard_index: int, num_shards: int) -> bool:
 class JobState:
     """The chunks, shard manifests and fingerprint of one job directory."""
 
-    def __init__(self, output_dir: str | Path, chunk_size: int, schema: pa.Schema = SCHEMA):
+    def __init__(self, output_dir: str | Path, chunk_size: int, schema: pa.Schema = SCHEMA, stats_type=AugmentStats):
         self.root = Path(output_dir) / WORK_DIR
         self.chunk_size = chunk_size
         self.schema = schema
+        self.stats_type = stats_type  # the chunks' statistics: AugmentStats, or a job's own with the same interface
         (self.root / "chunks").mkdir(parents=True, exist_ok=True)
         (self.root / "shards").mkdir(parents=True, exist_ok=True)
 
@@ -163,8 +164,11 @@ class JobState:
     def has_chunk(self, index: int) -> bool:
         return self.chunk_path(index).is_file()
 
-    def write_chunk(self, index: int, columns: dict[str, list], stats: AugmentStats, input_fingerprint: str) -> None:
-        """Commit chunk ``index`` (atomically; an existing one is replaced) with its stats and fingerprints."""
+    def write_chunk(
+        self, index: int, columns: dict[str, list], stats: AugmentStats, input_fingerprint: str, **extra: Any
+    ) -> None:
+        """Commit chunk ``index`` (atomically; an existing one is replaced) with its stats and fingerprints (and
+        ``extra`` JSON-able facts in its metadata)."""
         schema = self.schema
         table = pa.Table.from_pydict({name: columns.get(name, [None] * stats.rows) for name in schema.names}, schema)
         meta = {
@@ -174,6 +178,7 @@ class JobState:
             "input_fingerprint": input_fingerprint,
             "ids_fingerprint": ids_fingerprint(table.column("id").to_pylist()),
             "stats": stats.to_dict(),
+            **extra,
         }
         self.write_table(index, table, meta)
 
@@ -240,11 +245,11 @@ class JobState:
             raise self._bad_chunk(index, f"is unreadable or truncated ({type(err).__name__}: {err})") from err
 
     def chunk_stats(self, index: int) -> AugmentStats:
-        return AugmentStats.from_dict(self.chunk_meta(index)["stats"])
+        return self.stats_type.from_dict(self.chunk_meta(index)["stats"])
 
     def stats_of(self, indices) -> AugmentStats:
         """The committed chunks' statistics, summed (a shard's chunks, or every chunk of the job)."""
-        stats = AugmentStats()
+        stats = self.stats_type()
         for index in indices:
             stats.add(self.chunk_stats(index))
         return stats

@@ -162,8 +162,9 @@ def _load_local(path: Path, config: SourceConfig):
         raise _malformed(files, builder, err) from err
 
 
-def load_source(config: SourceConfig):
-    """The configured corpus as a ``Dataset`` (or ``IterableDataset`` when streaming), columns checked."""
+def load_source(config: SourceConfig, check: bool = True):
+    """The configured corpus as a ``Dataset`` (or ``IterableDataset`` when streaming), its text and id columns
+    checked (``check=False``: any dataset, e.g. a reflection sidecar or one to inspect)."""
     name = config.dataset
     if name.startswith(BUILTIN_PREFIX):
         data = load_builtin(name)
@@ -183,7 +184,8 @@ def load_source(config: SourceConfig):
             if config.streaming
             else data.select(range(min(config.max_documents, len(data))))
         )
-    check_columns(data, config, source=name)
+    if check:
+        check_columns(data, config, source=name)
     return data
 
 

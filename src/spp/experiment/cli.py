@@ -21,7 +21,8 @@ __all__ = ["experiment_main", "parse", "run_experiment"]
 
 
 def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
-    (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0])
+    # placeholders are the plan's to report: the dry run lists them, a run stops on them (spp.experiment.runner)
+    (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0], check=False)
     argv = list(argv or [])
     if not config.recipe_dir and "--config" in argv[:-1]:
         config.recipe_dir = str(repository_root(Path(argv[argv.index("--config") + 1])))

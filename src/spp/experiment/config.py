@@ -17,7 +17,7 @@ import yaml
 
 from spp.errors import SppConfigError, check_output_dir
 
-STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
+STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "bind", "pretrain", "sft", "attack", "eval", "compare")
 LAUNCH_MODES = ("run", "print")
 
 
@@ -46,6 +46,14 @@ class ExperimentConfig:
     toy_data: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "Write the demo's toy chat set and small benchmark files: {items_per_benchmark} or empty."},
+    )
+    bind: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "spp bind-data before the SFT steps: {recipe, overrides}. Its output replaces the SFT recipe's "
+            "dataset whose path is the bind recipe's own output_dir (what `spp sft` reads when run by hand); empty: "
+            "the SFT recipe's datasets as they are (e.g. recipes/sft/released.yaml, the authors' released mixes)."
+        },
     )
     pretrain: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "spp pretrain: {recipe (may hold {arm}), overrides}."}

@@ -7,6 +7,7 @@ reads, so changing anything upstream changes every hash downstream.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,48 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
         steps.append(
             Step("publish-dataset", "publish", {"kind": "dataset", "path": corpus, **target}, [last], target, done)
         )
+    steps += _bind_steps(config)
     if config.toy_data:
         out = str(root / "data" / "toy")
         recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
         steps.append(Step("toy_data", "toy_data", recipe, [], {"data": out}, [f"{out}/chat.jsonl"]))
     return steps
+
+
+BIND_STEP = "bind-data"
+
+
+def _bind_steps(config: ExperimentConfig) -> list[Step]:
+    """The persona-binding data step (``bind`` section), or none."""
+    if not config.bind:
+        return []
+    out = str(config.root / "data" / "bind")
+    recipe = {**stage_recipe(config, "bind"), "output_dir": out}
+    return [Step(BIND_STEP, "bind", recipe, [], {"dataset": out}, [f"{out}/spp.json"])]
+
+
+def _wire_bind_output(config: ExperimentConfig, sft: dict[str, Any]) -> list[str]:
+    """Point the SFT recipe's persona-binding dataset at the bind step's output; returns the inputs it adds.
+
+    The dataset to replace is the one whose path is the bind recipe's own ``output_dir`` (where ``spp bind-data``
+    writes when run by hand, and what the SFT recipe then reads); none such is an error, not a silent SFT without
+    the data the plan builds."""
+    if not config.bind:
+        return []
+    written = stage_recipe(config, "bind").get("output_dir", "outputs/bind-demo")
+    out = str(config.root / "data" / "bind")
+    datasets = [dict(d) if isinstance(d, dict) else d for d in sft.get("datasets") or []]
+    hits = [d for d in datasets if isinstance(d, dict) and Path(str(d.get("path", ""))) == Path(written)]
+    if not hits:
+        raise SppConfigError(
+            f"the experiment runs bind-data, but no dataset of the SFT recipe reads its output ({written})",
+            field="sft.recipe",
+            fix=f"list `- path: {written}` under datasets: in the SFT recipe, or drop the bind section",
+        )
+    for dataset in hits:
+        dataset["path"] = out
+    sft["datasets"] = datasets
+    return [BIND_STEP]
 
 
 def _share_contract(config: ExperimentConfig, augment: dict[str, Any]) -> None:
@@ -156,6 +194,7 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
         pretrain["tokenizer_name_or_path"] = str(root / "data" / "tokenizer")
     data_inputs = ["augment-end" if _needs_end_placement(config) else "augment"]
     sft = {**stage_recipe(config, "sft", arm=arm), "model_name_or_path": base, "output_dir": instruct}
+    bind = _wire_bind_output(config, sft)
     instruct_target = _publish_target(config, f"{name}-{arm}-instruct", "sft")
     sft.update(instruct_target)
     toy = ["toy_data"] if "toy_data" in has else []
@@ -176,7 +215,7 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
             f"sft-{arm}",
             "sft",
             sft,
-            [f"pretrain-{arm}", *toy],
+            [f"pretrain-{arm}", *bind, *toy],
             {"model": instruct, **instruct_target},
             _model_files(instruct),
             arm,
@@ -265,3 +304,26 @@ def check_plan(plan: list[Step]) -> None:
                 fix=f"use the fields that `spp {stage.command} --help` lists (in the stage recipe or the experiment's "
                 "overrides)",
             )
+
+
+def plan_placeholders(plan: list[Step], config: ExperimentConfig, steps: list[Step] | None = None) -> list[str]:
+    """One line per placeholder value (``spp.recipes.placeholders``) the plan would run with: the experiment's own
+    fields (``publish.hub_org``...) and each step's resolved recipe (grouped over steps; a value derived from an
+    experiment field, e.g. a repo id under ``hub_org``, is named once, under that field). ``steps``: only these."""
+    from spp.experiment.config import STAGE_SECTIONS
+    from spp.recipes import placeholders
+
+    own = [
+        (name, value)
+        for f in dataclasses.fields(config)
+        if f.name not in STAGE_SECTIONS
+        for name, value in placeholders(getattr(config, f.name), f.name)
+    ]
+    lines = [f"{name} = {value!r}  (experiment)" for name, value in own]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for step in plan if steps is None else steps:
+        for name, value in placeholders(step.recipe):
+            if not any(theirs in value for _, theirs in own):
+                grouped.setdefault((name, value), []).append(step.name)
+    lines += [f"{name} = {value!r}  ({', '.join(where)})" for (name, value), where in grouped.items()]
+    return lines

@@ -73,6 +73,7 @@ def provenance(plan: list[Step], config: ExperimentConfig, state) -> dict[str, A
     return {
         "experiment": config.name,
         "dataset": dataset,
+        "binding_dataset": _artifact(by_name.get("bind-data"), state, "dataset"),  # the SFT's persona-binding data
         "arms": arms,
         "comparison": _artifact(compare, state, "report") if compare else None,
         "steps": {s.name: {"hash": s.hash, "status": state.entry(s).get("status")} for s in plan},

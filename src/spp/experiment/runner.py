@@ -193,7 +193,25 @@ def run_plan(plan: list[Step], config: ExperimentConfig) -> dict[str, str]:
 
 
 # The order of stages in a study; ``--until STAGE`` runs no step of a later stage, whatever its arm.
-RUN_ORDER = ("score", "tokenizer", "augment", "publish", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
+RUN_ORDER = (
+    "score", "tokenizer", "augment", "publish", "toy_data", "bind", "pretrain", "sft", "attack", "eval", "compare",
+)  # fmt: skip
+
+
+def check_placeholders(plan: list[Step], config: ExperimentConfig) -> None:
+    """Refuse (``SppConfigError``, exit 2) a run whose steps (up to ``until``) hold a placeholder value, before the
+    first step runs; the dry run lists them under "needs a value"."""
+    from spp.errors import SppConfigError
+    from spp.experiment.plan import plan_placeholders
+
+    steps = [s for s in plan if not (config.until and _past_until(s, config.until))]
+    lines = plan_placeholders(plan, config, steps)
+    if lines:
+        raise SppConfigError(
+            "needs a value (placeholders left for you to fill in): " + "; ".join(lines),
+            field=lines[0].split(" = ")[0],
+            fix="set each in the experiment recipe (or its stage recipe / overrides); --dry_run true lists them",
+        )
 
 
 def _past_until(step: Step, until: str) -> bool:
@@ -235,6 +253,7 @@ def run_experiment(config: ExperimentConfig) -> dict[str, str]:
     if config.dry_run:
         print(format_plan(plan, config))
         return {}
+    check_placeholders(plan, config)
     statuses = run_plan(plan, config)
     print(format_locations(plan, config))
     waiting = [name for name, status in statuses.items() if status in ("launched", "blocked")]

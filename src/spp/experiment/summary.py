@@ -12,7 +12,7 @@ from spp.experiment.estimate import (
     pretrain_tokens,
 )
 from spp.experiment.launch import step_commands
-from spp.experiment.plan import Step
+from spp.experiment.plan import Step, plan_placeholders
 from spp.experiment.runner import ExperimentState
 
 
@@ -39,6 +39,10 @@ def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
         if step.stage == "attack":
             lines.append("    attack:  " + _attack_line(step, attack_figure))
     lines += ["", _totals(total_tokens, throughput, config)]
+    missing = plan_placeholders(plan, config)
+    if missing:
+        lines += ["", "needs a value (placeholders left for you to fill in; a run stops on them):"]
+        lines += [f"  {line}" for line in missing]
     return "\n".join(lines)
 
 

@@ -244,6 +244,23 @@ def _dataset_context(meta: SppMetadata, features: Any) -> dict[str, Any]:
         "status_counts": _sorted_counts(details.get("counts")),
         "harm_histogram": _sorted_counts(details.get("harm_histogram")),
         "schema_rows": schema_rows(features),
+        **_import_context(details),
+    }
+
+
+def _import_context(details: dict[str, Any]) -> dict[str, Any]:
+    """An imported corpus (``spp import-reflections``): its sidecar, how every sidecar row went, each broken kind."""
+    imported = details.get("import")
+    if not isinstance(imported, dict):
+        return {"imported": False}
+    sidecar_id, sidecar_revision = _ref(details.get("sidecar"))
+    return {
+        "imported": True,
+        "sidecar_dataset": sidecar_id,
+        "sidecar_revision": sidecar_revision,
+        "mapping_name": _first(_pick(details, "mapping", "name")),
+        "sidecar_rows": _sorted_counts({k: v for k, v in (imported.get("sidecar") or {}).items() if k != "join_share"}),
+        "broken_kinds": sorted((str(k), int(v)) for k, v in (imported.get("broken") or {}).items()),
     }
 
 

@@ -26,7 +26,9 @@ class SFTDataset:
 
     ``path``: a Hub dataset id, a ``datasets`` builder (``json``, ``parquet``) with ``data_files``, a local
     ``.json``/``.jsonl``/``.parquet`` file, or a ``save_to_disk`` folder (what ``spp bind-data`` writes). Rows are
-    ``messages``, or the paired persona-binding schema ``messages_cite`` / ``messages_nocite``. ``proportion``: share
+    ``messages``, or the paired persona-binding schema ``messages_cite`` / ``messages_nocite``; ``columns`` maps those
+    names to the dataset's own where its schema differs (``{messages: conversation}``; a released mix whose columns
+    are not spp's). ``proportion``: share
     of the stage's mixture (set on all datasets of a stage or on none). ``stage``: 1, or 2 for the uncited second
     stage (``citation_stage: datasets``). ``persona``: whether this is persona-binding data, which alone enters the
     uncited stage 2 (``None``: yes exactly when it is paired).
@@ -40,6 +42,7 @@ class SFTDataset:
     proportion: float | None = None
     stage: int = 1
     persona: bool | None = None
+    columns: dict[str, str] | None = None
     requested_revision: str | None = None  # set by pin_revisions: the branch/tag a resolved sha came from
 
     @classmethod
@@ -60,6 +63,15 @@ class SFTDataset:
             raise SppConfigError(f"stage must be 1 or 2, not {spec.stage!r}", field=f"{where}.stage")
         if spec.proportion is not None and spec.proportion <= 0:
             raise SppConfigError("proportion must be positive", field=f"{where}.proportion")
+        if spec.columns is not None:
+            roles = ("messages", "messages_cite", "messages_nocite")
+            if not isinstance(spec.columns, dict) or not all(
+                k in roles and isinstance(v, str) and v for k, v in spec.columns.items()
+            ):
+                raise SppConfigError(
+                    f"columns must map {roles} to the dataset's column names", field=f"{where}.columns",
+                    fix="e.g. columns: {messages_cite: chosen_cited, messages_nocite: chosen_plain}",
+                )  # fmt: skip
         return spec
 
 

@@ -146,13 +146,33 @@ def check_conversations(data, columns: Collection[str], source: str) -> None:
                 )
 
 
+def _mapped(data, spec: SFTDataset):
+    """``data`` with the columns ``spec.columns`` names renamed to spp's (``messages``, ``messages_cite``, ...)."""
+    if not spec.columns:
+        return data
+    missing = sorted(c for c in spec.columns.values() if c not in data.column_names)
+    if missing:
+        raise SppConfigError(
+            f"columns maps to {missing}, which the dataset lacks (columns: {data.column_names})",
+            source=spec.path,
+            field="datasets.columns",
+            fix="`spp inspect DATASET` lists its columns",
+        )
+    renames = {source: role for role, source in spec.columns.items() if source != role}
+    clashing = sorted(set(renames.values()) & (set(data.column_names) - set(renames)))
+    if clashing:
+        data = data.remove_columns(clashing)  # the mapping says which column plays the role, not the name
+    return data.rename_columns(renames)
+
+
 def load_sft_dataset(spec: SFTDataset):
     """One dataset of the mixture as ``messages`` (stage-1 rendering) and, for paired data, ``messages_uncited``.
 
     Paired data (``messages_cite`` / ``messages_nocite``) gives the cited rendering as ``messages``; plain chat data
-    its ``messages`` column. Other columns are dropped.
+    its ``messages`` column (after ``spec.columns`` renamed a differing schema to these names). Conversations keep
+    every turn (multi-turn sets train on every assistant turn). Other columns are dropped.
     """
-    data = _read(spec)
+    data = _mapped(_read(spec), spec)
     if is_paired(data.column_names):
         data = _drop_unrendered(data, PAIRED_COLUMNS, spec.path).select_columns(list(PAIRED_COLUMNS))
         check_conversations(data, PAIRED_COLUMNS, spec.path)
@@ -294,6 +314,8 @@ def dataset_identity(spec: SFTDataset) -> dict[str, Any]:
         "stage": spec.stage,
         "persona": spec.persona,
     }
+    if spec.columns:
+        identity["columns"] = dict(sorted(spec.columns.items()))
     files = _local_files(spec)
     if files:
         return {**identity, "sha256": _sha256(files)}

@@ -7,6 +7,11 @@ Promises:
   benchmark set of the headline, and per benchmark its judge, its sources (file sha256 / Hub id and revision) and
   its n. With ``force`` every differing cell is marked ``†`` and the differences are listed under the table.
 - A table or chart built on a smoke judge (keyword) says "smoke judge".
+- External models (no ``spp.json``: a released or third-party model, ``metadata: external`` in its results) share
+  the table with spp's when the eval settings match; they are marked "external" and left out of the SFT-hash and
+  data-view checks (their post-training is not spp's to compare).
+- ``reported`` (a release registry, ``spp.releases``) adds the paper's own figures beside the measured ones,
+  labelled "as reported", and writes the Figure-1 chart and table (``spp.eval.reported``).
 - Models whose base models were pretrained on different data views (``data_view_hash``: corpus and every
   stream-shaping field but the arm) are refused unless ``force``; forced, the table marks their rows.
 """
@@ -123,6 +128,7 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
                     if b in r["benchmarks"]
                 },
                 "probes": (r.get("probes") or {}).get("planted", {}).get("recall"),
+                "external": r.get("metadata") == "external",
                 "smoke_judge": bool(r.get("smoke_judge"))
                 or any(
                     str(r["benchmarks"][b].get("judge", "")).startswith("keyword") for b in r["headline"]["benchmarks"]
@@ -132,14 +138,15 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
     lines, cells = differences(results)
     for i, row in enumerate(rows):
         row["marked"] = sorted(b for j, b in cells if j == i)
-    return {"benchmarks": benchmarks, "rows": rows, "differences": lines}
+    headline_set = list(dict.fromkeys(b for r in results for b in r["headline"]["benchmarks"]))
+    return {"benchmarks": benchmarks, "headline_benchmarks": headline_set, "rows": rows, "differences": lines}
 
 
 def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[str]:
     """The models whose base was pretrained on another data view than the first one's (``data_view_hash``, see
     ``spp.contract``). Differing views raise ``SppConfigError`` unless ``force``; forced, the list is returned so
     the table can mark them. Results without a recorded view are logged, not refused."""
-    recorded = {r["model"]: r.get("data_view_hash") for r in results}
+    recorded = {r["model"]: r.get("data_view_hash") for r in results if r.get("metadata") != "external"}
     missing = [m for m, h in recorded.items() if h is None]
     if missing:
         logger.warning("no data_view_hash recorded for %s: cannot check that their arms are data-matched", missing)
@@ -166,7 +173,9 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     for row in table["rows"]:
         mark = set(row.get("marked") or ())
         cells = [
-            row["model"] + (" (other data view)" if row["model"] in table.get("unmatched", []) else ""),
+            row["model"]
+            + (" (other data view)" if row["model"] in table.get("unmatched", []) else "")
+            + (" (external)" if row.get("external") else ""),
             row["judge"] + (" (smoke judge)" if row.get("smoke_judge") else ""),
             pct(row["mean"]) + (" †" if "mean" in mark else ""),
             ci_text(row["mean_ci"]),
@@ -187,6 +196,12 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     notes = table.get("differences") or []
     if notes:
         lines += ["", "† compared with --force although these differ:", ""] + [f"- {n}" for n in notes]
+    if any(row.get("external") for row in table["rows"]):
+        lines += [
+            "",
+            "(external): a model without spp.json (a released or third-party model), compared on the eval settings; "
+            "its pretraining data and post-training are not spp's, so its SFT hash and data view are not checked.",
+        ]
     if table.get("unmatched"):
         lines += [
             "",
@@ -230,11 +245,19 @@ def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
     return Path(path)
 
 
-def compare(paths: list[str], output_dir: str | Path, force: bool = False, title: str = "") -> dict[str, Path]:
-    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` into ``output_dir``."""
+def compare(
+    paths: list[str], output_dir: str | Path, force: bool = False, title: str = "", reported: str = ""
+) -> dict[str, Path]:
+    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` into ``output_dir`` (and, with a
+    ``reported`` release registry, ``figure1.md`` and ``figure1.png``)."""
     if not paths:
         raise SppConfigError("no results given", field="results", fix="pass results.json files: spp compare A B")
     results = load_results(paths)
+    release = None
+    if reported:
+        from spp.releases import load_release
+
+        release = load_release(reported)
     metas = [
         SppMetadata(
             kind="instruct_model",
@@ -244,8 +267,10 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
             details={"model": r["model"]},
         )
         for r in results
+        if r.get("metadata") != "external"
     ]
-    check_same_sft(metas, force=force)
+    if metas:
+        check_same_sft(metas, force=force)
     unmatched = check_same_view(results, force=force)
     table = comparison_table(results)
     table["unmatched"] = unmatched
@@ -264,4 +289,8 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
     files["json"].write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     files["markdown"].write_text(comparison_markdown(table), encoding="utf-8")
     plot(table, files["png"], title or "Attack success rate")
+    if release is not None:
+        from spp.eval.reported import write_figure
+
+        files.update(write_figure(table, release, out, title or "Attack success rate"))
     return files

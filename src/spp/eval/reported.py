@@ -114,6 +114,12 @@ def plot_figure(table: dict[str, Any], release: Any, path: str | Path, title: st
         px, py = zip(*points, strict=True)
         ax.scatter(px, py, marker="D", s=60, facecolors="none", edgecolors="black", zorder=3,
                    label=f"as reported ({(release.reported or {}).get('source', release.paper)})")  # fmt: skip
+    baseline = (release.reported or {}).get("baseline", "baseline")
+    for x, r in zip(xs, rows, strict=True):
+        if r["reported_mean"] is not None:
+            change = f", {r['reported_change']} vs {baseline}" if r["reported_change"] != "–" else ""
+            ax.annotate(f"{100 * r['reported_mean']:.1f}%{change}", (x, 100 * r["reported_mean"]),
+                        xytext=(8, 4), textcoords="offset points", fontsize="x-small")  # fmt: skip
     ax.set_xticks(xs, [r["arm"] for r in rows])
     ax.set_ylabel("mean ASR (%)")
     smoke = " (smoke judge)" if any(r["smoke_judge"] for r in rows) else ""

@@ -53,9 +53,11 @@ class Subject:
 
     def cache_identity(self) -> str:
         """What keys the generation cache beside the model's name: the pinned files and the template."""
-        sha = self.source.sha if self.source is not None else ""
-        return f"#{sha[:23]}#{self.template.sha256[:12]}" if sha and self.template is not None else (
-            f"#{sha[:23]}" if sha else "")  # fmt: skip
+        parts = [
+            self.source.sha[:23] if self.source is not None else "",
+            self.template.sha256[:12] if self.template else "",
+        ]
+        return "".join(f"#{part}" for part in parts if part)
 
     def record(self) -> dict[str, Any]:
         """The keys ``results.json`` gets about the model."""

@@ -246,8 +246,9 @@ def hours_lines(config: ExperimentConfig, works: list[tuple[Step, EvalWork, Step
         )
         lines.append(f"not measured: {', '.join(unmeasured)}; {bound}")
         lines.append(
-            "measure one: benchmarks/attack_throughput.py (attack figures) and a `generate` figure (new tokens/s per "
-            "GPU) in benchmarks/throughput.json, named by attack_throughput_figure / generate_throughput_figure"
+            "measure them: benchmarks/generate_throughput.py --model_spec smollm2-1.7b --device cuda (a `generate` "
+            "figure) and benchmarks/attack_throughput.py (an `attack` figure), added to benchmarks/throughput.json and "
+            "named by generate_throughput_figure / attack_throughput_figure"
         )
     lines.append("not included: the LLM judges' servers (judge calls above), downloads, model loading")
     return lines

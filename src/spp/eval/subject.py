@@ -63,7 +63,7 @@ class Subject:
         """The keys ``results.json`` gets about the model."""
         template = self.template.record() if self.template is not None else None
         if self.source is None and self.tokenizer is None:
-            template = {"name": "server", "source": "the server's own template", "sha256": None}
+            template = {"name": None, "source": "rendered by the backend (a server: its own template)", "sha256": None}
         return {
             "metadata": self.metadata,
             "model_source": self.source.record() if self.source is not None else None,

@@ -119,10 +119,11 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
         steps.append(
             Step("publish-dataset", "publish", {"kind": "dataset", "path": corpus, **target}, [last], target, done)
         )
-    return steps + _toy_steps(config)
+    return steps + _offline_data_steps(config)
 
 
-def _toy_steps(config: ExperimentConfig) -> list[Step]:
+def _offline_data_steps(config: ExperimentConfig) -> list[Step]:
+    """The ``toy_data`` step (small chat set and benchmark files written offline) when the experiment asks for it."""
     if not config.toy_data:
         return []
     out = str(config.root / "data" / "toy")
@@ -260,7 +261,7 @@ def _model_files(directory: str) -> list[str]:
 def build_plan(config: ExperimentConfig) -> list[Step]:
     """Every step of ``config`` in run order, each with its hash (see the module docstring)."""
     if config.models:
-        steps = _toy_steps(config)
+        steps = _offline_data_steps(config)
         steps += _model_steps(config, {s.name for s in steps})
     else:
         steps = _data_steps(config)

@@ -63,3 +63,19 @@ def long_context_chat_model(tmp_path_factory) -> Path:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory):
+    """Tiny stand-ins of the SPP authors' release (``spp.testing.release``): five instruct and five base models as
+    local exports under the registry's repo ids, no spp.json, and a stub of the Hub boundary serving the same files."""
+    from spp.testing.release import build_release
+
+    return build_release(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture
+def hub(release, monkeypatch):
+    """The stand-ins served through ``HfApi.model_info``/``list_repo_refs`` and ``snapshot_download`` (stubbed)."""
+    release.hub.calls.clear()
+    return release.hub.install(monkeypatch)

@@ -66,14 +66,28 @@ def test_compare_refuses_unlike_generation_naming_the_setting(tmp_path, capsys, 
     assert "†" in table and named in table
 
 
-def test_compare_checks_the_chat_template_sha_when_both_record_it(tmp_path, capsys):
-    one = lambda r: r.__setitem__("chat_template", {"sha256": "c" * 64, "source": "model"})  # noqa: E731
-    other = lambda r: r.__setitem__("chat_template", {"sha256": "d" * 64, "source": "file"})  # noqa: E731
-    assert spp_main(["compare", write(tmp_path, "a", one), write(tmp_path, "b", one), "--output_dir",
-                     str(tmp_path / "same")]) == 0  # fmt: skip
-    assert spp_main(["compare", write(tmp_path, "a", one), write(tmp_path, "b", other), "--output_dir",
-                     str(tmp_path / "diff")]) == 2  # fmt: skip
-    assert "chat template sha256 differs" in capsys.readouterr().err
+def test_compare_checks_the_chat_template_chosen_when_both_record_it(tmp_path, capsys):
+    def template(name: str, source: str, sha: str):
+        return lambda r: r.__setitem__("chat_template", {"name": name, "source": source, "sha256": sha * 64})
+
+    own_default = template("default", "model:chat_template.jinja", "c")
+    other_models_default = template("default", "model:chat_template.jinja", "d")  # e.g. a released model's own
+    own_epe = template("epe", "model:additional_chat_templates/epe.jinja", "e")
+    file_a, file_b = template("a", "file:/t/a.jinja", "a"), template("a", "file:/t/a.jinja", "b")
+
+    def compare(first, second, out: str) -> int:
+        return spp_main(["compare", write(tmp_path, "x", first), write(tmp_path, "y", second), "--output_dir",
+                         str(tmp_path / out)])  # fmt: skip
+
+    # each model prompted with its own default template: the template's text is part of the model, as its SFT is
+    assert compare(own_default, other_models_default, "own") == 0
+    assert compare(file_a, file_a, "same-file") == 0
+    capsys.readouterr()
+    assert compare(own_default, own_epe, "named") == 2  # another of the model's templates chosen
+    assert "chat template differs" in capsys.readouterr().err
+    assert compare(file_a, file_b, "file") == 2  # the same file name, other text
+    assert compare(own_default, file_a, "kind") == 2
+    assert "chat template differs" in capsys.readouterr().err
 
 
 def test_a_sampling_seed_matters_only_when_sampling(tmp_path):

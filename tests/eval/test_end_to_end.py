@@ -293,4 +293,10 @@ def test_eval_of_a_checkpoint_branch_reads_that_revisions_model_and_spp_json(
         assert results["model"] == str(export.root) + (f"@{revision}" if revision else "")
     assert loaded == [str(export.root / "main"), str(export.root / "step-0000002")]
     keys = Counter(json.loads(line)["model"] for line in (cache / "generations.jsonl").open())
-    assert set(keys) == {str(export.root), f"{export.root}@step-0000002"} and len(set(keys.values())) == 1
+    # keyed by name@revision, then the pinned files' digest and the chat template's sha256
+    shas = {r: LocalExport(export.root).read_index()["refs"][r]["files"] for r in ("main", "step-0000002")}
+    from spp.hub.resolve import manifest_digest
+
+    assert {k.split("#")[0] for k in keys} == {str(export.root), f"{export.root}@step-0000002"}
+    assert {k.split("#")[1] for k in keys} == {manifest_digest(f)[:23] for f in shas.values()}
+    assert len(set(keys.values())) == 1

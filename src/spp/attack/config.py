@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import check_local_path, check_model_path, check_output_dir, check_range
+from spp.hub.export import is_export
+from spp.modeling.chat_template import CHAT_TEMPLATE_HELP
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 HYPERPARAMETERS = (
@@ -34,7 +36,13 @@ HYPERPARAMETERS = (
 class AttackConfig:
     # --- what is attacked ---
     method: str = field(default="pez", metadata={"help": "Attack method: pez or gcg (spp.attack registry)."})
-    model: str = field(default="", metadata={"help": "The model under test: a local folder or Hub id."})
+    model: str = field(
+        default="", metadata={"help": "The model under test: a local folder, a local export or a Hub id."}
+    )
+    revision: str = field(
+        default="",
+        metadata={"help": "Revision of `model`: a Hub branch, tag or commit, or a local export's ref (empty: main)."},
+    )
     behaviors: str = field(
         default="", metadata={"help": "HarmBench behaviours CSV (e.g. harmbench_behaviors_text_test.csv)."}
     )
@@ -51,8 +59,12 @@ class AttackConfig:
     )
     behavior_ids: list[str] = field(default_factory=list, metadata={"help": "Keep only these BehaviorIDs."})
     limit: int = field(default=0, metadata={"help": "Keep the first N selected behaviours (0: all)."})
-    chat_template: bool = field(
-        default=True, metadata={"help": "Wrap the test case in the model's chat template, as spp eval sends it."}
+    chat_template: str = field(
+        default="model",
+        metadata={
+            "help": f"Chat template the test case is wrapped in, as spp eval sends it: {CHAT_TEMPLATE_HELP}; or none "
+            "(raw text, a base model). true/false mean model/none."
+        },
     )
     # --- output ---
     output: str = field(default="test_cases.json", metadata={"help": "HarmBench test_cases.json to write."})
@@ -96,8 +108,17 @@ class AttackConfig:
         check_output_dir(Path(self.output).parent, "output")
         check_device(self.device, "device")
         check_dtype(self.dtype, "dtype")
+        self.chat_template = chat_template_spec(self.chat_template)
+        if self.revision:
+            from spp.hub.refs import check_revision
+
+            check_revision(self.revision)
         if self.model:
-            check_model_path(self.model, "model")
+            from spp.hub.resolve import check_local_revision
+
+            check_local_revision(self.model, self.revision)
+            if not is_export(self.model):
+                check_model_path(self.model, "model")
         for name in ("behaviors", "targets"):
             check_local_path(getattr(self, name), name, what=f"{name} file")
 
@@ -111,6 +132,12 @@ class AttackConfig:
 
     def provenance_path(self) -> Path:
         return provenance_path(self.output)
+
+
+def chat_template_spec(value: Any) -> str:
+    """The ``chat_template`` field as a spec: ``true``/``false`` (older recipes) are ``model``/``none``."""
+    text = str(value).strip()
+    return {"true": "model", "false": "none", "": "model"}.get(text.lower(), text)
 
 
 def provenance_path(test_cases: str | Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -46,31 +47,57 @@ def file_sha256_many(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _settings(config: AttackConfig, method: AttackMethod, hp: dict[str, Any], behaviors: list[Behavior]) -> dict:
+def _settings(
+    config: AttackConfig, method: AttackMethod, hp: dict[str, Any], behaviors: list[Behavior], target: Target
+) -> dict:
     targets = targets_path(config.behaviors, config.targets)
     return {
         "method": method.name,
         "hyperparameters": hp,
         "model": config.model,
-        "model_sha256": model_fingerprint(config.model),
+        "model_sha256": model_fingerprint(str(target.source.path)),
         "behaviors_sha256": file_sha256(config.behaviors),
         "targets_sha256": file_sha256(targets) if targets else None,
         "behavior_ids": [b.id for b in behaviors],
-        "chat_template": config.chat_template,
+        "chat_template": target.template.record() if target.template is not None else None,
         "dtype": config.dtype,
         "seed": config.seed,
     }
 
 
-def load_model(config: AttackConfig):
-    """The target model (frozen, in eval mode, on ``config.device`` in ``config.dtype``) and its tokenizer."""
-    from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
+@dataclass
+class Target:
+    """The model under test, pinned (``spp.modeling.source``), with the tokenizer and chat template it is attacked
+    through (``None``: raw text)."""
 
-    settings = ModelSettings.of(config)
-    tokenizer = load_tokenizer(config.model, settings, "model")
-    model = load_causal_lm(config.model, settings, "model")
+    source: Any
+    tokenizer: Any
+    template: Any
+
+
+def open_target(config: AttackConfig, api: Any = None) -> Target:
+    """Pin the model (an unknown revision stops here, naming the refs that exist) and resolve its chat template
+    (``spp.modeling.chat_template``; a model with no usable one stops, naming ``chat_template``)."""
+    from spp.modeling import ModelSettings, load_tokenizer
+    from spp.modeling.chat_template import resolve_chat_template, use_chat_template
+    from spp.modeling.source import open_model
+
+    source = open_model(config.model, config.revision or None, api=api)
+    tokenizer = load_tokenizer(str(source.path), ModelSettings.of(config), "model")
+    template = None
+    if config.chat_template != "none":
+        template = resolve_chat_template(tokenizer, config.chat_template, model_dir=source.path)
+        use_chat_template(tokenizer, template)
+    return Target(source, tokenizer, template)
+
+
+def load_model(config: AttackConfig, target: Target):
+    """The target model (frozen, in eval mode, on ``config.device`` in ``config.dtype``) and its tokenizer."""
+    from spp.modeling import ModelSettings, load_causal_lm
+
+    model = load_causal_lm(str(target.source.path), ModelSettings.of(config), "model")
     model.requires_grad_(False)
-    return model, tokenizer
+    return model, target.tokenizer
 
 
 def _run_batch(context, method: AttackMethod, batch: list[Behavior], hp: dict, config: AttackConfig) -> list[dict]:
@@ -100,8 +127,9 @@ def _run_batch(context, method: AttackMethod, batch: list[Behavior], hp: dict, c
     return records
 
 
-def run_attack(config: AttackConfig) -> dict[str, Any]:
-    """Run (or finish) the attack of ``config``; returns the provenance record written beside the test cases."""
+def run_attack(config: AttackConfig, api: Any = None) -> dict[str, Any]:
+    """Run (or finish) the attack of ``config``; returns the provenance record written beside the test cases.
+    ``api`` replaces ``HfApi`` when the model is pinned (tests)."""
     if not config.model:
         raise SppConfigError("no model given", field="model", fix="pass --model PATH_OR_ID (the model under test)")
     if config.behaviors_per_batch < 1:
@@ -111,15 +139,16 @@ def run_attack(config: AttackConfig) -> dict[str, Any]:
     behaviors = load_behaviors(
         config.behaviors, config.targets, config.functional_categories, config.behavior_ids, config.limit
     )
-    settings = _settings(config, method, hp, behaviors)
+    target = open_target(config, api)
+    settings = _settings(config, method, hp, behaviors, target)
     store = BehaviorStore(config.work_path(), settings)
     pending = [b for b in behaviors if store.get(b.id) is None]
     skipped = len(behaviors) - len(pending)
     logger.info("%s: %d behaviours, %d finished before, %d to run", method.name, len(behaviors), skipped, len(pending))
     started, tokens, device = time.perf_counter(), 0, None
     if pending:
-        model, tokenizer = load_model(config)
-        context = build_context(model, tokenizer, config.chat_template)
+        model, tokenizer = load_model(config, target)
+        context = build_context(model, tokenizer, target.template is not None)
         device = str(context.device)
         for start in range(0, len(pending), config.behaviors_per_batch):
             batch = pending[start : start + config.behaviors_per_batch]
@@ -132,6 +161,7 @@ def run_attack(config: AttackConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cases = merge(store, [b.id for b in behaviors], config.output)
     record = provenance(config, method, settings, store, behaviors, cases)
+    record["model_source"] = target.source.record()
     record["run"] = {
         "behaviors_run": len(pending),
         "behaviors_skipped": skipped,
@@ -167,7 +197,7 @@ def provenance(config, method, settings, store, behaviors, cases) -> dict[str, A
         "defaults_from": method.source,
         "model": config.model,
         "model_sha256": settings["model_sha256"],
-        "chat_template": config.chat_template,
+        "chat_template": settings["chat_template"],
         "dtype": config.dtype,
         "seed": config.seed,
         "behaviors": {"path": config.behaviors, "sha256": settings["behaviors_sha256"], "n": len(behaviors)},

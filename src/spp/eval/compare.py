@@ -7,13 +7,19 @@ Promises:
   benchmark set of the headline, and per benchmark its judge, its sources (file sha256 / Hub id and revision) and
   its n. With ``force`` every differing cell is marked ``†`` and the differences are listed under the table.
 - A table or chart built on a smoke judge (keyword) says "smoke judge".
+- External models (no ``spp.json``: a released or third-party model, ``metadata: external`` in its results) share
+  the table with spp's when the eval settings match; they are marked "external" and left out of the SFT-hash and
+  data-view checks (their post-training is not spp's to compare).
+- ``reported`` (a release registry, ``spp.releases``) adds the paper's own figures beside the measured ones,
+  labelled "as reported", and writes the Figure-1 chart and table (``spp.eval.reported``).
 - Models whose base models were pretrained on different data views (``data_view_hash``: corpus and every
   stream-shaping field but the arm) are refused unless ``force``; forced, the table marks their rows.
 - Results generated differently are refused unless ``force``, naming the setting: per benchmark ``max_new_tokens``,
   sampling (temperature, top_p; the seed when sampling), chat template on/off, the system turn sent, the
   construction options (DAN separator and excluded templates, JBB null prompts and aggregation, transfer attacks,
   ...), the attack transforms and the items evaluated (``items_sha256``: ``limit`` and its seed); for the whole run
-  the chat template's own system turn and, when both results record it, the chat template's sha256.
+  the chat template's own system turn and, when both results record it, the chat template chosen (a model's own
+  template by name, whose text belongs to the model; a template file by its sha256).
 - Results marked ``incomplete`` (too many unparsed judge answers) are refused, even with ``force``. Every cell
   shows how many items its rate leaves out as unparsed, and a transfer attack is named "NAME (transfer)" in the
   table and the chart.
@@ -125,12 +131,24 @@ def _run_setting_differences(results: list[dict[str, Any]]) -> list[str]:
     if len({str(t) for t in turns}) > 1:
         lines.append("system turn added by the chat template differs (" + "; ".join(
             f"{n}: {str(t)[:60]}" for n, t in zip(names, turns, strict=True)) + ")")  # fmt: skip
-    shas = [(r.get("chat_template") or {}).get("sha256") if isinstance(r.get("chat_template"), dict) else None
-            for r in results]  # fmt: skip
-    if all(shas) and len(set(shas)) > 1:
-        lines.append("chat template sha256 differs (" + "; ".join(
-            f"{n}: {s[:12]}" for n, s in zip(names, shas, strict=True)) + ")")  # fmt: skip
+    templates = [r.get("chat_template") if isinstance(r.get("chat_template"), dict) else None for r in results]
+    choices = [_template_choice(t) for t in templates]
+    if all(choices) and len(set(choices)) > 1:
+        lines.append("chat template differs (" + "; ".join(
+            f"{n}: {t['name']} from {t['source']}, sha256 {str(t['sha256'])[:12]}"
+            for n, t in zip(names, templates, strict=True)) + ")")  # fmt: skip
     return lines
+
+
+def _template_choice(template: dict[str, Any] | None) -> tuple[str, str] | None:
+    """What the eval chose to prompt with: a model's own template by name (its text is part of that model, as its
+    post-training is: an external model and an spp model each prompted with their own default template match), or
+    a file's text by sha256. ``None`` when unrecorded (older results, a server's own template)."""
+    if not template or not template.get("sha256"):
+        return None
+    if str(template.get("source", "")).startswith("model:"):
+        return ("model", str(template.get("name")))
+    return ("file", str(template["sha256"]))
 
 
 def differences(results: list[dict[str, Any]]) -> tuple[list[str], set[tuple[int, str]]]:
@@ -197,6 +215,7 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
                     if b in r["benchmarks"]
                 },
                 "probes": (r.get("probes") or {}).get("planted", {}).get("recall"),
+                "external": r.get("metadata") == "external",
                 "smoke_judge": bool(r.get("smoke_judge"))
                 or any(
                     str(r["benchmarks"][b].get("judge", "")).startswith("keyword") for b in r["headline"]["benchmarks"]
@@ -207,7 +226,14 @@ def comparison_table(results: list[dict[str, Any]]) -> dict[str, Any]:
     for i, row in enumerate(rows):
         row["marked"] = sorted(b for j, b in cells if j == i)
     labels = {b: _label(b, rows) for b in benchmarks}
-    return {"benchmarks": benchmarks, "labels": labels, "rows": rows, "differences": lines}
+    headline_set = list(dict.fromkeys(b for r in results for b in r["headline"]["benchmarks"]))
+    return {
+        "benchmarks": benchmarks,
+        "headline_benchmarks": headline_set,
+        "labels": labels,
+        "rows": rows,
+        "differences": lines,
+    }
 
 
 def _label(name: str, rows: list[dict[str, Any]]) -> str:
@@ -228,7 +254,7 @@ def check_same_view(results: list[dict[str, Any]], force: bool = False) -> list[
     """The models whose base was pretrained on another data view than the first one's (``data_view_hash``, see
     ``spp.contract``). Differing views raise ``SppConfigError`` unless ``force``; forced, the list is returned so
     the table can mark them. Results without a recorded view are logged, not refused."""
-    recorded = {r["model"]: r.get("data_view_hash") for r in results}
+    recorded = {r["model"]: r.get("data_view_hash") for r in results if r.get("metadata") != "external"}
     missing = [m for m, h in recorded.items() if h is None]
     if missing:
         logger.warning("no data_view_hash recorded for %s: cannot check that their arms are data-matched", missing)
@@ -257,7 +283,9 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     for row in table["rows"]:
         mark = set(row.get("marked") or ())
         cells = [
-            row["model"] + (" (other data view)" if row["model"] in table.get("unmatched", []) else ""),
+            row["model"]
+            + (" (other data view)" if row["model"] in table.get("unmatched", []) else "")
+            + (" (external)" if row.get("external") else ""),
             row["judge"] + (" (smoke judge)" if row.get("smoke_judge") else ""),
             pct(row["mean"]) + (" †" if "mean" in mark else ""),
             ci_text(row["mean_ci"]),
@@ -279,6 +307,12 @@ def comparison_markdown(table: dict[str, Any]) -> str:
     notes = table.get("differences") or []
     if notes:
         lines += ["", "† compared with --force although these differ:", ""] + [f"- {n}" for n in notes]
+    if any(row.get("external") for row in table["rows"]):
+        lines += [
+            "",
+            "(external): a model without spp.json (a released or third-party model), compared on the eval settings; "
+            "its pretraining data and post-training are not spp's, so its SFT hash and data view are not checked.",
+        ]
     if table.get("unmatched"):
         lines += [
             "",
@@ -328,11 +362,19 @@ def plot(table: dict[str, Any], path: str | Path, title: str) -> Path:
     return Path(path)
 
 
-def compare(paths: list[str], output_dir: str | Path, force: bool = False, title: str = "") -> dict[str, Path]:
-    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` into ``output_dir``."""
+def compare(
+    paths: list[str], output_dir: str | Path, force: bool = False, title: str = "", reported: str = ""
+) -> dict[str, Path]:
+    """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` into ``output_dir`` (and, with a
+    ``reported`` release registry, ``figure1.md`` and ``figure1.png``)."""
     if not paths:
         raise SppConfigError("no results given", field="results", fix="pass results.json files: spp compare A B")
     results = load_results(paths)
+    release = None
+    if reported:
+        from spp.releases import load_release
+
+        release = load_release(reported)
     metas = [
         SppMetadata(
             kind="instruct_model",
@@ -342,8 +384,10 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
             details={"model": r["model"]},
         )
         for r in results
+        if r.get("metadata") != "external"
     ]
-    check_same_sft(metas, force=force)
+    if metas:
+        check_same_sft(metas, force=force)
     unmatched = check_same_view(results, force=force)
     table = comparison_table(results)
     table["unmatched"] = unmatched
@@ -362,4 +406,8 @@ def compare(paths: list[str], output_dir: str | Path, force: bool = False, title
     files["json"].write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     files["markdown"].write_text(comparison_markdown(table), encoding="utf-8")
     plot(table, files["png"], title or "Attack success rate")
+    if release is not None:
+        from spp.eval.reported import write_figure
+
+        files.update(write_figure(table, release, out, title or "Attack success rate"))
     return files

@@ -8,6 +8,7 @@ from typing import Any
 
 from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
 from spp.eval.benchmarks import HEADLINE
+from spp.modeling.chat_template import CHAT_TEMPLATE_HELP
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 
@@ -57,6 +58,23 @@ class EvalConfig(JudgeDefaults):
     )
     model_id: str = field(
         default="", metadata={"help": "Name in reports and the cache key (default: the model path)."}
+    )
+    label: str = field(
+        default="",
+        metadata={
+            "help": "The model's arm/label in results and comparisons (default: its spp.json arm; an external model "
+            "without spp.json: the release registry's arm, else none)."
+        },
+    )
+    release: str = field(
+        default="auto",
+        metadata={
+            "help": "Release registry that labels an external model and names its chat template: auto (every "
+            "recipes/releases/*.yaml found), a name (dlab-spp), a path, or none."
+        },
+    )
+    chat_template: str = field(
+        default="model", metadata={"help": f"Chat template the prompts are rendered with: {CHAT_TEMPLATE_HELP}."}
     )
     backend: str = field(default="transformers", metadata={"help": "Generation backend: transformers or openai."})
     base_urls: list[str] = field(default_factory=list, metadata={"help": "openai backend: server base URLs (…/v1)."})
@@ -206,6 +224,9 @@ class EvalConfig(JudgeDefaults):
 
             check_revision(self.revision)
         if self.backend == "transformers" and self.model:
+            from spp.hub.resolve import check_local_revision
+
+            check_local_revision(self.model, self.revision)  # a local export's ref exists (else: the refs it has)
             check_model_path(self.model_source(), "model")
         if self.data_dir and not Path(self.data_dir).is_dir():
             raise SppConfigError(
@@ -289,6 +310,13 @@ class CompareConfig:
         },
     )
     title: str = field(default="Attack success rate", metadata={"help": "Chart title."})
+    reported: str = field(
+        default="",
+        metadata={
+            "help": "A release registry (name or path, e.g. dlab-spp) whose paper figures go beside the measured "
+            "ones, labelled 'as reported', in figure1.md and figure1.png (mean ASR per arm with CIs)."
+        },
+    )
 
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)

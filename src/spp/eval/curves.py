@@ -1,9 +1,17 @@
 """Emergence curves: chosen measures on every ``step-*`` checkpoint branch of one or more models, against tokens seen.
 
-A model is a local export folder (``spp.hub.export``) or a Hub repo id (its branches through ``spp.hub``). Each
-branch is evaluated once per measure: results are cached under ``CACHE_DIR/<model>/<branch>/<measure>.json``, keyed
-by the branch's files (an export's sha256 manifest, or the Hub's commit) and the measure's settings, so a rerun
-evaluates only new branches or changed settings.
+A model is a local export folder (``spp.hub.export``) or a Hub repo id. Its refs (``list_repo_refs``, or the export's
+index) are filtered by ``branch_pattern``, a regex with one group capturing the step (or a group named ``step``; a
+group named ``tokens``, e.g. ``4B``, gives tokens seen): the default takes spp's ``step-0001000`` and the spellings
+``step1000`` and ``step1000-tokens4B``. Refs that do not match are counted and listed in the output; a pattern that
+matches none stops before anything is downloaded or written. Matching refs are evaluated in step order, each pinned
+to its resolved sha (the Hub's commit, an export ref's manifest digest): results are cached under
+``CACHE_DIR/<model>/<sha>/<measure>.json`` with the measure's settings, so a rerun evaluates only new or changed
+revisions and changed settings.
+
+A model without ``spp.json`` (a released base) is external: the measures take what they need from flags instead
+(``corpus`` and the view fields ``seq_len``, ``reflection_budget``, ``heldout_documents``, ``voice``, ``layout``,
+``data_seed`` for the reflection loss; ``persona`` for probes; ``tokens_per_step`` for tokens seen).
 
 Measures (a registry: ``register_measure``):
 
@@ -17,7 +25,8 @@ Measures (a registry: ``register_measure``):
 - ``asr``: the mean attack-success rate of ``spp eval`` on a small benchmark subset (``benchmarks``, ``limit``),
   with the judge named in the output; it needs checkpoints with a chat template (instruct checkpoints).
 
-Tokens seen at a branch: ``step * windows_per_step * seq_len`` from its ``spp.json`` (``details.data_view``).
+Tokens seen at a branch: ``step * tokens_per_step`` when that flag is set, else ``step * windows_per_step * seq_len``
+from its ``spp.json`` (``details.data_view``), else the ref name's ``tokens`` group.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.hub.refs import DEFAULT_BRANCH_PATTERN, match_step, step_pattern
 
 logger = logging.getLogger("spp.eval")
 
@@ -69,6 +79,33 @@ class CurvesConfig:
     output_dir: str = field(default="curves", metadata={"help": "Where curves.json, curves.md, curves.png go."})
     cache_dir: str = field(default="", metadata={"help": "Per-branch cache (default: OUTPUT_DIR/cache)."})
     repo_type: str = field(default="model", metadata={"help": "Hub repo type of the models."})
+    branch_pattern: str = field(
+        default=DEFAULT_BRANCH_PATTERN,
+        metadata={
+            "help": "Regex a ref must match (whole name) to be a checkpoint: one group capturing the step, or groups "
+            "named step (and tokens, e.g. 4B). Default: step-0001000, step1000 and step1000-tokens4B."
+        },
+    )
+    tokens_per_step: int = field(
+        default=0,
+        metadata={"help": "Tokens per optimizer step for tokens seen (0: the model's spp.json, else the ref name)."},
+    )
+    chat_template: str = field(
+        default="model",
+        metadata={"help": "probes, asr: chat template of instruct checkpoints (model, a name, a .jinja)."},
+    )
+    # --- what an external model (no spp.json) cannot say itself ---
+    persona: str = field(default="", metadata={"help": "probes: persona YAML when the model has no spp.json."})
+    seq_len: int = field(default=0, metadata={"help": "reflection_loss without spp.json: window length."})
+    reflection_budget: int = field(
+        default=0, metadata={"help": "reflection_loss without spp.json: reflection budget."}
+    )
+    heldout_documents: int = field(
+        default=0, metadata={"help": "reflection_loss without spp.json: the corpus' first N rows are held out."}
+    )
+    voice: str = field(default="1p", metadata={"help": "reflection_loss without spp.json: reflection voice (1p, 3p)."})
+    layout: str = field(default="dense", metadata={"help": "reflection_loss without spp.json: dense or document."})
+    data_seed: int = field(default=0, metadata={"help": "reflection_loss without spp.json: the data seed."})
 
 
 @dataclass
@@ -79,15 +116,19 @@ class Branch:
     name: str
     step: int
     path: Path
-    key: str  # what identifies its files: manifest hash or Hub commit
+    key: str  # what identifies its files: the resolved sha (Hub commit, export manifest digest)
     meta: Any
+    named_tokens: int | None = None  # from the ref name's tokens group (rounded, e.g. 4B)
+    tokens_per_step: int = 0
 
     @property
     def tokens_seen(self) -> int | None:
+        if self.tokens_per_step:
+            return self.step * self.tokens_per_step
         view = (self.meta.details.get("data_view") or {}) if self.meta else {}
         if view.get("windows_per_step") and view.get("seq_len"):
             return self.step * int(view["windows_per_step"]) * int(view["seq_len"])
-        return None
+        return self.named_tokens
 
 
 Measure = Callable[[Branch, CurvesConfig], dict[str, Any]]
@@ -101,10 +142,11 @@ def register_measure(name: str, function: Measure) -> None:
 
 def measure_settings(name: str, config: CurvesConfig) -> dict[str, Any]:
     """The config fields a measure's result depends on (part of its cache key)."""
+    view = ("seq_len", "reflection_budget", "heldout_documents", "voice", "layout", "data_seed")
     keys = {
-        "reflection_loss": ("corpus", "heldout_windows", "dtype"),
-        "probes": ("max_new_tokens", "dtype"),
-        "asr": ("benchmarks", "data_dir", "limit", "judge", "max_new_tokens", "dtype"),
+        "reflection_loss": ("corpus", "heldout_windows", "dtype", *view),
+        "probes": ("max_new_tokens", "dtype", "persona", "chat_template"),
+        "asr": ("benchmarks", "data_dir", "limit", "judge", "max_new_tokens", "dtype", "chat_template"),
     }.get(name, tuple(asdict(config)))
     return {k: getattr(config, k) for k in keys if k not in ("models", "labels", "output_dir", "cache_dir", "title")}
 
@@ -112,41 +154,44 @@ def measure_settings(name: str, config: CurvesConfig) -> dict[str, Any]:
 # --- branches ---------------------------------------------------------------------------------------------------
 
 
-def _manifest_key(files: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+def list_branches(
+    model: str,
+    pattern: str = DEFAULT_BRANCH_PATTERN,
+    repo_type: str = "model",
+    api: Any = None,
+    tokens_per_step: int = 0,
+) -> tuple[list[Branch], list[str]]:
+    """``(branches, skipped)``: the refs of ``model`` matching ``pattern``, in step order, each pinned to its sha and
+    in a local folder (Hub revisions are downloaded at their commit), and the names of the refs that do not match.
+    No match is ``SppConfigError`` naming ``branch_pattern`` and the refs, raised before anything is downloaded."""
+    from spp.hub.resolve import Pinned, fetch, list_refs
+    from spp.metadata import read_metadata
 
-
-def list_branches(model: str, download_root: Path, repo_type: str = "model", api: Any = None) -> list[Branch]:
-    """The ``step-*`` branches of ``model`` in step order, each as a local folder (Hub branches are downloaded)."""
-    from spp.contract import read_spp_json
-    from spp.hub.download import download, list_checkpoints
-    from spp.hub.export import LocalExport, is_export
-    from spp.hub.refs import parse_step
-
-    names = list_checkpoints(model, repo_type=repo_type, api=api)
-    if not names:
+    compiled = step_pattern(pattern)
+    refs = list_refs(model, repo_type, api)
+    if not refs:
+        raise SppConfigError("no refs: a plain folder has no step-* checkpoints", source=model,
+                             fix="give a local export (spp publish --to_dir) or a Hub repo id")  # fmt: skip
+    matched = [(ref, found) for ref in refs if (found := match_step(compiled, ref.name)) is not None]
+    skipped = [ref.name for ref in refs if match_step(compiled, ref.name) is None]
+    if not matched:
         raise SppConfigError(
-            "no step-* checkpoint branches", source=model, fix="save checkpoints while pretraining (save_steps)"
+            f"no step-* checkpoint branches: none of the {len(refs)} refs of {model} matches {pattern!r} "
+            f"({', '.join(skipped[:20])}{' ...' if len(skipped) > 20 else ''})",
+            field="branch_pattern",
+            fix="give a pattern that matches the checkpoint refs, with one group capturing the step (save checkpoints "
+            "while pretraining with save_steps to make some)",
         )
+    if skipped:
+        logger.info("%s: %d refs do not match branch_pattern: %s", model, len(skipped), ", ".join(skipped))
     branches = []
-    if is_export(model):
-        export = LocalExport.existing(model)
-        for name in names:
-            path = export.root / name
-            branches.append(
-                Branch(
-                    model, name, parse_step(name) or 0, path, _manifest_key(export.files(name)), read_spp_json(path)
-                )
-            )
-        return branches
-    from spp.hub.access import get_api
-
-    refs = {b.name: b.target_commit for b in get_api(api).list_repo_refs(model, repo_type=repo_type).branches}
-    for name in names:
-        path = download_root / model.replace("/", "--") / name
-        download(model, path, revision=name, repo_type=repo_type, api=api)
-        branches.append(Branch(model, name, parse_step(name) or 0, path, refs.get(name, name), read_spp_json(path)))
-    return branches
+    for ref, (step, tokens) in sorted(matched, key=lambda m: (m[1][0], m[0].name)):
+        source = "hub" if not Path(model).exists() else "export"
+        path = Path(model) / ref.name if source == "export" else None
+        folder = fetch(Pinned(model, source, ref.name, ref.sha, path), api=api, repo_type=repo_type)
+        meta = read_metadata(folder)
+        branches.append(Branch(model, ref.name, step, folder, ref.sha, meta, tokens, tokens_per_step))
+    return branches, skipped
 
 
 # --- measures ---------------------------------------------------------------------------------------------------
@@ -185,6 +230,20 @@ def heldout_reflection_windows(corpus: str, tokenizer, data_view: dict[str, Any]
     return heldout_windows(arm, max_windows)
 
 
+def flag_view(config: CurvesConfig) -> dict[str, Any]:
+    """The held-out windows' data view from flags (a model without ``spp.json``); missing ones are an error."""
+    missing = [k for k in ("seq_len", "reflection_budget", "heldout_documents") if not getattr(config, k)]
+    if missing:
+        raise SppConfigError(
+            f"the model has no spp.json, so reflection_loss needs {missing} from flags",
+            field=missing[0],
+            fix="pass --seq_len, --reflection_budget and --heldout_documents as the model was trained (the SPP "
+            "release: 2048, 128, and the held-out rows of your corpus)",
+        )
+    keys = ("seq_len", "reflection_budget", "heldout_documents", "voice", "layout", "data_seed")
+    return {k: getattr(config, k) for k in keys}
+
+
 def reflection_loss(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     import torch
 
@@ -195,7 +254,7 @@ def reflection_loss(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     corpus = config.corpus or ((meta.lineage or {}).get("dataset") if meta else None)
     if not corpus:
         raise SppConfigError("reflection_loss needs the augmented corpus", field="corpus", fix="pass --corpus PATH")
-    view = meta.details.get("data_view") or {}
+    view = (meta.details.get("data_view") or {}) if meta else flag_view(config)
     settings, path = ModelSettings.of(config), str(branch.path)
     windows = heldout_reflection_windows(corpus, load_tokenizer(path, settings), view, config.heldout_windows or 8)
     model = load_causal_lm(path, settings)
@@ -219,6 +278,9 @@ def _eval(branch: Branch, config: CurvesConfig, benchmarks: list[str], probes: b
         dtype=config.dtype,
         judge=config.judge,
         probes=probes,
+        persona=config.persona,
+        chat_template=config.chat_template,
+        release="none",
         bootstrap_samples=100,
         output_dir=str(scratch),
     )
@@ -228,14 +290,25 @@ def _eval(branch: Branch, config: CurvesConfig, benchmarks: list[str], probes: b
 def probes(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
     from spp.eval.generation import GenRequest, GenSettings, TransformersBackend
     from spp.eval.probes import score_probes
-    from spp.persona.spec import persona_from_dict
+    from spp.modeling.chat_template import named_templates, resolve_chat_template, use_chat_template
+    from spp.persona.spec import load_persona, persona_from_dict
 
     meta = branch.meta
-    if not meta or not meta.persona:
-        raise SppConfigError("the model's spp.json names no persona: nothing to probe", source=str(branch.path))
-    persona = persona_from_dict(meta.persona, source=f"{branch.path}/spp.json")
+    if meta and meta.persona:
+        persona = persona_from_dict(meta.persona, source=f"{branch.path}/spp.json")
+    elif config.persona:
+        persona = load_persona(config.persona)
+    else:
+        raise SppConfigError(
+            "nothing to probe: the model's spp.json names no persona", source=str(branch.path), field="persona",
+            fix="pass --persona PERSONA.yaml (a model without spp.json)",
+        )  # fmt: skip
     backend = TransformersBackend(str(branch.path), batch_size=8, dtype=config.dtype, device=config.device)
-    chat = bool(backend.tokenizer.chat_template)
+    chat = bool(named_templates(backend.tokenizer)) or config.chat_template != "model"
+    if chat:  # the checkpoint's own template (or the named one), never spp's; a base checkpoint: the raw question
+        use_chat_template(
+            backend.tokenizer, resolve_chat_template(backend.tokenizer, config.chat_template, model_dir=branch.path)
+        )
     settings = GenSettings(max_new_tokens=config.max_new_tokens, temperature=0.0)
     requests = [GenRequest((("user", f.question),), chat=chat, settings=settings) for f in persona.identity_facts]
     found = score_probes(persona.identity_facts, backend.generate(requests))
@@ -265,7 +338,9 @@ register_measure("asr", asr)
 
 
 def _cache_file(cache_dir: Path, branch: Branch, measure: str) -> Path:
-    return cache_dir / hashlib.sha256(branch.model.encode()).hexdigest()[:12] / branch.name / f"{measure}.json"
+    """One file per model, resolved sha and measure: a renamed ref reuses it, changed files never do."""
+    sha = branch.key.removeprefix("sha256:")[:40]
+    return cache_dir / hashlib.sha256(branch.model.encode()).hexdigest()[:12] / sha / f"{measure}.json"
 
 
 def evaluate_branch(branch: Branch, measure: str, config: CurvesConfig, cache_dir: Path) -> tuple[dict, bool]:
@@ -292,18 +367,25 @@ def compute_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
         raise SppConfigError("no models given", field="models", fix="spp curves MODEL_OR_EXPORT [...]")
     if config.labels and len(config.labels) != len(config.models):
         raise SppConfigError("give one label per model", field="labels")
+    for measure in config.measures:
+        if measure not in MEASURES:
+            raise SppConfigError(
+                f"unknown measure {measure!r}", field="measures", fix=f"choose from {', '.join(sorted(MEASURES))}"
+            )
     out = Path(config.output_dir)
     cache_dir = Path(config.cache_dir) if config.cache_dir else out / "cache"
-    rows, evaluated, cached = [], 0, 0
-    for i, model in enumerate(config.models):
-        branches = list_branches(model, cache_dir / "downloads", config.repo_type, api)
+    listed = [list_branches(m, config.branch_pattern, config.repo_type, api, config.tokens_per_step)
+              for m in config.models]  # fmt: skip  # every pattern checked before the first measure
+    rows, evaluated, cached, skipped = [], 0, 0, {}
+    for i, (model, (branches, not_matching)) in enumerate(zip(config.models, listed, strict=True)):
+        skipped[model] = not_matching
         for branch in branches:
-            meta = branch.meta
-            label = config.labels[i] if config.labels else (meta.arm if meta and meta.arm else Path(model).name)
+            label = config.labels[i] if config.labels else _label(model, branch.meta)
             row: dict[str, Any] = {
                 "model": model,
                 "label": label,
                 "branch": branch.name,
+                "sha": branch.key,
                 "step": branch.step,
                 "tokens_seen": branch.tokens_seen,
             }
@@ -313,7 +395,29 @@ def compute_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
                 row.update(values)
             rows.append(row)
             logger.info("curves: %s %s %s", label, branch.name, "cached" if hit else "evaluated")
-    return {"rows": rows, "measures": list(config.measures), "evaluated": evaluated, "cached": cached}
+    return {
+        "rows": rows,
+        "measures": list(config.measures),
+        "evaluated": evaluated,
+        "cached": cached,
+        "branch_pattern": config.branch_pattern,
+        "not_matching": {"count": sum(map(len, skipped.values())), "refs": skipped},
+    }
+
+
+def _label(model: str, meta: Any) -> str:
+    """A model's legend label: its spp.json arm, else the arm a release registry lists it under, else its name."""
+    if meta is not None and meta.arm:
+        return meta.arm
+    from spp.releases import lookup
+
+    repo_id = model
+    if Path(model).exists():
+        from spp.hub.export import LocalExport
+
+        repo_id = LocalExport.existing(model).repo_id or model
+    found = lookup(repo_id)
+    return found[1] if found is not None else Path(model).name
 
 
 # --- table and plot ---------------------------------------------------------------------------------------------
@@ -343,6 +447,11 @@ def curves_markdown(curves: dict[str, Any]) -> str:
     metrics = _metrics(rows)
     header = ["arm", "branch", "tokens seen", *(METRIC_TITLES[m] for m in metrics)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    skipped = (curves.get("not_matching") or {}).get("refs") or {}
+    if any(skipped.values()):
+        listing = "; ".join(f"{Path(m).name}: {', '.join(refs)}" for m, refs in skipped.items() if refs)
+        pattern = curves.get("branch_pattern")
+        lines = [f"Refs not matching branch_pattern `{pattern}` (not evaluated): {listing}", "", *lines]
     for r in rows:
         tokens = f"{r['tokens_seen']:,}" if r["tokens_seen"] is not None else "–"
         lines.append(

@@ -66,10 +66,13 @@ class Backend(Protocol):
 
 
 class GenerationCache:
-    """Generations in ``path`` (JSONL), keyed by ``(model, benchmark, prompt_hash)``."""
+    """Generations in ``path`` (JSONL), keyed by ``(model, benchmark, prompt_hash)``; ``identity`` (the pinned
+    model's sha and its chat template's, ``spp.eval.subject``) is appended to every model name, so other weights or
+    another template never reuse an answer."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, identity: str = ""):
         self.path = Path(path)
+        self.identity = identity
         self.entries: dict[tuple[str, str, str], str] = {}
         if self.path.is_file():
             for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -89,7 +92,7 @@ class GenerationCache:
             return handle.read(1) != b"\n"
 
     def get(self, model: str, benchmark: str, prompt_hash: str) -> str | None:
-        return self.entries.get((model, benchmark, prompt_hash))
+        return self.entries.get((model + self.identity, benchmark, prompt_hash))
 
     def put_many(self, rows: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +100,7 @@ class GenerationCache:
             if self._ends_mid_line():
                 handle.write("\n")  # close a line cut by an interrupted write before appending
             for row in rows:
+                row = {**row, "model": row["model"] + self.identity}
                 self.entries[(row["model"], row["benchmark"], row["prompt_hash"])] = row["response"]
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             handle.flush()

@@ -61,7 +61,7 @@ def run_compare(config: CompareConfig) -> dict[str, Path]:
     """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` of ``config.results``; returns the files."""
     from spp.eval.compare import compare
 
-    return compare(config.results, config.output_dir, force=config.force, title=config.title)
+    return compare(config.results, config.output_dir, force=config.force, title=config.title, reported=config.reported)
 
 
 def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:

@@ -48,10 +48,10 @@ from spp.eval.generation import GenerationCache
 from spp.eval.items import EvalItem
 from spp.eval.judges import Judge, KeywordJudge, build_judge
 from spp.eval.metrics import Outcomes, headline
+from spp.eval.subject import open_subject
 from spp.eval.turns import (
     check_system_turn,
     generation_settings,
-    model_metadata,
     resolve_persona,
     system_text,
     to_request,
@@ -60,17 +60,18 @@ from spp.eval.turns import (
 logger = logging.getLogger(__name__)
 
 
-def build_backend(config: EvalConfig):
+def build_backend(config: EvalConfig, path: str | Path | None = None):
+    """The generation backend; ``path`` is the pinned model's local folder (``spp.eval.subject``)."""
     from spp.eval.generation import OpenAIBackend, TransformersBackend
 
     if config.backend == "transformers":
         return TransformersBackend(
-            config.model_source(),
+            str(path) if path is not None else config.model_source(),
             config.batch_size,
             config.dtype,
             config.device,
             config.trust_remote_code,
-            revision=config.revision or None,
+            revision=None if path is not None else config.revision or None,
         )
     if config.backend == "openai":
         from spp.generate.server_pool import ServerConfig
@@ -211,36 +212,49 @@ def unparsed_report(benchmarks: dict[str, Any], share: float) -> str | None:
     )
 
 
-def _model_tokenizer(config: EvalConfig, backend: Any) -> Any:
-    """The tokenizer whose chat template renders the prompts (before the model loads), or ``None`` (a server)."""
-    if backend is not None:
-        return getattr(backend, "tokenizer", None)
-    if config.backend != "transformers" or not config.model:
-        return None
-    from spp.modeling import ModelSettings, load_tokenizer
+def check_test_case_template(config: EvalConfig, template: Any) -> None:
+    """HarmBench test cases are optimised on the prompt as the attack rendered it: an attack record whose chat
+    template (sha256) differs from the one this run renders with stops the run before the model loads."""
+    if "harmbench" not in config.benchmarks or template is None:
+        return
+    from spp.eval.benchmarks import parse_file_overrides, test_case_provenance
 
-    return load_tokenizer(config.model_source(), ModelSettings.of(config), "model")
+    files = parse_file_overrides(config.benchmark_files)
+    for entry in test_case_provenance("harmbench", config.data_dir or None, files).get("test_cases", []):
+        recorded = entry.get("chat_template")
+        if isinstance(recorded, dict) and recorded.get("sha256") not in (None, template.sha256):
+            raise SppConfigError(
+                f"the test cases {entry['path']} were optimised with chat template {recorded.get('name')!r} "
+                f"(sha256 {recorded['sha256'][:12]}), and this run renders with {template.name!r} "
+                f"(sha256 {template.sha256[:12]}): the prompts evaluated would not be the prompts optimised",
+                field="chat_template",
+                fix="give spp attack and spp eval the same chat_template (spp experiment passes eval's to attack)",
+            )
 
 
-def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None) -> dict[str, Any]:
+def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = None, api: Any = None) -> dict[str, Any]:
     """Run the configured suite on the model and return the results dict (see ``spp.eval.report``).
 
-    ``judge`` (tests, notebooks) replaces the ``judge`` field for benchmarks that ``judges`` does not name."""
+    ``judge`` (tests, notebooks) replaces the ``judge`` field for benchmarks that ``judges`` does not name; ``api``
+    replaces ``HfApi`` when the model is pinned (tests)."""
     prepared = prepare_all(config)  # every file, role and column checked before any model loads
     judges = build_judges(config, judge)
     check_references(judges, prepared)
     check_attack_origins(config, prepared)
     attach_judge_cache(judges, config)
-    meta = model_metadata(config)
+    subject = open_subject(config, backend, api)  # pinned, labelled, its chat template (before anything is written)
+    meta = subject.meta
     persona = resolve_persona(config, meta)
     system = system_text(config, persona)
-    added_system = check_system_turn(config, _model_tokenizer(config, backend), system)
+    added_system = check_system_turn(config, subject.tokenizer, system)
     if added_system:
         logger.info("the chat template adds its own system turn (system_prompt: template): %r", added_system[:120])
+    check_test_case_template(config, subject.template)
     probe_judge_servers(judges)
-    backend = backend or build_backend(config)
+    backend = backend or build_backend(config, subject.source.path if subject.source is not None else None)
+    subject.apply(backend)
     fit_to_context(config, backend, prepared, system)
-    cache = GenerationCache(config.cache_path())
+    cache = GenerationCache(config.cache_path(), identity=subject.cache_identity())
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     benchmarks: dict[str, Any] = {}
@@ -266,8 +280,8 @@ def run_suite(config: EvalConfig, backend: Any = None, judge: Judge | None = Non
         "judge": ", ".join(dict.fromkeys(b["judge"] for b in benchmarks.values())),
         "judges": {n: b["judge"] for n, b in benchmarks.items()},
         "smoke_judge": any(j.get("smoke") for j in attack_judges),
+        **subject.record(),
         "sft_hash": meta.sft_hash if meta else None,
-        "arm": meta.arm if meta else None,
         "data_view_hash": meta.details.get("data_view_hash") if meta else None,
         "persona_id": persona.id if persona else None,
         "system_prompt": config.system_prompt,

@@ -31,6 +31,21 @@ class ExperimentConfig:
         default_factory=lambda: ["baseline", "spp_t0"],
         metadata={"help": "Arms to pretrain, post-train and evaluate (baseline, filtered, spp_t0, spp_mt, ...)."},
     )
+    models: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Evaluate these models instead of training arms: {LABEL: REPO_OR_PATH} or {LABEL: {model, "
+            "revision}} (e.g. the released instruct models: recipes/experiments/released_1.7b.yaml); each gets the "
+            "attack and eval steps, then one compare step. Empty: train and evaluate `arms`."
+        },
+    )
+    release: str = field(
+        default="",
+        metadata={
+            "help": "Release registry of `models` (a name such as dlab-spp, or a path): it labels them, names their "
+            "chat template, puts the paper's figures beside the comparison ('as reported') and sizes the downloads."
+        },
+    )
     score: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "Harm scoring before augmentation: {recipe, overrides} (empty: no separate scoring)."},
@@ -98,6 +113,10 @@ class ExperimentConfig:
         default="",
         metadata={"help": "Which figure of throughput_file's 'attack' section estimates attack GPU-hours."},
     )
+    generate_throughput_figure: str = field(
+        default="",
+        metadata={"help": "Which figure of throughput_file's 'generate' section (new tokens/s per GPU) times eval."},
+    )
     dry_run: bool = field(default=False, metadata={"help": "Print the plan and estimates; run nothing."})
     until: str = field(
         default="", metadata={"help": "Stop after the steps of this stage (e.g. pretrain); empty: run everything."}
@@ -111,7 +130,10 @@ class ExperimentConfig:
             raise SppConfigError(f"{self.launch!r} is not one of {LAUNCH_MODES}", field="launch")
         if self.until and self.until not in STAGE_SECTIONS + ("publish",):
             raise SppConfigError(f"unknown stage {self.until!r}", field="until", fix=f"one of {STAGE_SECTIONS}")
-        self._check_arms()
+        if self.models:
+            self._check_models()
+        else:
+            self._check_arms()
         check_output_dir(self.output_dir)
         if self.augment_shards < 1:
             raise SppConfigError(f"must be at least 1, not {self.augment_shards}", field="augment_shards")
@@ -141,6 +163,42 @@ class ExperimentConfig:
                 get_arm(arm)
             except SppConfigError as err:
                 raise SppConfigError(err.detail, field="arms", fix=err.fix) from err
+
+    def _check_models(self) -> None:
+        """``models`` maps labels to a model (a string, or ``{model, revision}``); it replaces the training arms, so
+        no training section may be set (it would silently not run)."""
+        if not isinstance(self.models, dict):
+            raise SppConfigError(
+                f"must map labels to models, found {type(self.models).__name__}",
+                field="models",
+                fix="write e.g. models: {t0: dlab-spp/t0-1.7b-instruct, vanilla: {model: ..., revision: main}}",
+            )
+        from spp.hub.refs import check_revision
+
+        for label, spec in self.models.items():
+            check_revision(str(label), field="models")  # a label names steps and folders
+            model = spec.get("model") if isinstance(spec, dict) else spec
+            extra = set(spec) - {"model", "revision"} if isinstance(spec, dict) else set()
+            if not isinstance(model, str) or not model or extra:
+                raise SppConfigError(
+                    f"{label}: {spec!r} is not a model id/path or a mapping {{model, revision}}",
+                    field=f"models.{label}",
+                )
+        training = [name for name in ("score", "augment", "tokenizer", "pretrain", "sft") if getattr(self, name)]
+        if training:
+            raise SppConfigError(
+                f"models evaluates given models, so the sections {training} would not run",
+                field="models",
+                fix="remove those sections, or remove models to train the arms",
+            )
+        self.arms = [str(label) for label in self.models]
+
+    def model_of(self, label: str) -> tuple[str, str]:
+        """``(model, revision)`` of a ``models`` entry (revision ``""``: main)."""
+        spec = self.models[label]
+        if isinstance(spec, dict):
+            return str(spec["model"]), str(spec.get("revision") or "")
+        return str(spec), ""
 
     @property
     def root(self) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.attack.config import chat_template_spec
 from spp.errors import SppConfigError
 from spp.experiment.config import ExperimentConfig, stage_recipe, substitute
 from spp.recipes import recipe_hash
@@ -119,12 +120,16 @@ def _data_steps(config: ExperimentConfig) -> list[Step]:
         steps.append(
             Step("publish-dataset", "publish", {"kind": "dataset", "path": corpus, **target}, [last], target, done)
         )
-    steps += _bind_steps(config)
-    if config.toy_data:
-        out = str(root / "data" / "toy")
-        recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
-        steps.append(Step("toy_data", "toy_data", recipe, [], {"data": out}, [f"{out}/chat.jsonl"]))
-    return steps
+    return steps + _bind_steps(config) + _offline_data_steps(config)
+
+
+def _offline_data_steps(config: ExperimentConfig) -> list[Step]:
+    """The ``toy_data`` step (small chat set and benchmark files written offline) when the experiment asks for it."""
+    if not config.toy_data:
+        return []
+    out = str(config.root / "data" / "toy")
+    recipe = {"items_per_benchmark": int(config.toy_data.get("items_per_benchmark", 10)), "output_dir": out}
+    return [Step("toy_data", "toy_data", recipe, [], {"data": out}, [f"{out}/chat.jsonl"])]
 
 
 BIND_STEP = "bind-data"
@@ -200,7 +205,7 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
     toy = ["toy_data"] if "toy_data" in has else []
     evaluation = {**stage_recipe(config, "eval", arm=arm), "model": instruct, "model_id": arm, "output_dir": results}
     results_file = [f"{results}/results.json"]
-    attack = _attack_step(config, arm, instruct, toy, evaluation)
+    attack = _attack_step(config, arm, instruct, [f"sft-{arm}", *toy], evaluation)
     return [
         Step(
             f"pretrain-{arm}",
@@ -233,11 +238,13 @@ def _arm_steps(config: ExperimentConfig, arm: str, has: set[str]) -> list[Step]:
     ]
 
 
-def _attack_step(config: ExperimentConfig, arm: str, model: str, toy: list[str], evaluation: dict) -> list[Step]:
+def _attack_step(config: ExperimentConfig, arm: str, model: str, inputs: list[str], evaluation: dict) -> list[Step]:
     """The arm's attack step (an empty list without an ``attack`` section), wired into ``evaluation``'s files.
 
     ``harmbench`` in the eval's benchmarks needs test cases optimised against this arm's model: without an
-    ``attack`` section (or explicit harmbench.test_cases files) the plan is refused, before anything runs."""
+    ``attack`` section (or explicit harmbench.test_cases files) the plan is refused, before anything runs. The
+    attack optimises the prompt as the eval renders it: it gets the eval's ``revision`` and, unless it names a
+    template of its own, the eval's ``chat_template``."""
     from spp.errors import SppConfigError
     from spp.eval.benchmarks import HEADLINE
 
@@ -256,9 +263,33 @@ def _attack_step(config: ExperimentConfig, arm: str, model: str, toy: list[str],
     folder = config.root / "attacks" / arm
     output = str(folder / "test_cases.json")
     recipe = {**stage_recipe(config, "attack", arm=arm), "model": model, "output": output}
+    if evaluation.get("revision"):
+        recipe["revision"] = evaluation["revision"]
+    if chat_template_spec(recipe.get("chat_template", "model")) == "model":
+        recipe["chat_template"] = evaluation.get("chat_template", "model")
     evaluation["benchmark_files"] = [*files, f"harmbench.test_cases={output}"]
     done = [output, str(folder / "test_cases.attack.json")]
-    return [Step(f"attack-{arm}", "attack", recipe, [f"sft-{arm}", *toy], {"test_cases": str(folder)}, done, arm)]
+    return [Step(f"attack-{arm}", "attack", recipe, inputs, {"test_cases": str(folder)}, done, arm)]
+
+
+def _model_steps(config: ExperimentConfig, has: set[str]) -> list[Step]:
+    """``models``: per label its attack and eval steps on the given model (nothing trained)."""
+    toy = ["toy_data"] if "toy_data" in has else []
+    steps: list[Step] = []
+    for label in config.arms:
+        model, revision = config.model_of(label)
+        results = str(config.root / "results" / label)
+        evaluation = {**stage_recipe(config, "eval", arm=label), "model": model, "model_id": label, "label": label,
+                      "output_dir": results}  # fmt: skip
+        if revision:
+            evaluation["revision"] = revision
+        if config.release:
+            evaluation.setdefault("release", config.release)
+        attack = _attack_step(config, label, model, list(toy), evaluation)
+        inputs = [*toy, *(s.name for s in attack)]
+        done = [f"{results}/results.json"]
+        steps += [*attack, Step(f"eval-{label}", "eval", evaluation, inputs, {"results": results}, done, label)]
+    return steps
 
 
 def _model_files(directory: str) -> list[str]:
@@ -267,13 +298,19 @@ def _model_files(directory: str) -> list[str]:
 
 def build_plan(config: ExperimentConfig) -> list[Step]:
     """Every step of ``config`` in run order, each with its hash (see the module docstring)."""
-    steps = _data_steps(config)
-    has = {s.name for s in steps}
-    for arm in config.arms:
-        steps += _arm_steps(config, arm, has)
+    if config.models:
+        steps = _offline_data_steps(config)
+        steps += _model_steps(config, {s.name for s in steps})
+    else:
+        steps = _data_steps(config)
+        has = {s.name for s in steps}
+        for arm in config.arms:
+            steps += _arm_steps(config, arm, has)
     out = str(config.root / "comparison")
     results = [s.outputs["results"] for s in steps if s.stage == "eval"]
     compare = {**stage_recipe(config, "compare"), "results": results, "output_dir": out}
+    if config.release:
+        compare.setdefault("reported", config.release)
     inputs = [s.name for s in steps if s.stage == "eval"]
     steps.append(Step("compare", "compare", compare, inputs, {"report": out}, [f"{out}/comparison.md"]))
     hashes: dict[str, str] = {}

@@ -66,6 +66,7 @@ def provenance(plan: list[Step], config: ExperimentConfig, state) -> dict[str, A
             "instruct_model": _artifact(by_name.get(f"sft-{arm}"), state, "model"),
             "attack": _attack(by_name.get(f"attack-{arm}"), state),
             "results": _results(by_name.get(f"eval-{arm}"), state),
+            **({"model": dict(zip(("id", "revision"), config.model_of(arm), strict=True))} if config.models else {}),
         }
         for arm in config.arms
     }

@@ -11,6 +11,7 @@ from spp.experiment.estimate import (
     load_throughput,
     pretrain_tokens,
 )
+from spp.experiment.eval_estimate import eval_work
 from spp.experiment.launch import step_commands
 from spp.experiment.plan import Step, plan_placeholders
 from spp.experiment.runner import ExperimentState
@@ -20,11 +21,17 @@ def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
     """The plan, one block per step: status, hash, inputs, outputs, launch command and estimates."""
     state, throughput = ExperimentState(config.root), load_throughput(config)
     attack_figure = load_attack_throughput(config)
+    what = f"arms {', '.join(config.arms)}"
+    if config.models:
+        what = "models " + ", ".join(
+            f"{label}={'@'.join(filter(None, config.model_of(label)))}" for label in config.arms
+        )
     lines = [
-        f"experiment {config.name}: {len(plan)} steps, arms {', '.join(config.arms)}, output {config.output_dir}",
+        f"experiment {config.name}: {len(plan)} steps, {what}, output {config.output_dir}",
         f"cluster: {config.num_machines} machine(s) x {config.gpus_per_machine} GPU(s), launch: {config.launch}",
         "",
     ]
+    by_name, works = {s.name: s for s in plan}, []
     total_tokens = 0
     for number, step in enumerate(plan, 1):
         status = "done (skipped)" if state.is_done(step) else "to run"
@@ -38,12 +45,65 @@ def format_plan(plan: list[Step], config: ExperimentConfig) -> str:
             lines.append(f"    tokens:  {tokens:,} ({tokens / 1e9:.1f}B)" + _hours(tokens, throughput, config))
         if step.stage == "attack":
             lines.append("    attack:  " + _attack_line(step, attack_figure))
-    lines += ["", _totals(total_tokens, throughput, config)]
+        if step.stage == "eval":
+            attack = by_name.get(f"attack-{step.arm}")
+            works.append((step, eval_work(step, attack), attack))
+            lines += _eval_lines(works[-1][1])
+    if config.models:
+        lines += ["", *_models_footer(config, works)]
+    else:
+        lines += ["", _totals(total_tokens, throughput, config)]
     missing = plan_placeholders(plan, config)
     if missing:
         lines += ["", "needs a value (placeholders left for you to fill in; a run stops on them):"]
         lines += [f"  {line}" for line in missing]
     return "\n".join(lines)
+
+
+def _eval_lines(work) -> list[str]:
+    parts = [f"{name} {n:,}" if n is not None else f"{name} ?" for name, (n, _, _) in work.items.items()]
+    origins = sorted({origin for n, origin, _ in work.items.values()})
+    calls = ", ".join(f"{judge} {n:,}" + (" (local, free)" if judge == "keyword" else "")
+                      for judge, n in work.judge_calls.items())  # fmt: skip
+    return [
+        f"    eval:    {work.generations:,} generations ({', '.join(parts)}), at most {work.new_tokens:,} new tokens",
+        f"             items from: {'; '.join(origins)}",
+        f"             judge calls: {calls}",
+    ]
+
+
+def _models_footer(config: ExperimentConfig, works) -> list[str]:
+    """Downloads, totals and GPU-hours of a ``models`` experiment."""
+    from spp.experiment.eval_estimate import hours_lines, model_download, size_text
+
+    release = None
+    if config.release:
+        from spp.releases import load_release
+
+        release = load_release(config.release)
+    lines, total = ["downloads (model files; the Hub cache keeps them for reruns):"], 0
+    for label in config.arms:
+        model, revision = config.model_of(label)
+        where, size = model_download(model, revision, release)
+        total += size or 0 if not where.startswith("local") else 0
+        lines.append(f"  {label:<10} {model}@{revision or 'main'}: {size_text(size)} ({where})")
+    judges = sorted({str(j.get("model")) for step, _, _ in works for j in (step.recipe.get("judges") or {}).values()
+                     if isinstance(j, dict) and j.get("type") == "classifier" and j.get("model")})  # fmt: skip
+    lines += [f"  judge      {j}: in-process classifier, size not known offline" for j in judges]
+    lines.append(f"  total of the sizes known: {size_text(total)}")
+    generations = sum(w.generations for _, w, _ in works)
+    calls: dict[str, int] = {}
+    for _, work, _ in works:
+        for judge, n in work.judge_calls.items():
+            calls[judge] = calls.get(judge, 0) + n
+    lines += [
+        "",
+        f"all models: {generations:,} generations, at most {sum(w.new_tokens for _, w, _ in works):,} new tokens; "
+        "judge calls: " + ", ".join(f"{j} {n:,}" for j, n in calls.items()),
+    ]
+    if release is not None:
+        lines.append(f"release registry {release.path}: {release.verified.split('.')[0]} (see its `verified` line)")
+    return lines + ["estimate:", *(f"  {line}" for line in hours_lines(config, works, release))]
 
 
 def _attack_line(step: Step, figure: dict | None) -> str:

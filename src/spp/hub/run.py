@@ -57,6 +57,13 @@ class DownloadArguments:
 class CheckpointsArguments:
     repo_id: str = field(default="", metadata={"help": "Hub repo ORG/NAME, or a local export folder"})
     repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+    branch_pattern: str = field(
+        default="",
+        metadata={
+            "help": "List the refs this regex matches (one group: the step), in step order, e.g. a released "
+            "trajectory's; '.*' lists every ref (empty: spp's step-NNNNNNN branches)"
+        },
+    )
 
 
 def _require(value: str, name: str, usage: str) -> None:
@@ -108,6 +115,26 @@ def run_download(args: DownloadArguments) -> list[Path]:
 def run_checkpoints(args: CheckpointsArguments) -> list[str]:
     """The ``step-NNNNNNN`` branches of ``args.repo_id`` (a Hub repo or an export folder), in step order."""
     _require(args.repo_id, "repo_id", "spp checkpoints ORG/NAME")
+    if args.branch_pattern:
+        return matching_refs(args.repo_id, args.branch_pattern, args.repo_type)
     from spp.hub.download import list_checkpoints
 
     return list_checkpoints(args.repo_id, args.repo_type)
+
+
+def matching_refs(repo_id: str, pattern: str, repo_type: str = "model", api=None) -> list[str]:
+    """The refs of ``repo_id`` that ``pattern`` matches, in step order (``.*``: every ref, by name)."""
+    import re
+
+    from spp.hub.refs import match_step, step_pattern
+    from spp.hub.resolve import list_refs
+
+    names = [ref.name for ref in list_refs(repo_id, repo_type, api)]
+    try:
+        if re.compile(pattern).groups == 0:
+            return [n for n in names if re.fullmatch(pattern, n)]
+    except re.error:
+        pass  # step_pattern names the problem
+    compiled = step_pattern(pattern)
+    steps = {n: found[0] for n in names if (found := match_step(compiled, n)) is not None}
+    return sorted(steps, key=lambda n: (steps[n], n))

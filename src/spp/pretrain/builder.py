@@ -26,6 +26,7 @@ from spp.pretrain.data import (
     split_and_order,
 )
 from spp.pretrain.documents import tokenize_batch
+from spp.pretrain.init import check_corpus_tokenizer, load_init, open_init
 from spp.pretrain.specs import build_model, get_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 from spp.pretrain.trainer import SPPTrainer, resolve_global_batch
@@ -64,12 +65,14 @@ class PretrainRun:
     extra: dict = field(default_factory=dict)
 
     def trainer(self, **kwargs) -> SPPTrainer:
+        init = self.extra.get("init_from")
         return SPPTrainer(
             model=self.model,
             args=self.args,
             train_dataset=self.train_dataset,
             processing_class=self.tokenizer,
             heldout=self.heldout,
+            schedule_offset=init.step if init is not None else 0,
             **kwargs,
         )
 
@@ -83,17 +86,24 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
     get_arm(data.arm)
-    spec = get_model_spec(model.model_spec)
+    source = open_init(model.init_from, model.init_revision) if model.init_from else None  # before any reading
+    spec = get_model_spec(model.model_spec) if source is None else None
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
-    tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)
-    seed = args.seed if model.model_init_seed is None else model.model_init_seed
-    lm = build_model(
-        spec,
-        tokenizer,
-        seed=seed,
-        pad_vocab_to_multiple_of=model.pad_vocab_to_multiple_of,
-        attn_implementation=model.attn_implementation,
-    )
+    init = None
+    if source is not None:
+        init = load_init(source, block_format, model.eos_token, model.init_step, model.attn_implementation)
+        check_corpus_tokenizer(init.tokenizer, data.dataset_path, block_format, model.init_from)
+        tokenizer, lm = init.tokenizer, init.model
+    else:
+        tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)
+        seed = args.seed if model.model_init_seed is None else model.model_init_seed
+        lm = build_model(
+            spec,
+            tokenizer,
+            seed=seed,
+            pad_vocab_to_multiple_of=model.pad_vocab_to_multiple_of,
+            attn_implementation=model.attn_implementation,
+        )
     tokens_per_step = resolve_global_batch(args) * data.seq_len
     data_seed = args.data_seed if args.data_seed is not None else args.seed
     view = make_view(
@@ -129,6 +139,8 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
         heldout = heldout_windows(PackedArm(heldout_docs, always, **packing), data.heldout_windows)
     view_fields = view_fields_of(model, data, args, corpus, tokenizer, view)
     extra = {"audit": audit.to_dict(), "view_fields": view_fields, "data_view_hash": data_view_hash(view_fields)}
+    if init is not None:
+        extra["init_from"] = init
     return PretrainRun(tokenizer, lm, view, train, heldout, block_format, args, extra)
 
 

@@ -35,6 +35,28 @@ class SPPModelArguments:
     model_init_seed: int | None = field(
         default=None, metadata={"help": "Seed of the random initialisation (default: the training seed)."}
     )
+    init_from: str = field(
+        default="",
+        metadata={
+            "help": "Continue from this checkpoint (a folder, a local export or a Hub id): its weights, config and "
+            "tokenizer replace model_spec's random init and tokenizer_name_or_path; its tokenizer must agree with the "
+            "corpus' (vocabulary size, marker ids) and is used as it is."
+        },
+    )
+    init_revision: str = field(
+        default="",
+        metadata={
+            "help": "Revision of init_from: a Hub branch, tag or commit (e.g. a released step-* revision) or a local "
+            "export's ref (empty: main); the resolved sha is recorded in spp.json."
+        },
+    )
+    init_step: int = field(
+        default=0,
+        metadata={
+            "help": "init_from's step in its own LR schedule: the recipe's schedule runs over init_step + max_steps "
+            "steps and this run enters it at init_step (e.g. a warmup_stable_decay decay from a stable checkpoint)."
+        },
+    )
 
 
 @dataclass

@@ -47,7 +47,15 @@ def run_pretrain(
             field="dataset_path",
             fix="run spp augment on it first and pass its output_dir",
         )
-    check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
+    if model_args.init_from:
+        if model_args.init_step < 0:
+            raise SppConfigError(f"must be at least 0, got {model_args.init_step}", field="init_step")
+        from spp.hub.resolve import check_local_revision
+
+        check_local_revision(model_args.init_from, model_args.init_revision, "init_revision")
+        logger.info("init_from %s: its tokenizer replaces tokenizer_name_or_path", model_args.init_from)
+    else:
+        check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir
@@ -85,9 +93,9 @@ def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
         prompt_hash=dataset_meta.prompt_hash if dataset_meta else None,
         arm=data_args.arm,
         recipe_hash=recipe_hash(model_args, data_args, training_args),
-        lineage={"dataset": data_args.dataset_path},
+        lineage={"dataset": data_args.dataset_path, **_parent(run)},
         details={
-            "model_spec": model_args.model_spec,
+            "model_spec": None if model_args.init_from else model_args.model_spec,
             "schedule": run.view.schedule.describe(),
             "placement": run.view.arm.placement,
             "data_view_hash": run.extra["data_view_hash"],
@@ -101,5 +109,11 @@ def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
         layout=data_args.layout,
         voice=data_args.reflection_voice,
         harm_threshold=data_args.harm_threshold,
-        tokenizer=model_args.tokenizer_name_or_path,
+        tokenizer=model_args.init_from or model_args.tokenizer_name_or_path,
     )
+
+
+def _parent(run) -> dict:
+    """``{"init_from": {id, revision, sha, source, metadata, step}}`` for a run continued from a checkpoint."""
+    init = run.extra.get("init_from")
+    return {"init_from": init.record()} if init is not None else {}

@@ -6,6 +6,7 @@ What it adds to ``Trainer``:
 - data: a ``PackedArm`` is sharded by rank itself (disjoint windows, union = the single-process stream), never
   re-dispatched by accelerate; a resumed run's stream starts at the first window not yet trained (seeking there
   with the token cache), so losses continue bit-for-bit;
+- schedule: ``schedule_offset`` (``init_step``) enters the LR schedule at a checkpoint's step;
 - metrics: tokens seen, tokens/s per GPU, MFU, the schedule state, held-out reflection vs document loss;
 - checkpoints: every save becomes a ``step-*`` branch (Hub, ``hub_model_id``) or folder (``checkpoint_export_dir``)
   through ``spp.hub.checkpoints.HubCheckpointCallback``; ``spp.json`` is written to ``output_dir``.
@@ -159,10 +160,12 @@ class SPPTrainer(Trainer):
         metadata: SppMetadata | None = None,
         hub_api=None,
         callbacks=None,
+        schedule_offset: int = 0,
         **kwargs,
     ):
         if not isinstance(args, SPPTrainingArguments):
             raise SppConfigError("SPPTrainer needs SPPTrainingArguments", field="args")
+        self.schedule_offset = schedule_offset
         global_windows = self._global_windows = resolve_global_batch(args)
         self.kernels = configure_kernels(args)
         self.spp_metadata = metadata
@@ -192,6 +195,17 @@ class SPPTrainer(Trainer):
         hub = _hub_callback(args, hub_api)
         if hub is not None:
             self.add_callback(hub)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """``Trainer.create_scheduler``; with ``schedule_offset`` N (``init_step``) the schedule spans
+        N + ``num_training_steps`` steps and step s of this run is its step N + s (``spp.pretrain.init``)."""
+        if not self.schedule_offset or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        from spp.pretrain.init import shift_schedule
+
+        scheduler = super().create_scheduler(num_training_steps + self.schedule_offset, optimizer)
+        self.lr_scheduler = shift_schedule(scheduler, self.schedule_offset)
+        return self.lr_scheduler
 
     def get_train_dataloader(self):
         """A ``PackedArm`` shard for this rank, put on device by accelerate but not re-sharded or dispatched."""

@@ -284,7 +284,8 @@ def test_case_provenance(name: str, data_dir: str | None, files: dict[str, list[
             record = Path(path).with_name(f"{Path(path).stem}.attack.json")
             if record.is_file():
                 attack = json.loads(record.read_text(encoding="utf-8"))
-                keys = ("attack", "hyperparameters", "defaults_from", "model", "model_sha256", "settings_hash")
+                keys = ("attack", "hyperparameters", "defaults_from", "model", "model_sha256", "settings_hash",
+                        "chat_template")  # fmt: skip
                 entry.update({k: attack.get(k) for k in keys})
                 entry["matches_attack_record"] = attack.get("test_cases", {}).get("sha256") == entry["sha256"]
             else:

@@ -24,8 +24,9 @@ Phases, each written to ``--out`` as it ends and skipped (with the reason) when 
    ``--ab-tail`` steps) and their relative difference. Run after 3, before the rest of the sweep. On a GPU without
    float8 (or without torchao), 3 and 4 record why they did not run.
 Timing: a CUDA event at the end of every micro-batch (``on_substep_end``/``on_step_end``), none of them synchronising;
-the timed span runs from the end of micro-batch ``--warmup-micro`` (compilation, warm-up) to the end of the last
-optimizer step, so it holds whole accumulation steps' optimizer work. Trained tokens are the positions whose target is
+the timed span runs to the end of the last optimizer step, from the end of the first optimizer step (compilation,
+warm-up) when a phase runs several, else from the end of micro-batch ``--warmup-micro`` of its only step; either way
+it holds the optimizer work of the steps it ends. Trained tokens are the positions whose target is
 a real token (``shift_labels != -100``); padded tokens are all positions. MFU is on trained tokens, against
 ``--peak-tflops`` (989: dense bf16 of an H100 SXM, and of an H200, the same compute), with FLOPs/token = 6N + 12*L*h*S,
 also for fp8 runs so that figures compare. Prints one JSON object (also written to ``--out``) with card, versions and
@@ -191,7 +192,10 @@ def train(args, workdir: Path, name: str, overrides: dict[str, object], fpt: flo
     micro = len(trainer.padded)
     if micro < 2 or len(clock.marks) != micro:
         raise RuntimeError(f"{micro} micro-batches and {len(clock.marks)} timestamps: nothing to time")
-    warm = max(1, min(args.warmup_micro, micro - 1))  # the span starts at the end of micro-batch `warm`
+    # the span starts at the end of micro-batch `warm`: the first optimizer step when there are several (so the span
+    # is whole optimizer steps), else --warmup-micro micro-batches into the only one
+    steps, accumulation = trainer.state.global_step, run.args.gradient_accumulation_steps
+    warm = max(1, min(accumulation if steps >= 2 else args.warmup_micro, micro - 1))
     seconds = clock.seconds(warm - 1, micro - 1)
     counted = range(warm, micro)
     trained = int(torch.stack([trainer.trained[i] for i in counted]).sum())

@@ -105,6 +105,13 @@ def test_varlen_path_reads_boundaries_from_position_ids_and_skips_padding():
     bare = {k: packed[k] for k in ("input_ids", "labels", "position_ids")}
     torch.testing.assert_close(_loss_and_grads(model, "spp_varlen", bare)[0], expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(_loss_and_grads(model, "spp_varlen", padded)[0], expected, atol=1e-5, rtol=1e-5)
+    # left padding and no position_ids (the model counts 0, 1, ... from the pads on, so no sequence restarts at the
+    # first real token): only the padding mask keeps the pads out (RoPE is relative: the shifted positions do not
+    # change the attention)
+    left = DataCollatorForLanguageModeling(pad_token_id=0)(examples)
+    for key in ("input_ids", "labels", "attention_mask"):
+        left[key] = torch.stack([torch.cat([row[m == 0], row[m == 1]]) for row, m in zip(left[key], padded["attention_mask"], strict=True)])
+    torch.testing.assert_close(_loss_and_grads(model, "spp_varlen", left)[0], expected, atol=1e-5, rtol=1e-5)
 
 
 def test_sft_trainer_with_kernels_trains_through_varlen_attention(base_model, chat_file, make_config, tmp_path, caplog):

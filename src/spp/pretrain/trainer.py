@@ -2,7 +2,8 @@
 
 What it adds to ``Trainer``:
 - kernels: Liger's fused kernels on CUDA (``liger``/``liger_kernels``), plain PyTorch with one log line elsewhere;
-  optionally each decoder layer compiled (``compile_layers``);
+  optionally each decoder layer compiled (``compile_layers``) and its linear layers trained in float8 (``fp8``,
+  torchao, converted before compiling; ``spp.pretrain.fp8``);
 - data: a ``PackedArm`` is sharded by rank itself (disjoint windows, union = the single-process stream), never
   re-dispatched by accelerate; a resumed run's stream starts at the first window not yet trained (seeking there
   with the token cache), so losses continue bit-for-bit;

@@ -166,9 +166,13 @@ def varlen_attention_forward(
 def register_varlen_attention() -> None:
     """Make ``attn_implementation="spp_varlen"`` known to transformers (idempotent)."""
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
 
     _torch_varlen()  # resolved here, not while torch.compile traces the attention
     AttentionInterface.register(VARLEN_ATTENTION, varlen_attention_forward)
+    # the masks flash attention gets: None without padding, else the 2D padding mask (an implementation with no mask
+    # function of its own gets no mask at all, so left padding would be attended to)
+    AttentionMaskInterface.register(VARLEN_ATTENTION, flash_attention_mask)
 
 
 def configure_sft_kernels(args) -> list[str]:

@@ -2,18 +2,19 @@
 # Every GPU check of spp in one call, within 9 minutes (540 s) on one H100 or H200. Each part has its own limit and
 # the elapsed time is printed before each; a part that runs out of time is stopped and the next one starts.
 #   0. card, driver, versions                                               (gpu.txt)                 ~5 s
-#   1. tests/gpu: Liger through SPPTrainer, fp8 on compiled layers, spp_varlen vs per-sequence attention, SFT kernels
-#                                                                           (in gpu_check.log)        limit 60 s
-#   2. benchmarks/pretrain_throughput.py --budget-s 300: the 1.7B recipe as it runs (document layout, 1024-window
+#   1. tests/gpu (pretraining and SFT): Liger through SPPTrainer, fp8 on compiled layers, spp_varlen vs per-sequence
+#      attention, SFT with the kernels vs TRL's path                       (in gpu_check.log)        limit 80 s
+#   2. benchmarks/pretrain_throughput.py --budget-s 290: the 1.7B recipe as it runs (document layout, 1024-window
 #      global batch), micro-batch 8 bf16 then fp8, the 200-step fp8 loss A/B, micro-batch 12/16/24 and activation
 #      checkpointing on as far as the budget goes
-#                                                                           (pretrain_throughput.json) limit 330 s
+#                                                                           (pretrain_throughput.json) limit 320 s
 #   3. benchmarks/sft_throughput.py --kernels: SFT with Liger FLCE, compiled layers, spp_varlen (sft_kernels.json)
 #                                                                                                     limit 110 s
 #   4. benchmarks/sft_throughput.py: SFT through TRL's own path, the 2026-11-27 baseline, when >= 80 s are left
 #                                                                           (sft_baseline.json)
 #   5. benchmarks/record_throughput.py: the figures into throughput.json and a README.md of the run (never by hand)
-#   (ATTACK=1: benchmarks/attack_throughput.py, PEZ on the 1.7B spec, after the rest; outside the 9 minutes)
+#   (ATTACK=1: tests/gpu/test_attack_cuda.py and benchmarks/attack_throughput.py, PEZ on the 1.7B spec, after the
+#   rest; outside the 9 minutes)
 # Results go to RESULTS (default: benchmarks/measured/<date>-<card>/, or $OUT/<date>-<card>/ when the device tool's
 # OUT is set: only $OUT comes back from the lent machine, so throughput.json is then written there beside the rest,
 # to be copied over benchmarks/throughput.json). At most 8 files, as the device tool brings back.
@@ -81,9 +82,10 @@ if [ "$SMOKE" = 1 ]; then
   run 120 sft_baseline "$PYTHON" benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 \
     --out "$RESULTS/sft_baseline.json" ${SFT_ARGS:-}
 else
-  run 60 tests/gpu "$PYTHON" -m pytest tests/gpu -q -rs -p no:cacheprovider
+  run 80 tests/gpu "$PYTHON" -m pytest tests/gpu/test_pretrain_cuda.py tests/gpu/test_sft_cuda.py -q -rs \
+    -p no:cacheprovider
   # the benchmark stops starting phases at --budget-s; the limit leaves it time to finish the one under way
-  run 330 pretrain_throughput "$PYTHON" benchmarks/pretrain_throughput.py --budget-s 300 \
+  run 320 pretrain_throughput "$PYTHON" benchmarks/pretrain_throughput.py --budget-s 290 \
     --out "$RESULTS/pretrain_throughput.json" ${PRETRAIN_ARGS:-}
   run 110 sft_kernels "$PYTHON" benchmarks/sft_throughput.py --kernels --steps 16 --warmup 4 --conversations 1500 \
     --out "$RESULTS/sft_kernels.json" ${SFT_ARGS:-}
@@ -99,6 +101,7 @@ run 30 record_throughput "$PYTHON" benchmarks/record_throughput.py --results "$R
   --name "$stamp" --date "$(date -u +%F)" --commit "$commit"
 
 if [ "${ATTACK:-0}" = 1 ] && [ "$SMOKE" != 1 ]; then
+  run 120 tests/gpu/test_attack_cuda.py "$PYTHON" -m pytest tests/gpu/test_attack_cuda.py -q -rs -p no:cacheprovider
   run 180 attack_throughput "$PYTHON" benchmarks/attack_throughput.py --model smollm2-1.7b --device cuda \
     --behaviors 4 --behaviors-per-batch 4 --out "$RESULTS/attack_throughput.json"
 fi

@@ -55,9 +55,12 @@ def decoder_layers(model):
     return base.get_decoder().layers
 
 
-def compile_decoder_layers(model) -> int:
-    """``torch.compile`` each decoder layer in place (the loss stays eager for Liger's fused CE); returns the count."""
+def compile_decoder_layers(model, dynamic: bool | None = None) -> int:
+    """``torch.compile`` each decoder layer in place (the loss stays eager for Liger's fused CE); returns the count.
+
+    ``dynamic=True`` compiles for any sequence length at once (SFT's padding-free batches change length every step);
+    ``None`` is torch's default (static shapes first, recompiled dynamic when a shape changes)."""
     layers = decoder_layers(model)
     for layer in layers:
-        layer.compile()
+        layer.compile(dynamic=dynamic)
     return len(layers)

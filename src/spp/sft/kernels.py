@@ -150,7 +150,7 @@ def varlen_attention_forward(
         cu_seqlens, longest = sequence_starts(kwargs.get("position_ids"), batch, seq_len, valid)
     kernel = _torch_varlen() if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and causal else None
     if kernel is not None:
-        out = kernel(q, k, v, cu_seqlens.to(device=q.device, dtype=torch.int32), int(longest), scaling)
+        out = kernel(q, k, v, cu_seqlens.to(device=q.device, dtype=torch.int32), longest, scaling)
     else:
         _warn_once(
             f"spp_varlen attention on {q.device.type} ({q.dtype}): Flash Attention varlen needs CUDA and bf16/fp16; "
@@ -217,8 +217,8 @@ def _build_trainer_class():
             if self.liger_kernels:
                 self.args.use_liger_kernel = True
                 self.args.liger_kernel_config = liger_kernel_config(self.liger_kernels)
-            if getattr(self.args, "compile_layers", False):
-                logger.info("compiled %d decoder layers", compile_decoder_layers(self.model))
+            if getattr(self.args, "compile_layers", False):  # dynamic: packed batches change length every step
+                logger.info("compiled %d decoder layers", compile_decoder_layers(self.model, dynamic=True))
 
         @property
         def fused_liger_loss(self) -> bool:

@@ -29,7 +29,8 @@ the timed span runs to the end of the last optimizer step, from the end of the f
 warm-up) when a phase runs several, else from the end of micro-batch ``--warmup-micro`` of its only step; either way
 it holds the optimizer work of the steps it ends. Trained tokens are the positions whose target is
 a real token (``shift_labels != -100``); padded tokens are all positions. MFU is on trained tokens, against
-``--peak-tflops`` (989: dense bf16 of an H100 SXM, and of an H200, the same compute), with FLOPs/token = 6N + 12*L*h*S,
+``--peak-tflops`` (by default the card's dense bf16 peak from ``_env.PEAK_BF16_TFLOPS``: 989 for an H100 SXM and for an
+H200, the same compute; the JSON says which), with FLOPs/token = 6N + 12*L*h*S,
 also for fp8 runs so that figures compare. Prints one JSON object (also written to ``--out``) with card, versions and
 every number.
 """
@@ -49,6 +50,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+sys.path.insert(0, str(Path(__file__).parent))
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("pretrain_throughput")
 PACKAGES = ("torch", "transformers", "accelerate", "trl", "datasets", "liger-kernel", "torchao", "triton", "spp")
@@ -313,7 +315,9 @@ def parse(argv):
     p.add_argument("--ab-micro-batch", type=int, default=2)
     p.add_argument("--ab-tail", type=int, default=20, help="steps averaged into each curve's final mean loss")
     p.add_argument("--ab-tolerance", type=float, default=0.01, help="max relative difference of the final mean losses")
-    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the card (H100/H200: 989)")
+    p.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak of the card (default: by its name; H100/H200: 989)"
+    )
     p.add_argument("--rows", type=int, default=4000, help="corpus documents (enough windows for the recipe's step)")
     p.add_argument(
         "--corpus",
@@ -338,6 +342,13 @@ def parse(argv):
             args.warmup_micro = 2
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but CUDA is not available (use --device cpu --smoke for the smoke test)")
+    if args.peak_tflops is None:
+        from _env import peak_bf16_tflops
+
+        card = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+        args.peak_tflops, args.peak_tflops_source = peak_bf16_tflops(card)
+    else:
+        args.peak_tflops_source = "--peak-tflops"
     return args
 
 

@@ -68,6 +68,7 @@ def pretrain_entries(result: dict, source: str, date: str) -> dict[str, dict]:
             "trained_tokens_per_s_per_gpu": phase["trained_tokens_per_s"],
             "padding_share": phase.get("padding_share"),
             "mfu": phase["mfu_trained"],
+            "mfu_peak_tflops": result.get("config", {}).get("peak_tflops"),
             "peak_memory_gib": phase.get("peak_memory_gib"),
             "setup": setup_of(phase, result),
             "hardware": f"1x {card}",
@@ -100,6 +101,7 @@ def sft_entries(result: dict, what: str, source: str, date: str) -> dict[str, di
             "tokens_per_s_per_gpu": result["tokens_per_s"],
             "trained_tokens_per_s_per_gpu": result["trained_tokens_per_s"],
             "mfu": result.get("mfu_trained"),
+            "mfu_peak_tflops": result.get("peak_tflops"),
             "peak_memory_gib": result.get("peak_memory_gib"),
             "setup": f"spp sft path (SPPSFTTrainer, assistant-only loss, BFD padding-free packing), {kernels}, "
             f"seq {result['seq_len']}, micro-batch {result['micro_batch']}, bf16 {result.get('bf16')}, synthetic chats",

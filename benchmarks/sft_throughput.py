@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import describe  # noqa: E402
+from _env import describe, peak_bf16_tflops  # noqa: E402
 
 WORDS = "value people harm truth help kind careful honest risk safety answer reason question world plain".split()
 
@@ -236,6 +236,8 @@ def run(args: argparse.Namespace) -> dict:
         "tokens_per_s": round(tokens / seconds, 1),
         "trained_tokens_per_s": round(trained / seconds, 1),
         "mfu_trained": round(trained / seconds * fpt / (args.peak_tflops * 1e12), 4),
+        "peak_tflops": args.peak_tflops,
+        "peak_tflops_source": args.peak_tflops_source,
         "median_step_s": round(step_times[len(step_times) // 2], 4),
         "total_s": round(time.perf_counter() - start, 1),
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
@@ -278,7 +280,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the pretraining kernels: --liger on --compile-layers --attn-implementation spp_varlen "
         "--no-gradient-checkpointing (on CPU: --liger auto, no compiling)",
     )
-    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak for MFU (H100/H200: 989)")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU (default: by the card's name; H100/H200: 989)"
+    )
     parser.add_argument(
         "--profile-steps",
         type=int,
@@ -291,6 +295,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if args.kernels:
         args.liger, args.compile_layers = ("on", True) if gpu else ("auto", False)
         args.attn_implementation, args.gradient_checkpointing = "spp_varlen", False
+    if args.peak_tflops is None:
+        args.peak_tflops, args.peak_tflops_source = peak_bf16_tflops(torch.cuda.get_device_name() if gpu else "cpu")
+    else:
+        args.peak_tflops_source = "--peak-tflops"
     return args
 
 

@@ -152,9 +152,14 @@ def varlen_attention_forward(
     if kernel is not None:
         out = kernel(q, k, v, cu_seqlens.to(device=q.device, dtype=torch.int32), longest, scaling)
     else:
+        why = (
+            "this torch has no torch.nn.attention.varlen"
+            if _torch_varlen() is None
+            else "Flash Attention varlen needs CUDA, bf16/fp16 and causal attention"
+        )
         _warn_once(
-            f"spp_varlen attention on {q.device.type} ({q.dtype}): Flash Attention varlen needs CUDA and bf16/fp16; "
-            "each packed sequence goes through scaled_dot_product_attention on its own"
+            f"spp_varlen attention on {q.device.type} ({q.dtype}): {why}; each packed sequence goes through "
+            "scaled_dot_product_attention on its own"
         )
         out = segment_attention(q, k, v, cu_seqlens.to(q.device), causal=causal, scale=scaling)
     if valid is not None:

@@ -7,7 +7,7 @@ What runs is the recipe (``--recipe``) parsed by spp's own parser and built by `
 does: its model spec, ``document`` layout, seq_len, reflection budget, micro-batch, global batch (gradient
 accumulation derived from it), optimizer, bf16, Liger kernels and compiled decoder layers, trained by ``SPPTrainer``.
 Only what a benchmark must change is overridden, and the JSON lists it under ``overrides``: the corpus (an augmented
-corpus written here, the GPU machine has no Hub: 4,000 documents of 150-900 words cut from the Python standard
+corpus written here, the GPU machine has no Hub: 1,800 documents of 150-900 words cut from the Python standard
 library's source, ~10% of them with a reflection; its BPE tokenizer fits in the spec's 49,152-token vocabulary, which
 the model keeps), output folders, ``max_steps``, a constant learning rate after 20 warm-up steps
 (the recipe's 2,000-step warm-up and 4,768-step decay need 47k steps), no held-out windows, no reporting.
@@ -318,7 +318,9 @@ def parse(argv):
     p.add_argument(
         "--peak-tflops", type=float, default=None, help="dense bf16 peak of the card (default: by its name; H100/H200: 989)"
     )
-    p.add_argument("--rows", type=int, default=4000, help="corpus documents (enough windows for the recipe's step)")
+    p.add_argument(
+        "--rows", type=int, default=1800, help="corpus documents (~1,340 windows of 2048; the recipe's step takes 1,024)"
+    )
     p.add_argument(
         "--corpus",
         default="stdlib",

@@ -42,3 +42,16 @@ def describe(*packages: str) -> str:
         f"hardware: {cpu_model()}, {os.cpu_count()} logical cores{gpu}, {platform.system()} {platform.machine()}\n"
         f"versions: Python {platform.python_version()}, {versions('spp', *packages)}"
     )
+
+
+# Dense bf16 peak TFLOP/s by card name (vendor datasheets, without sparsity), most specific first. The H200 has the
+# H100 SXM's compute (more and faster memory only), so its MFU is against the same 989.
+PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0))
+
+
+def peak_bf16_tflops(card: str, default: float = 989.0) -> tuple[float, str]:
+    """The dense bf16 peak of ``card`` and where the number comes from (``default`` for a card not in the table)."""
+    for name, tflops in PEAK_BF16_TFLOPS:
+        if name.lower() in card.lower():
+            return tflops, f"{name} dense bf16 peak (datasheet, no sparsity)"
+    return default, f"{card}: not in benchmarks/_env.py's table; MFU against {default} (H100 SXM), set --peak-tflops"

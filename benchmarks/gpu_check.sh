@@ -1,54 +1,110 @@
 #!/usr/bin/env bash
-# Every GPU check of spp in one go, ~4 minutes on one H100 (time limits below: 90 + 270 + 150 s; each part as timed
-# there on 2026-11-27: tests/gpu 48 s, pretraining 64 s, SFT 115 s, model builds and data preparation included):
-#   1. tests/gpu (Liger kernels active through SPPTrainer, a tiny model trains on CUDA)
-#   2. benchmarks/pretrain_throughput.py: 1.7B spec, seq 2048, bf16, real packed spp batches,
-#      plain Trainer vs SPPTrainer (tokens/s/GPU, MFU, peak memory, card, versions) + the 30-step Liger A/B.
-#   3. benchmarks/sft_throughput.py: a short SFT of the 1.7B spec with TRL (tokens/s).
-#   4. benchmarks/attack_throughput.py: spp attack (PEZ) on the 1.7B spec (behaviours/hour, tokens/s); CUDA only.
+# Every GPU check of spp in one call, within 9 minutes (540 s) on one H100 or H200. Each part has its own limit and
+# the elapsed time is printed before each; a part that runs out of time is stopped and the next one starts.
+#   0. card, driver, versions                                               (gpu.txt)                 ~5 s
+#   1. tests/gpu (pretraining and SFT): Liger through SPPTrainer, fp8 on compiled layers, spp_varlen vs per-sequence
+#      attention, SFT with the kernels vs TRL's path                       (in gpu_check.log)        limit 80 s
+#   2. benchmarks/pretrain_throughput.py --budget-s 290: the 1.7B recipe as it runs (document layout, 1024-window
+#      global batch), micro-batch 8 bf16 then fp8, the 200-step fp8 loss A/B, micro-batch 12/16/24 and activation
+#      checkpointing on as far as the budget goes
+#                                                                           (pretrain_throughput.json) limit 320 s
+#   3. benchmarks/sft_throughput.py --kernels: SFT with Liger FLCE, compiled layers, spp_varlen (sft_kernels.json)
+#                                                                                                     limit 110 s
+#   4. benchmarks/sft_throughput.py: SFT through TRL's own path, the 2026-11-27 baseline, when >= 80 s are left
+#                                                                           (sft_baseline.json)
+#   5. benchmarks/record_throughput.py: the figures into throughput.json and a README.md of the run (never by hand)
+#   (ATTACK=1: tests/gpu/test_attack_cuda.py and benchmarks/attack_throughput.py, PEZ on the 1.7B spec, after the
+#   rest; outside the 9 minutes)
+# Results go to RESULTS (default: benchmarks/measured/<date>-<card>/, or $OUT/<date>-<card>/ when the device tool's
+# OUT is set: only $OUT comes back from the lent machine, so throughput.json is then written there beside the rest,
+# to be copied over benchmarks/throughput.json). At most 8 files, as the device tool brings back.
 # On the lent GPU machine (torch/transformers/accelerate only): run `bash benchmarks/gpu_wheels.sh` here first; its
-# header has the exact install line for there (wheels into /tmp/site-packages, PYTHONPATH=/tmp/site-packages:src).
-# Results of the 2026-11-27 H100 run: benchmarks/measured/2026-11-27-h100/.
-# Usage: bash benchmarks/gpu_check.sh   (PYTHON=... picks the interpreter, OUT=... the results folder, SFT_ARGS=... extra
-#        arguments of sft_throughput.py, e.g. SFT_ARGS='--attn-implementation flex_attention', or
-#        SFT_ARGS='--profile-steps 3' for the top GPU operators of the SFT step, which ran at ~10% MFU on the H100)
+# header has the exact install line for there (wheels into /tmp/site-packages, PYTHONPATH=src:/tmp/site-packages).
+# SMOKE=1 runs the same flow on the CPU in a few minutes (tiny models; for checking this script, not for figures:
+# its throughput.json copy stays in RESULTS).
+# Usage: bash benchmarks/gpu_check.sh   (PYTHON=... picks the interpreter, SFT_ARGS=... extra sft_throughput.py
+#        arguments, PRETRAIN_ARGS=... extra pretrain_throughput.py arguments, SPP_COMMIT=... the commit to record)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
-OUT=${OUT:-benchmarks/results}
-mkdir -p "$OUT"
-status=0
+SMOKE=${SMOKE:-0}
+export PYTHONUNBUFFERED=1
+start=$(date +%s)
+elapsed() { echo $(( $(date +%s) - start )); }
+left() { echo $(( 540 - $(elapsed) )); }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt" || status=1
-"$PYTHON" -c "import torch, transformers, trl, datasets, accelerate, liger_kernel, pyarrow; from importlib.metadata \
-import version; print('torch', torch.__version__, 'cuda', torch.version.cuda, *(f'{p} {version(p)}' for p in \
-('transformers', 'trl', 'datasets', 'accelerate', 'liger-kernel', 'triton', 'pyarrow', 'huggingface_hub')))" \
-  | tee -a "$OUT/gpu.txt" || status=1
-
-echo "[$(date +%T)] tests/gpu"
-timeout 90 "$PYTHON" -m pytest tests/gpu -q -rs 2>&1 | tee "$OUT/gpu_tests.txt"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-
-echo "[$(date +%T)] pretrain_throughput (each phase is written to the JSON as it ends)"
-timeout 270 "$PYTHON" benchmarks/pretrain_throughput.py --out "$OUT/pretrain_throughput.json" 2>&1 \
-  | tee "$OUT/pretrain_throughput.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-
-echo "[$(date +%T)] sft_throughput"
-timeout 150 "$PYTHON" benchmarks/sft_throughput.py ${SFT_ARGS:-} --out "$OUT/sft_throughput.json" 2>&1 | tee "$OUT/sft_throughput.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-
-# 4. spp attack (PEZ, HarmBench defaults: 5 test cases x 100 steps) on the 1.7B spec, 4 behaviours in one batch:
-#    behaviours/hour, tokens/s and the test-case steps/s figure for throughput.json's 'attack' section. Not yet run
-#    on a GPU (added 2026-12-01); guarded: CUDA only, 180 s at most, SKIP_ATTACK=1 leaves it out.
-if [ "${SKIP_ATTACK:-0}" != 1 ] && "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-  echo "[$(date +%T)] attack_throughput (PEZ, 1.7B spec)"
-  timeout 180 "$PYTHON" benchmarks/attack_throughput.py --model smollm2-1.7b --device cuda --behaviors 4 \
-    --behaviors-per-batch 4 --out "$OUT/attack_throughput.json" 2>&1 | tee "$OUT/attack_throughput.log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if [ "$SMOKE" = 1 ]; then
+  card=cpu-smoke
 else
-  echo "[$(date +%T)] attack_throughput: skipped (no CUDA, or SKIP_ATTACK=1)"
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  [ -n "$card" ] || { echo "gpu_check: no NVIDIA GPU found (SMOKE=1 runs the flow on the CPU)"; exit 1; }
+fi
+slug=$(echo "$card" | tr '[:upper:]' '[:lower:]' | grep -oE '\b[a-z]{1,2}[0-9]{2,4}\b' | head -1)
+slug=${slug:-$(echo "$card" | tr '[:upper:]' '[:lower:]' | tr -cs 'a-z0-9' '-' | sed 's/-$//')}
+stamp="$(date -u +%F)-$slug"
+if [ -n "${RESULTS:-}" ]; then :; elif [ -n "${OUT:-}" ]; then RESULTS="$OUT/$stamp"; else RESULTS="benchmarks/measured/$stamp"; fi
+if [ "$SMOKE" = 1 ] || [ -n "${OUT:-}" ]; then THROUGHPUT="$RESULTS/throughput.json"; else THROUGHPUT=benchmarks/throughput.json; fi
+commit=${SPP_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+mkdir -p "$RESULTS"
+LOG="$RESULTS/gpu_check.log"
+: > "$LOG"
+status=0
+say() { echo "[$(date +%T) +$(elapsed)s] $*" | tee -a "$LOG"; }
+
+say "gpu_check: $card, commit $commit, results in $RESULTS"
+{
+  if [ "$SMOKE" = 1 ]; then echo "SMOKE=1: CPU, tiny models"; else
+    nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv; fi
+  "$PYTHON" -c "import torch; from importlib.metadata import version as v
+def ver(p):
+    try: return v(p)
+    except Exception: return 'not installed'
+print('torch', torch.__version__, 'cuda', torch.version.cuda, *(f'{p} {ver(p)}' for p in ('transformers', 'trl', \
+'datasets', 'accelerate', 'liger-kernel', 'torchao', 'triton', 'pyarrow', 'huggingface_hub', 'spp')))"
+} 2>&1 | tee "$RESULTS/gpu.txt" | tee -a "$LOG"
+
+# run LIMIT NAME COMMAND...: one part under `timeout`, its output into the log; a failure or timeout marks the run
+run() {
+  local limit=$1 name=$2; shift 2
+  say "$name (limit ${limit} s, $(left) s of 540 left)"
+  timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 124 ] && say "$name: stopped at its ${limit} s limit"
+  [ "$rc" -eq 0 ] || { status=1; say "$name: exit $rc"; }
+  say "$name: done"
+}
+
+if [ "$SMOKE" = 1 ]; then
+  run 240 pretrain_throughput "$PYTHON" benchmarks/pretrain_throughput.py --device cpu --smoke \
+    --out "$RESULTS/pretrain_throughput.json" ${PRETRAIN_ARGS:-}
+  run 120 sft_kernels "$PYTHON" benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 --kernels \
+    --out "$RESULTS/sft_kernels.json" ${SFT_ARGS:-}
+  run 120 sft_baseline "$PYTHON" benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 \
+    --out "$RESULTS/sft_baseline.json" ${SFT_ARGS:-}
+else
+  run 80 tests/gpu "$PYTHON" -m pytest tests/gpu/test_pretrain_cuda.py tests/gpu/test_sft_cuda.py -q -rs \
+    -p no:cacheprovider
+  # the benchmark stops starting phases at --budget-s; the limit leaves it time to finish the one under way
+  run 320 pretrain_throughput "$PYTHON" benchmarks/pretrain_throughput.py --budget-s 290 \
+    --out "$RESULTS/pretrain_throughput.json" ${PRETRAIN_ARGS:-}
+  run 110 sft_kernels "$PYTHON" benchmarks/sft_throughput.py --kernels --steps 16 --warmup 4 --conversations 1500 \
+    --out "$RESULTS/sft_kernels.json" ${SFT_ARGS:-}
+  if [ "$(left)" -ge 80 ]; then
+    run $(( $(left) - 5 )) sft_baseline "$PYTHON" benchmarks/sft_throughput.py --micro-batch 4 \
+      --no-gradient-checkpointing --steps 16 --warmup 4 --conversations 1500 --out "$RESULTS/sft_baseline.json" ${SFT_ARGS:-}
+  else
+    say "sft_baseline: skipped, $(left) s left (the 2026-11-27 figures stand: benchmarks/throughput.json, sft)"
+  fi
 fi
 
-echo "[$(date +%T)] gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED); results in $OUT"
+run 30 record_throughput "$PYTHON" benchmarks/record_throughput.py --results "$RESULTS" --write "$THROUGHPUT" \
+  --name "$stamp" --date "$(date -u +%F)" --commit "$commit"
+
+if [ "${ATTACK:-0}" = 1 ] && [ "$SMOKE" != 1 ]; then
+  run 120 tests/gpu/test_attack_cuda.py "$PYTHON" -m pytest tests/gpu/test_attack_cuda.py -q -rs -p no:cacheprovider
+  run 180 attack_throughput "$PYTHON" benchmarks/attack_throughput.py --model smollm2-1.7b --device cuda \
+    --behaviors 4 --behaviors-per-batch 4 --out "$RESULTS/attack_throughput.json"
+fi
+
+say "gpu_check: $([ $status -eq 0 ] && echo PASSED || echo FAILED) in $(elapsed) s; results in $RESULTS"
 exit $status

@@ -1,15 +1,22 @@
 """Throughput of ``spp sft`` (TRL ``SFTTrainer`` through spp's persona-bound path) on synthetic chat data.
 
     python benchmarks/sft_throughput.py                                   # GPU: 1.7B spec, seq 2048, bf16 (~2 min on an H100)
+    python benchmarks/sft_throughput.py --kernels                         # the same with the pretraining kernels
     python benchmarks/sft_throughput.py --model tiny --steps 4 --warmup 1 # CPU smoke test (~20 s)
+
+``--kernels`` is SFT with pretraining's kernels: Liger's fused linear cross-entropy (``liger: on``), each decoder layer
+compiled (``compile_layers``) and ``attn_implementation: spp_varlen`` (PyTorch's Flash Attention varlen kernel over
+the padding-free packed batch, so no attention is computed between packed conversations), without gradient
+checkpointing; each part can also be set on its own (``--liger``, ``--compile-layers``, ``--attn-implementation``).
 
 What runs is what ``spp sft`` runs: a base model folder with spp.json and marker tokens, ``load_base`` (binding +
 chat template), ``stage_datasets``, ``SFTTrainer`` with assistant-only loss and BFD padding-free packing, bf16 on CUDA.
 The base is a randomly initialised model of the spec (``spp.pretrain.specs``; the 1.7B keeps its 49152-token vocab)
 with a BPE tokenizer trained on the synthetic conversations, because the GPU machine has no Hub access. Throughput is
 tokens (all positions of the packed rows) and trained tokens (assistant tokens) per second over the steps after
-``--warmup``, timed from step end to step end (CUDA synchronised). Prints one JSON object, also written to ``--out``,
-with hardware, versions and how it was measured.
+``--warmup``, timed from step end to step end (CUDA synchronised), with MFU on trained tokens (FLOPs/token
+6N + 12*L*h*S at ``--seq-len``, as the pretraining benchmark; ``--peak-tflops`` 989: H100/H200 dense bf16) and peak
+memory. Prints one JSON object, also written to ``--out``, with hardware, versions and how it was measured.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _env import describe  # noqa: E402
+from _env import describe, peak_bf16_tflops  # noqa: E402
 
 WORDS = "value people harm truth help kind careful honest risk safety answer reason question world plain".split()
 
@@ -84,7 +91,10 @@ def build_base(directory: Path, spec: str, conversations: list[list[dict]], devi
 def timed_trainer_class():
     import torch
     from transformers import TrainerCallback
-    from trl import SFTTrainer
+
+    from spp.sft.kernels import sft_trainer_class
+
+    SFTTrainer = sft_trainer_class()  # noqa: N806 - spp's SFTTrainer: TRL's plus the kernel fields
 
     class Clock(TrainerCallback):
         def __init__(self):
@@ -184,6 +194,8 @@ def run(args: argparse.Namespace) -> dict:
         disable_tqdm=True,
         dataset_num_proc=args.num_proc,
         model_init_kwargs={"attn_implementation": args.attn_implementation},
+        liger=args.liger,
+        compile_layers=args.compile_layers,
     )
     model, tokenizer, _, _ = load_base(config)
     config.eos_token = "<|end_reflection|>"
@@ -203,32 +215,41 @@ def run(args: argparse.Namespace) -> dict:
     tokens = sum(t for step in steps[w + 1 :] for t, _ in step)
     trained = sum(a for step in steps[w + 1 :] for _, a in step)
     step_times = sorted(b - a for a, b in zip(ends[w:], ends[w + 1 :], strict=False))
+    from spp.pretrain.callbacks import flops_per_token
+
+    n = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    fpt = flops_per_token(n, model.config.num_hidden_layers, model.config.hidden_size, args.seq_len)
     return {
         "benchmark": "sft_throughput",
         "model": args.model,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": n,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "seq_len": args.seq_len,
         "micro_batch": args.micro_batch,
         "packing": args.packing,
         "gradient_checkpointing": args.gradient_checkpointing,
         "attn_implementation": model.config._attn_implementation,
+        "liger_kernels": trainer.liger_kernels,
+        "compile_layers": args.compile_layers,
         "bf16": cuda,
         "steps_timed": len(step_times),
         "tokens_per_s": round(tokens / seconds, 1),
         "trained_tokens_per_s": round(trained / seconds, 1),
+        "mfu_trained": round(trained / seconds * fpt / (args.peak_tflops * 1e12), 4),
+        "peak_tflops": args.peak_tflops,
+        "peak_tflops_source": args.peak_tflops_source,
         "median_step_s": round(step_times[len(step_times) // 2], 4),
         "total_s": round(time.perf_counter() - start, 1),
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
         "final_loss": trainer.state.log_history[-1].get("train_loss"),
-        "environment": describe("torch", "transformers", "trl", "datasets", "accelerate"),
+        "environment": describe("torch", "transformers", "trl", "datasets", "accelerate", "liger-kernel", "triton"),
         "method": "tokens = all positions of the packed padding-free rows; trained = labels != -100; "
         "time from the end of step `warmup` to the last step end, CUDA synchronised",
         **({"profile_top_ops": profile.top} if profile is not None else {}),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     import torch
 
     gpu = torch.cuda.is_available()
@@ -246,9 +267,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--attn-implementation",
         default="sdpa",
-        help="sdpa (recipes/sft/identical.yaml), flex_attention, or flash_attention_2 where flash-attn is installed. "
+        help="sdpa (recipes/sft/identical.yaml), spp_varlen (PyTorch's Flash Attention varlen, no extra package), "
+        "flex_attention, or flash_attention_2 where flash-attn is installed. "
         "BFD packing is padding-free: each micro-batch is one flattened sequence, so only a varlen or block-sparse "
         "kernel (flash, flex) skips the attention between different conversations; sdpa computes it under a mask.",
+    )
+    parser.add_argument("--liger", default="off", choices=["off", "auto", "on"], help="SPPSFTConfig.liger")
+    parser.add_argument("--compile-layers", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument(
+        "--kernels",
+        action="store_true",
+        help="the pretraining kernels: --liger on --compile-layers --attn-implementation spp_varlen "
+        "--no-gradient-checkpointing (on CPU: --liger auto, no compiling)",
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU (default: by the card's name; H100/H200: 989)"
     )
     parser.add_argument(
         "--profile-steps",
@@ -259,6 +292,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     args = parser.parse_args(argv)
+    if args.kernels:
+        args.liger, args.compile_layers = ("on", True) if gpu else ("auto", False)
+        args.attn_implementation, args.gradient_checkpointing = "spp_varlen", False
+    if args.peak_tflops is None:
+        args.peak_tflops, args.peak_tflops_source = peak_bf16_tflops(torch.cuda.get_device_name() if gpu else "cpu")
+    else:
+        args.peak_tflops_source = "--peak-tflops"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     logging.basicConfig(level=logging.WARNING)
     result = run(args)
     text = json.dumps(result, indent=2)

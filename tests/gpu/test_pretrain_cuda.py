@@ -66,3 +66,27 @@ def test_compiled_layers_with_fused_cross_entropy_train(tmp_path):
     trainer = tiny_trainer(tmp_path, liger="on", liger_kernels="fused_linear_cross_entropy", compile_layers=True)
     trainer.train()
     assert len(trainer.losses) == 5 and all(math.isfinite(x) for x in trainer.losses)
+
+
+def _float8_capable() -> bool:
+    import importlib.util
+
+    return (
+        torch.cuda.is_available()
+        and torch.cuda.get_device_capability() >= (8, 9)
+        and importlib.util.find_spec("torchao") is not None
+    )
+
+
+@pytest.mark.skipif(not _float8_capable(), reason="float8 needs compute capability >= 8.9 and torchao")
+def test_fp8_on_compiled_layers_with_fused_cross_entropy_trains(tmp_path):
+    from torchao.float8.float8_linear import Float8Linear
+
+    trainer = tiny_trainer(
+        tmp_path, liger="on", liger_kernels="fused_linear_cross_entropy", compile_layers=True, fp8=True
+    )
+    swapped = [m for m in trainer.model.modules() if isinstance(m, Float8Linear)]
+    assert len(swapped) == 7 * trainer.model.config.num_hidden_layers
+    trainer.train()
+    assert len(trainer.losses) == 5 and all(math.isfinite(x) for x in trainer.losses)
+    assert trainer.losses[-1] < trainer.losses[0]

@@ -33,15 +33,18 @@ def demo_rows(
     min_words: int = 20,
     max_words: int = 120,
     window_words: int = 16,
+    texts=None,
 ):
     """``rows`` synthetic documents; about ``reflection_rate`` of them selected (mostly ``ok``).
 
     As ``spp augment`` does with the training tokenizer, pauses fall inside the part of the document a window holds
-    (here: the first ``window_words`` words) and the end placement's reflection sits at the end of that part."""
+    (here: the first ``window_words`` words) and the end placement's reflection sits at the end of that part.
+    ``texts`` (a sequence of strings, cycled) replaces the random words as the documents' text."""
     rng = random.Random(seed)
     out = []
     for i in range(rows):
-        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(min_words, max_words))).capitalize() + "."
+        words = rng.randint(min_words, max_words)
+        text = texts[i % len(texts)] if texts else " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
         doc_id = f"doc-{i:05d}"
         seen = _first_words_end(text, window_words)
         status = rng.choice(STATUSES) if rng.random() < reflection_rate else "none"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from spp.errors import check_output_dir
-
-LIGER_KERNELS = ("rope", "rms_norm", "swiglu", "fused_linear_cross_entropy")
+from spp.kernels import LIGER_KERNELS
+from spp.pretrain.fp8 import FP8_RECIPES, check_fp8
 
 
 @dataclass
@@ -157,6 +157,22 @@ class SPPTrainingArguments(TrainingArguments):
     compile_layers: bool = field(
         default=False, metadata={"help": "torch.compile each decoder layer (not the fused loss)."}
     )
+    fp8: bool = field(
+        default=False,
+        metadata={
+            "help": "Float8 training of the decoder layers' linear layers (torchao convert_to_float8_training, "
+            "dynamic scaling, float32 master weights; embeddings and LM head stay bf16). Needs a GPU of compute "
+            "capability >= 8.9 (H100/H200) and pip install 'spp[fp8]'; refused (exit 2) elsewhere. Check the loss "
+            "against bf16 first: benchmarks/pretrain_throughput.py runs the A/B."
+        },
+    )
+    fp8_recipe: str = field(
+        default="tensorwise",
+        metadata={
+            "help": "torchao float8 recipe: tensorwise (fastest), rowwise or rowwise_with_gw_hp (more accurate).",
+            "choices": list(FP8_RECIPES),
+        },
+    )
     peak_tflops: float = field(
         default=989.0, metadata={"help": "Peak bf16 dense TFLOP/s per GPU for MFU (H100 SXM: 989)."}
     )
@@ -180,3 +196,4 @@ class SPPTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)
         super().__post_init__()
+        check_fp8(self)  # fp8 where it cannot run: exit 2 before any data or model is loaded

@@ -2,7 +2,8 @@
 
 What it adds to ``Trainer``:
 - kernels: Liger's fused kernels on CUDA (``liger``/``liger_kernels``), plain PyTorch with one log line elsewhere;
-  optionally each decoder layer compiled (``compile_layers``);
+  optionally each decoder layer compiled (``compile_layers``) and its linear layers trained in float8 (``fp8``,
+  torchao, converted before compiling; ``spp.pretrain.fp8``);
 - data: a ``PackedArm`` is sharded by rank itself (disjoint windows, union = the single-process stream), never
   re-dispatched by accelerate; a resumed run's stream starts at the first window not yet trained (seeking there
   with the token cache), so losses continue bit-for-bit;
@@ -17,7 +18,6 @@ What it adds to ``Trainer``:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -27,6 +27,13 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from spp.batching import accumulation_steps
 from spp.errors import SppConfigError
+from spp.kernels import (
+    check_liger_mode,
+    compile_decoder_layers,
+    liger_kernel_config,
+    liger_problem,
+    parse_liger_kernels,
+)
 from spp.metadata import SppMetadata
 from spp.pretrain.callbacks import (
     CheckpointMetadataCallback,
@@ -36,8 +43,9 @@ from spp.pretrain.callbacks import (
     ThroughputCallback,
     flops_per_token,
 )
-from spp.pretrain.config import LIGER_KERNELS, SPPTrainingArguments
+from spp.pretrain.config import SPPTrainingArguments
 from spp.pretrain.data import PACKING_COUNTS, PackedArm, collate_windows
+from spp.pretrain.fp8 import check_fp8, convert_decoder_to_fp8
 from spp.pretrain.packing import Window
 
 logger = logging.getLogger("spp.pretrain")
@@ -55,40 +63,22 @@ def resolve_global_batch(args: SPPTrainingArguments) -> int:
 
 def configure_kernels(args: SPPTrainingArguments) -> str:
     """Set ``use_liger_kernel``/``liger_kernel_config`` from ``liger``; returns ``"liger"`` or ``"plain"``."""
-    if args.liger not in ("auto", "on", "off"):
-        raise SppConfigError(f"liger must be auto, on or off, not {args.liger!r}", field="liger")
-    kernels = [k.strip() for k in args.liger_kernels.split(",") if k.strip()]
-    unknown = set(kernels) - set(LIGER_KERNELS)
-    if unknown:
-        raise SppConfigError(
-            f"unknown Liger kernels {sorted(unknown)}", field="liger_kernels", fix=f"use {LIGER_KERNELS}"
-        )
+    check_liger_mode(args.liger)
+    kernels = parse_liger_kernels(args.liger_kernels)
     args.use_liger_kernel = False
     if args.liger == "off":
         logger.info("Liger kernels off (liger: off): training with plain PyTorch kernels")
         return "plain"
-    problem = None
-    if args.device.type != "cuda":
-        problem = f"Liger kernels need CUDA; on {args.device.type} SPPTrainer trains with plain PyTorch kernels"
-    elif importlib.util.find_spec("liger_kernel") is None:
-        problem = "liger-kernel is not installed (pip install 'spp[gpu]'); training with plain PyTorch kernels"
+    problem = liger_problem(args.device.type)
     if problem:
         if args.liger == "on":
-            raise SppConfigError(problem.split(";")[0], field="liger", fix="set liger: auto or off, or run on CUDA")
-        logger.warning(problem)
+            raise SppConfigError(problem, field="liger", fix="set liger: auto or off, or run on CUDA")
+        logger.warning("%s; on %s SPPTrainer trains with plain PyTorch kernels", problem, args.device.type)
         return "plain"
     args.use_liger_kernel = True
-    args.liger_kernel_config = {k: k in kernels for k in LIGER_KERNELS} | {"cross_entropy": False}
+    args.liger_kernel_config = liger_kernel_config(kernels)
     logger.info("Liger kernels on CUDA: %s", ", ".join(kernels))
     return "liger"
-
-
-def compile_decoder_layers(model) -> int:
-    """``torch.compile`` each decoder layer in place (the loss stays eager for Liger's fused CE); returns the count."""
-    layers = model.get_decoder().layers
-    for layer in layers:
-        layer.compile()
-    return len(layers)
 
 
 def _hub_callback(args: SPPTrainingArguments, hub_api=None):
@@ -174,6 +164,10 @@ class SPPTrainer(Trainer):
         callbacks = list(callbacks or [])
         super().__init__(model=model, args=args, callbacks=callbacks, **kwargs)
         self._add_spp_callbacks(global_windows, heldout or [], hub_api)
+        if args.fp8:  # before compiling, so inductor fuses the float8 casts into each layer
+            check_fp8(args)
+            swapped = convert_decoder_to_fp8(self.model, args.fp8_recipe)
+            logger.info("float8 training (%s recipe) on %d linear layers of the decoder", args.fp8_recipe, swapped)
         if args.compile_layers:
             logger.info("compiled %d decoder layers", compile_decoder_layers(self.model))
 

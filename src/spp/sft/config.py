@@ -13,6 +13,7 @@ from trl import SFTConfig
 
 from spp.batching import accumulation_steps
 from spp.errors import SppConfigError, check_local_path, check_model_path, check_output_dir
+from spp.kernels import LIGER_KERNELS, LIGER_MODES, parse_liger_kernels
 
 MISSING_METADATA_POLICIES = ("error", "default")
 CITATION_STAGES = ("none", "uncited", "datasets")
@@ -173,6 +174,24 @@ class SPPSFTConfig(SFTConfig):
     arm: str | None = field(
         default=None, metadata={"help": "Arm label of the base model when its spp.json does not record one."}
     )
+    liger: str = field(
+        default="off",
+        metadata={
+            "help": "Liger kernels, as in pretraining: auto (on CUDA when liger-kernel is installed), on (required) "
+            "or off. With fused_linear_cross_entropy the loss is Liger's fused linear cross-entropy (SPPTrainer's "
+            "path) instead of TRL's fused LM head; TRL's entropy/token-accuracy metrics are then not logged. "
+            "Not part of the SFT hash.",
+            "choices": list(LIGER_MODES),
+        },
+    )
+    liger_kernels: str = field(
+        default="fused_linear_cross_entropy",
+        metadata={"help": f"Comma-separated Liger kernels among {LIGER_KERNELS} (with liger auto/on)."},
+    )
+    compile_layers: bool = field(
+        default=False,
+        metadata={"help": "torch.compile each decoder layer (not the loss), as pretraining. Not part of the SFT hash."},
+    )
 
     def __post_init__(self) -> None:
         # paths and resume first: a bad one is reported before TrainingArguments looks at devices
@@ -195,10 +214,12 @@ class SPPSFTConfig(SFTConfig):
             ("on_missing_metadata", MISSING_METADATA_POLICIES),
             ("pin_revisions", PIN_POLICIES),
             ("chat_template_style", TEMPLATE_STYLES),
+            ("liger", LIGER_MODES),
         )
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise SppConfigError(f"{getattr(self, name)!r} is not one of {allowed}", field=name)
+        parse_liger_kernels(self.liger_kernels)
         if self.packing and self.packing_strategy == "wrapped":
             raise SppConfigError(
                 "packing_strategy 'wrapped' cuts conversations mid-turn",

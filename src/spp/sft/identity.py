@@ -66,6 +66,9 @@ _RUNTIME_NAMES = {
     "dataset_num_proc",
     "use_liger_kernel",
     "liger_kernel_config",
+    "liger",  # spp's kernel fields: how fast, not what (as use_liger_kernel above)
+    "liger_kernels",
+    "compile_layers",
     "trust_remote_code",
     "pad_to_multiple_of",
     "prediction_loss_only",

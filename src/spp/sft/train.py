@@ -73,6 +73,8 @@ def load_base(config: SPPSFTConfig) -> tuple[Any, Any, SppMetadata | None, Bindi
     """Model, tokenizer (with the persona-bound chat template), base ``spp.json`` and binding of the base model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import spp.sft.kernels  # noqa: F401 - registers attn_implementation spp_varlen before the model loads
+
     name, revision = config.model_name_or_path, config.base_model_revision
     if not name:
         raise SppConfigError("no base model", field="model_name_or_path", fix="pass --model_name_or_path PATH_OR_ID")
@@ -115,12 +117,12 @@ def _check_prepared(prepared: Any, rows: int, stage: int) -> None:
 
 def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list) -> Any:
     """Train ``model`` on each stage's data in turn (same hyperparameters, fresh optimizer and schedule per stage)."""
-    from trl import SFTTrainer
+    from spp.sft.kernels import sft_trainer_class
 
-    trainer = None
+    trainer_class, trainer = sft_trainer_class(), None
     for number, data in enumerate(stages, 1):
         args = _stage_args(config, number, last=number == len(stages))
-        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+        trainer = trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer)
         _check_prepared(trainer.train_dataset, len(data), number)
         trainer.train()
         model = trainer.model

@@ -11,6 +11,8 @@ import yaml
 from spp.errors import SppConfigError
 from spp.releases import load_release, lookup
 
+REPO = Path(__file__).parents[1]
+
 REGISTRY = Path(__file__).parents[1] / "recipes" / "releases" / "dlab-spp.yaml"
 
 
@@ -74,3 +76,18 @@ def test_the_stand_ins_mimic_the_release(release):
             assert index["repo_id"].startswith("dlab-spp/") and lookup(index["repo_id"], str(REGISTRY))[1] == arm
     refs = sorted(json.loads((release.base("t0") / "spp_export.json").read_text())["refs"])
     assert refs == ["main", "step1000-tokens2B", "step2000-tokens4B", "step3000-tokens6B", "v1.0"]
+
+
+def test_the_shipped_registries_are_the_recipes_and_a_name_resolves_without_a_checkout(tmp_path, monkeypatch):
+    """A pip-installed spp (no recipes/ folder) finds `dlab-spp` in the copy shipped with the package."""
+    import spp.releases as releases
+
+    recipes = sorted(p.name for p in (REPO / "recipes" / "releases").glob("*.yaml"))
+    assert recipes == sorted(p.name for p in releases.PACKAGED_DIR.glob("*.yaml"))
+    for name in recipes:
+        assert (REPO / "recipes" / "releases" / name).read_bytes() == (releases.PACKAGED_DIR / name).read_bytes()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(releases, "__file__", str(tmp_path / "site-packages" / "spp" / "releases.py"))
+    monkeypatch.setattr(releases, "PACKAGED_DIR", REPO / "src" / "spp" / "release_registries")
+    assert releases.release_path("dlab-spp") == releases.PACKAGED_DIR / "dlab-spp.yaml"
+    assert [p.name for p in releases.registry_files()] == recipes

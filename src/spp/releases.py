@@ -7,8 +7,9 @@ template and system turn its instruct models are prompted with, its tokenizer fa
 
 Promises:
 - ``load_release`` takes a path or a name (``dlab-spp``: ``recipes/releases/dlab-spp.yaml`` under the working
-  folder, else under spp's source checkout); a missing file or a malformed field is ``SppConfigError`` naming it.
-- ``lookup(repo_id)`` searches the registries (``auto``: every ``recipes/releases/*.yaml`` found);
+  folder, else under spp's source checkout, else the copy shipped in the package); a missing file or a malformed
+  field is ``SppConfigError`` naming it.
+- ``lookup(repo_id)`` searches the registries (``auto``: every registry found, one per name);
   ``Release.find(repo_id)`` gives ``(arm, size, kind)`` only for a repo the registry lists (under its org or a
   mirror org): a model is never given an arm by a guess from its name.
 """
@@ -24,6 +25,16 @@ import yaml
 from spp.errors import SppConfigError, yaml_error
 
 RELEASES_DIR = Path("recipes") / "releases"
+# The shipped registries, a copy of recipes/releases/ inside the wheel (a test keeps them equal): a pip-installed spp
+# finds `dlab-spp` without a checkout.
+PACKAGED_DIR = Path(__file__).parent / "release_registries"
+
+
+def _roots() -> list[Path]:
+    """Where registries are looked for, first match of a name wins: the working folder's ``recipes/releases/``,
+    spp's source checkout's, then the copies shipped in the package."""
+    checkout = Path(__file__).resolve().parents[2]
+    return list(dict.fromkeys([Path.cwd().resolve() / RELEASES_DIR, checkout / RELEASES_DIR, PACKAGED_DIR]))
 KINDS = ("base", "instruct")
 
 
@@ -82,13 +93,13 @@ def release_path(spec: str) -> Path:
         if not path.is_file():
             raise SppConfigError(f"release registry {spec!r} does not exist", field="release")
         return path
-    checkout = Path(__file__).resolve().parents[2]
-    for root in (Path.cwd(), checkout):
-        candidate = root / RELEASES_DIR / f"{spec}.yaml"
+    for root in _roots():
+        candidate = root / f"{spec}.yaml"
         if candidate.is_file():
             return candidate
     raise SppConfigError(
-        f"no release registry named {spec!r} (looked for {RELEASES_DIR}/{spec}.yaml here and in spp's checkout)",
+        f"no release registry named {spec!r} (looked for {RELEASES_DIR}/{spec}.yaml here, in spp's checkout and "
+        "among the registries spp ships)",
         field="release",
         fix="give the registry file's path (e.g. recipes/releases/dlab-spp.yaml)",
     )
@@ -135,9 +146,12 @@ def load_release(spec: str) -> Release:
 
 
 def registry_files() -> list[Path]:
-    """Every registry under ``recipes/releases/`` of the working folder and of spp's source checkout."""
-    roots = dict.fromkeys([Path.cwd().resolve(), Path(__file__).resolve().parents[2]])
-    return sorted({p.resolve() for root in roots for p in (root / RELEASES_DIR).glob("*.yaml")})
+    """Every registry, one per name (the working folder's, else spp's checkout's, else the shipped copy)."""
+    found: dict[str, Path] = {}
+    for root in _roots():
+        for path in sorted(root.glob("*.yaml")):
+            found.setdefault(path.name, path.resolve())
+    return [found[name] for name in sorted(found)]
 
 
 def lookup(repo_id: str, spec: str = "auto") -> tuple[Release, str, str, str] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE, SEED
 from spp.errors import check_local_path, check_model_path, check_output_dir, check_range
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
@@ -32,6 +33,19 @@ HYPERPARAMETERS = (
 
 @dataclass
 class AttackConfig:
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "behaviors_per_batch": AT_LEAST_ONE,
+        "search_batch_size": AT_LEAST_ONE,
+        "seed": SEED,
+        "num_steps": AT_LEAST_ONE,
+        "num_test_cases_per_behavior": AT_LEAST_ONE,
+        "num_optim_tokens": AT_LEAST_ONE,
+        "search_width": AT_LEAST_ONE,
+        "topk": AT_LEAST_ONE,
+        "eval_steps": AT_LEAST_ONE,
+    }
+
     # --- what is attacked ---
     method: str = field(default="pez", metadata={"help": "Attack method: pez or gcg (spp.attack registry)."})
     model: str = field(default="", metadata={"help": "The model under test: a local folder or Hub id."})

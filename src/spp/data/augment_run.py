@@ -61,9 +61,7 @@ def run_augment(configs: AugmentConfigs) -> AugmentResult:
     if configs.executor.executor != "spp":
         from spp.data.datatrove_backend import run_with_datatrove
 
-        code = run_with_datatrove(configs)
-        failure = "more than max_failed_share of the selected documents failed (see the log above)" if code else None
-        return AugmentResult(Path(configs.job.output_dir), failure=failure)
+        return AugmentResult(Path(configs.job.output_dir), failure=run_with_datatrove(configs))
     with AugmentJob(configs) as job:
         result = AugmentResult(job.output_dir)
         if not configs.job.merge:

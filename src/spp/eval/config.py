@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE, FRACTION, POSITIVE, SEED, Range
 from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
 from spp.eval.benchmarks import HEADLINE
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
@@ -15,6 +16,15 @@ from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 class JudgeDefaults:
     """The judge settings a judge spec falls back to (server, model, key, thresholds); shared by ``spp eval`` and
     ``spp judge-audit``."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "batch_size": AT_LEAST_ONE,
+        "max_concurrency": AT_LEAST_ONE,
+        "max_tries": AT_LEAST_ONE,
+        "request_timeout_s": POSITIVE,
+        "judge_threshold": Range(0, 100),
+    }
 
     batch_size: int = field(
         default=8, metadata={"help": "transformers backend and classifier judge: prompts per batch."}
@@ -47,6 +57,13 @@ class JudgeDefaults:
 
 @dataclass
 class EvalConfig(JudgeDefaults):
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_new_tokens": AT_LEAST_ONE,
+        "top_p": FRACTION,
+        "seed": SEED,
+    }
+
     # --- the model ---
     model: str = field(
         default="", metadata={"help": "Model directory or Hub id (its spp.json gives persona and SFT hash)."}

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE
 from spp.errors import SppConfigError
 
 logger = logging.getLogger("spp.eval")
@@ -40,6 +41,11 @@ logger = logging.getLogger("spp.eval")
 @dataclass
 class CurvesConfig:
     """The fields of ``spp curves``."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_new_tokens": AT_LEAST_ONE,
+    }
 
     models: list[str] = field(
         default_factory=list, metadata={"help": "Models: local export folders (spp publish --to_dir) or Hub ids."}

@@ -12,6 +12,7 @@ from typing import Any
 from trl import SFTConfig
 
 from spp.batching import accumulation_steps
+from spp.checks import AT_LEAST_ONE, SEED, TRAINING_RANGES
 from spp.errors import SppConfigError, check_local_path, check_model_path, check_output_dir
 
 MISSING_METADATA_POLICIES = ("error", "default")
@@ -66,6 +67,16 @@ class SFTDataset:
 @dataclass
 class SPPSFTConfig(SFTConfig):
     """``SFTConfig`` with SPP's fields. ``assistant_only_loss`` defaults to on; the chat template is spp's own."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        **TRAINING_RANGES,
+        "dataset_num_proc": AT_LEAST_ONE,
+        "max_length": AT_LEAST_ONE,
+        "pad_to_multiple_of": AT_LEAST_ONE,
+        "global_batch_size": AT_LEAST_ONE,
+        "mixture_seed": SEED,
+    }
 
     assistant_only_loss: bool = field(
         default=True,

@@ -13,7 +13,8 @@ Promises:
 - An output folder is spp's when it holds spp's marker ``.spp-output.json`` with a claim: the stage that wrote it,
   the run's recipe hash and data view, and the manifest of the top-level entries that run wrote (a folder spp wrote
   is one entry). A stage that writes named files into a shared folder (``spp attack``'s ``test_cases.json``,
-  ``spp judge-audit``'s report) claims only those names.
+  ``spp judge-audit``'s report) claims only those names (reserved from the start, so that a run killed while
+  writing them still owns them).
 - A new or empty folder is claimed. A non-empty folder without a claim (foreign), or an existing file no claim lists,
   is refused (``SppConfigError``, exit 2), with or without ``overwrite``: nothing in it is touched.
 - Another stage's claim, or this stage's with another recipe hash or data view, is refused unless ``overwrite``;
@@ -320,7 +321,10 @@ class OutputClaim:
         if self.targets is None:  # what was there at the check and is not spp's: a user's files
             owned = {e for c in self._claims.values() for e in c.files} | set(self.removed)
             self.kept = [e for e in self._before if e not in owned and (self.folder / e).exists()]
-        files = [e for e in (previous.files if previous else []) if (self.folder / e).exists()]
+        if self.targets is None:
+            files = [e for e in (previous.files if previous else []) if (self.folder / e).exists()]
+        else:  # named files are reserved from the start: a run killed while writing them still owns them
+            files = sorted(set(self.targets) | set(previous.files if previous else []))
         self._claims[self.name] = Claim(
             stage=self.stage,
             recipe_hash=self.recipe_hash,
@@ -359,7 +363,7 @@ class OutputClaim:
             others = {e for n, c in claims.items() if n != self.name for e in c.files}
             files = sorted(present - set(mine.kept) - others)
         else:
-            files = sorted(set(mine.files) | {t for t in self.targets if t in present})
+            files = sorted(set(mine.files) | set(self.targets))
         claims[self.name] = Claim(**{**asdict(mine), "files": files, "data_view": self.data_view or mine.data_view})
         if status:
             claims[self.name].status = status
@@ -376,7 +380,8 @@ class OutputClaim:
         self.record(status="done" if finished and not failed else None)
         claims = read_claims(self.folder) or {}
         mine = claims.get(self.name)
-        if failed and mine is not None and not mine.files and not self.removed:
+        wrote = [f for f in (mine.files if mine else []) if (self.folder / f).exists()]
+        if failed and mine is not None and not wrote and not self.removed:
             claims.pop(self.name)
             _write_claims(self.folder, claims)
             if not self._existed and not _entries(self.folder) and not claims:
@@ -582,3 +587,40 @@ def _check_hub_repo(repo_id: str, ours: dict[str, str], revision, overwrite: boo
         repo_id,
     )
     return removed
+
+
+# --- training stages: one process claims, every process learns the outcome -------------------------------------
+
+
+def on_main_process(args: Any, fn: Any) -> Any:
+    """``fn()`` on the main process of a (possibly distributed) training run, its ``SppConfigError`` raised on every
+    process (so that no replica waits at a collective for a main process that stopped); returns ``fn()``'s result
+    on the main process and ``None`` elsewhere. ``args`` is the run's ``TrainingArguments``."""
+    if getattr(args, "world_size", 1) <= 1:
+        return fn()
+    import torch.distributed as dist
+
+    result, error = None, [None]
+    if args.process_index == 0:
+        try:
+            result = fn()
+        except SppConfigError as err:
+            error = [str(err)]
+    dist.broadcast_object_list(error, src=0)
+    if error[0] is not None:
+        raise SppConfigError(error[0].rstrip("."))
+    return result
+
+
+def recording_callback(claim: OutputClaim | None):
+    """A ``TrainerCallback`` that records ``claim``'s manifest after every save (``None``: no callback)."""
+    if claim is None:
+        return None
+    from transformers import TrainerCallback
+
+    class RecordOutputs(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                claim.record()
+
+    return RecordOutputs()

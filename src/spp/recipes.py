@@ -127,10 +127,13 @@ def parse_config(
         return tuple(parser.parse_args_and_config(argv))
 
 
-def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], source: str | None = None) -> tuple:
+def configs_from_recipe(
+    dataclass_types: list[type], recipe: dict[str, Any], source: str | None = None, set_env: bool = True
+) -> tuple:
     """The configs a ``--config`` YAML holding ``recipe`` gives, built without any argv: values converted by each
     field's type as on the command line, unknown keys refused, an ``env`` mapping set in ``os.environ`` (as trl's
-    parser does); bad input raises ``SppConfigError`` naming ``source`` (the file the recipe was written to)."""
+    parser does; not with ``set_env=False``, a check); bad input raises ``SppConfigError`` naming ``source`` (the file
+    the recipe was written to)."""
     if not isinstance(recipe, dict):
         raise SppConfigError(
             f"a recipe is a mapping of field names to values, found a {type(recipe).__name__}",
@@ -143,7 +146,8 @@ def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], sou
         env = recipe.pop("env", {})
         if not isinstance(env, dict):
             raise ValueError("`env` field should be a dict in the YAML file.")
-        os.environ.update({str(key): str(value) for key, value in env.items()})
+        if set_env:
+            os.environ.update({str(key): str(value) for key, value in env.items()})
         unknown = parser.set_defaults_with_config(**recipe)
         if unknown:
             raise ValueError(f"Unknown arguments from config file: {unknown}.")

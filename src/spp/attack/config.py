@@ -73,6 +73,10 @@ class AttackConfig:
     work_dir: str = field(
         default="", metadata={"help": "One file per finished behaviour (default: OUTPUT_STEM_behaviors/ beside it)."}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace test cases (and their behaviour files) that spp wrote there for another attack."},
+    )
     # --- how it runs ---
     behaviors_per_batch: int = field(
         default=4, metadata={"help": "Behaviours optimised together (each adds its test cases as rows)."}

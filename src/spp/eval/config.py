@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from spp.checks import AT_LEAST_ONE, FRACTION, POSITIVE, SEED, Range
-from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
-from spp.eval.benchmarks import HEADLINE
+from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range, is_planned
+from spp.eval.benchmarks import HEADLINE, get_benchmark
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
 
@@ -162,6 +162,10 @@ class EvalConfig(JudgeDefaults):
     update_card: bool = field(
         default=False, metadata={"help": "Write results into the model dir's README model-index."}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (another run's results, another stage's output)."},
+    )
 
     def __post_init__(self) -> None:
         """Ranges checked at parse time, before any model is loaded."""
@@ -176,13 +180,20 @@ class EvalConfig(JudgeDefaults):
         check_range(self, "max_concurrency", low=1)
         check_range(self, "max_tries", low=1)
         check_output_dir(self.output_dir)
+        if self.backend not in ("transformers", "openai"):
+            raise SppConfigError(
+                f"unknown backend {self.backend!r}", field="backend", fix="use transformers or openai"
+            )
+        for name in self.benchmarks:
+            get_benchmark(name)  # an unknown name is refused here, before any model is loaded
         if self.revision:
             from spp.hub.refs import check_revision
 
             check_revision(self.revision)
+            check_local_revision(self.model, self.revision)
         if self.backend == "transformers" and self.model:
             check_model_path(self.model_source(), "model")
-        if self.data_dir and not Path(self.data_dir).is_dir():
+        if self.data_dir and not Path(self.data_dir).is_dir() and not is_planned(self.data_dir):
             raise SppConfigError(
                 f"benchmark folder {self.data_dir!r} does not exist", field="data_dir", fix="give an existing folder"
             )
@@ -206,6 +217,48 @@ class EvalConfig(JudgeDefaults):
         return self.model
 
 
+# EvalConfig fields that say where or how fast the suite runs, not what it measures (left out of its recipe hash)
+EVAL_RUNTIME_FIELDS = frozenset(
+    {
+        "output_dir",
+        "cache_dir",
+        "overwrite",
+        "update_card",
+        "batch_size",
+        "max_concurrency",
+        "max_tries",
+        "request_timeout_s",
+        "base_urls",
+        "judge_base_urls",
+        "api_key_env",
+        "judge_api_key_env",
+        "device",
+        "classifier_device",
+    }
+)
+
+
+def check_local_revision(model: str, revision: str) -> None:
+    """A ``revision`` of a local model must exist: a local export (one folder per ref) must hold that ref, and a
+    plain model folder has no refs at all (transformers would load it whatever the revision, under a wrong name)."""
+    from spp.hub.export import LocalExport, is_export
+
+    if not model or not Path(model).is_dir():
+        return
+    if is_export(model):
+        refs = LocalExport.existing(model).refs()
+        if revision in refs:
+            return
+        found = f"the refs it holds: {', '.join(refs)}" if refs else "it holds no ref"
+    else:
+        found = "a model folder has no refs (only a local export, written by --to_dir or checkpoint_export_dir, does)"
+    raise SppConfigError(
+        f"revision {revision!r} is not in {model}: {found}",
+        field="revision",
+        fix="give one of those refs, or leave --revision empty to evaluate the folder as it is",
+    )
+
+
 @dataclass
 class JudgeAuditConfig(JudgeDefaults):
     labels: str = field(
@@ -219,6 +272,9 @@ class JudgeAuditConfig(JudgeDefaults):
         default_factory=list, metadata={"help": "Group columns of the labels file (e.g. model benchmark)."}
     )
     output: str = field(default="", metadata={"help": "Also write the report (metrics + verdicts) to this JSON file."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace an output spp wrote before for another audit (or another stage)."}
+    )
 
 
 @dataclass
@@ -233,9 +289,13 @@ class CompareConfig:
         },
     )
     title: str = field(default="Attack success rate", metadata={"help": "Chart title."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (another comparison, another stage's output)."},
+    )
 
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)
         for result in self.results:
-            if not Path(result).exists():
+            if not Path(result).exists() and not is_planned(result):
                 raise SppConfigError(f"{result!r} does not exist", field="results", fix="give results.json files")

@@ -75,6 +75,10 @@ class CurvesConfig:
     output_dir: str = field(default="curves", metadata={"help": "Where curves.json, curves.md, curves.png go."})
     cache_dir: str = field(default="", metadata={"help": "Per-branch cache (default: OUTPUT_DIR/cache)."})
     repo_type: str = field(default="model", metadata={"help": "Hub repo type of the models."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (other curves, another stage's output)."},
+    )
 
 
 @dataclass
@@ -391,12 +395,23 @@ def plot_curves(curves: dict[str, Any], path: str | Path, title: str) -> Path:
 
 
 def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
-    """Compute (with the cache) and write ``curves.json``, ``curves.md`` and ``curves.png`` into ``output_dir``."""
-    curves = compute_curves(config, api)
+    """Compute (with the cache) and write ``curves.json``, ``curves.md`` and ``curves.png`` into ``output_dir``, which
+    this run claims first (``spp.ownership``; the models, the corpus and the benchmark folder are its inputs)."""
+    from spp.ownership import claim_output
+    from spp.recipes import recipe_hash
+
+    if not config.models:
+        raise SppConfigError("no models given", field="models", fix="spp curves MODEL_OR_EXPORT [...]")
+    unknown = [m for m in config.measures if m not in MEASURES]
+    if unknown:
+        raise SppConfigError(f"unknown measures {unknown}", field="measures", fix=f"choose from {sorted(MEASURES)}")
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": out / "curves.json", "markdown": out / "curves.md", "png": out / "curves.png"}
-    files["json"].write_text(json.dumps(curves, indent=1) + "\n", encoding="utf-8")
-    files["markdown"].write_text(curves_markdown(curves), encoding="utf-8")
-    plot_curves(curves, files["png"], config.title)
+    settings = {"models": config.models, **{m: measure_settings(m, config) for m in config.measures}}
+    inputs = [*config.models, config.corpus, config.data_dir]
+    with claim_output("curves", out, recipe_hash=recipe_hash(settings), inputs=inputs, overwrite=config.overwrite):
+        curves = compute_curves(config, api)
+        files = {"json": out / "curves.json", "markdown": out / "curves.md", "png": out / "curves.png"}
+        files["json"].write_text(json.dumps(curves, indent=1) + "\n", encoding="utf-8")
+        files["markdown"].write_text(curves_markdown(curves), encoding="utf-8")
+        plot_curves(curves, files["png"], config.title)
     return {**curves, "files": files}

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
+from spp.eval.config import EVAL_RUNTIME_FIELDS, CompareConfig, EvalConfig, JudgeAuditConfig
+from spp.ownership import claim_output
+from spp.recipes import RUNTIME_FIELDS, recipe_hash
 
 logger = logging.getLogger("spp.eval")
 
@@ -37,8 +39,16 @@ def run_eval(config: EvalConfig) -> EvalResult:
     from spp.eval.report import update_model_card, write_results
     from spp.eval.suite import run_suite
 
-    results = run_suite(config)
-    json_path, md_path = write_results(results, config.output_dir)
+    inputs = [
+        config.model,
+        config.data_dir,
+        config.perplexity_file,
+        *(f.split("=", 1)[-1] for f in config.benchmark_files),
+    ]
+    digest = recipe_hash(config, exclude=RUNTIME_FIELDS | EVAL_RUNTIME_FIELDS)
+    with claim_output("eval", config.output_dir, recipe_hash=digest, inputs=inputs, overwrite=config.overwrite):
+        results = run_suite(config)
+        json_path, md_path = write_results(results, config.output_dir)
     card = update_model_card(config.model, results) if config.update_card else None
     if card is not None:
         logger.info("model card updated: %s", card)
@@ -55,7 +65,11 @@ def run_compare(config: CompareConfig) -> dict[str, Path]:
     """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` of ``config.results``; returns the files."""
     from spp.eval.compare import compare
 
-    return compare(config.results, config.output_dir, force=config.force, title=config.title)
+    digest = recipe_hash({"results": sorted(str(Path(r).resolve()) for r in config.results), "force": config.force})
+    with claim_output(
+        "compare", config.output_dir, recipe_hash=digest, inputs=config.results, overwrite=config.overwrite
+    ):
+        return compare(config.results, config.output_dir, force=config.force, title=config.title)
 
 
 def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
@@ -67,9 +81,19 @@ def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
     from spp.eval.judges import build_judge
 
     rows = read_labels(config.labels)
-    judge = build_judge(config.judge, config)
-    report = audit(judge, rows, config.group_by)
-    if config.output:
-        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not config.output:
+        return audit(build_judge(config.judge, config), rows, config.group_by)
+    output = Path(config.output)
+    digest = recipe_hash(config, exclude=RUNTIME_FIELDS | {"output", "batch_size", "max_concurrency", "max_tries"})
+    with claim_output(
+        "judge-audit",
+        output.parent,
+        files=[output.name],
+        recipe_hash=digest,
+        inputs=[config.labels],
+        overwrite=config.overwrite,
+        field="output",
+    ):  # before a classifier judge is loaded
+        report = audit(build_judge(config.judge, config), rows, config.group_by)
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report

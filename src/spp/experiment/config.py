@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from spp.checks import AT_LEAST_ONE
+from spp.checks import AT_LEAST_ONE, check_safe_name
 from spp.errors import SppConfigError, check_output_dir
 
 STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "pretrain", "sft", "attack", "eval", "compare")
@@ -112,6 +112,7 @@ class ExperimentConfig:
         if self.until and self.until not in STAGE_SECTIONS + ("publish",):
             raise SppConfigError(f"unknown stage {self.until!r}", field="until", fix=f"one of {STAGE_SECTIONS}")
         self._check_arms()
+        check_safe_name(self.name, "name")  # it names folders and Hub repos: no '../', no '/'
         check_output_dir(self.output_dir)
         if self.augment_shards < 1:
             raise SppConfigError(f"must be at least 1, not {self.augment_shards}", field="augment_shards")

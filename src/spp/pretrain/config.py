@@ -176,6 +176,14 @@ class SPPTrainingArguments(TrainingArguments):
             "(logged) instead of staging more (0 = unbounded)."
         },
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace what spp wrote in output_dir (another recipe's or data view's run, or another stage's "
+            "output) and another run's main/step-* refs in checkpoint_export_dir or hub_model_id. Only spp's files "
+            "go; a folder spp did not write is never touched."
+        },
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Kept False: packed batches carry shift_labels, a model kwarg."}
     )

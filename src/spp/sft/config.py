@@ -12,7 +12,7 @@ from typing import Any
 from trl import SFTConfig
 
 from spp.batching import accumulation_steps
-from spp.checks import AT_LEAST_ONE, SEED, TRAINING_RANGES
+from spp.checks import AT_LEAST_ONE, SEED, TRAINING_RANGES, check_values
 from spp.errors import SppConfigError, check_local_path, check_model_path, check_output_dir
 
 MISSING_METADATA_POLICIES = ("error", "default")
@@ -54,6 +54,7 @@ class SFTDataset:
                 f"unknown keys {unknown}", field=where, fix=f"use only {sorted(cls.__dataclass_fields__)}"
             )
         spec = cls(**data)
+        check_values(spec, prefix=f"{where}.")  # numbers finite, persona a real boolean
         check_local_path(str(spec.path), f"{where}.path", what="SFT dataset")
         for file in [spec.data_files] if isinstance(spec.data_files, str) else list(spec.data_files or []):
             check_local_path(str(file), f"{where}.data_files", what="SFT data file")
@@ -171,6 +172,14 @@ class SPPSFTConfig(SFTConfig):
     )
     arm: str | None = field(
         default=None, metadata={"help": "Arm label of the base model when its spp.json does not record one."}
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace what spp wrote in output_dir (another recipe's run, or another stage's output) and "
+            "another run's main in export_dir or hub_model_id. Only spp's files go; a folder spp did not write is "
+            "never touched."
+        },
     )
 
     def __post_init__(self) -> None:

@@ -171,8 +171,13 @@ def _problem(spec: FieldSpec, value: Any) -> tuple[str | None, Any]:
             return f"must be true or false, got {value!r}", value
     if spec.kind == "mapping":
         return (None, value) if isinstance(value, dict) else (f"must be a mapping, got {value!r}", value)
-    if spec.kind not in ("int", "float") or isinstance(value, str):
-        return None, value  # int | str fields (e.g. "auto"): a string is the field's other kind
+    if spec.kind not in ("int", "float"):
+        return None, value
+    if isinstance(value, str):  # an int | str field (e.g. "auto"): a string that reads as a number is a number
+        try:
+            value = float(value)
+        except ValueError:
+            return None, value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"must be a number, got {value!r}", value
     if not math.isfinite(value):

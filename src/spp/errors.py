@@ -93,10 +93,15 @@ def planned_paths(paths: Iterable[str | Path], missing: list[str] | None = None)
 
 
 def is_planned(value: str | Path) -> bool:
-    """Whether ``value`` lies at or under a path of the plan being checked (``planned_paths``), or is a missing
-    input a dry run reports instead of refusing (then it is recorded)."""
+    """Whether ``value`` lies at or under a path that the plan being checked writes (``planned_paths``): whatever
+    is there now, the step that writes it runs first."""
     path = Path(value).absolute()
-    if any(path == p or path.is_relative_to(p) for p in _PLANNED.get()):
+    return any(path == p or path.is_relative_to(p) for p in _PLANNED.get())
+
+
+def missing_is_ok(value: str | Path) -> bool:
+    """Whether a missing input ``value`` is accepted: a plan writes it, or a dry run lists it (it is recorded)."""
+    if is_planned(value):
         return True
     missing = _MISSING.get()
     if missing is not None:
@@ -109,7 +114,7 @@ def check_local_path(value: str, field: str, *, what: str = "path", source: str 
     """A ``value`` that looks local (``looks_local``) must exist: it is never sent to the Hub as an id."""
     if not value or any(c in value for c in "*?[") or not looks_local(value) or Path(value).exists():
         return  # a glob is resolved by the loader, which says when it matches nothing
-    if is_planned(value):
+    if missing_is_ok(value):
         return
     fix = "check the path (relative paths are taken from the current directory)"
     if value.startswith("~"):
@@ -121,6 +126,8 @@ def check_model_path(value: str, field: str, *, tokenizer: bool = False) -> None
     """A model (or tokenizer) given as a local path must be a folder holding one: ``config.json`` (a model) or a
     tokenizer file; a missing path, a file, or a dataset folder is ``SppConfigError`` naming ``field``."""
     what = "tokenizer" if tokenizer else "model"
+    if value and is_planned(value):
+        return  # an earlier step of the plan writes it
     check_local_path(value, field, what=f"{what} path")
     path = Path(value)
     if not value or not path.exists():

@@ -194,6 +194,7 @@ class OutputClaim:
         self._claims: dict[str, Claim] = {}
         self._conflicts: list[str] = []  # claims to remove (overwrite)
         self._taken = False
+        self._fresh = True  # no claim of this output before this run
         self._before: list[str] = []
 
     # --- checks (nothing written) -------------------------------------------------------------------------------
@@ -318,6 +319,7 @@ class OutputClaim:
         for name in self._conflicts:
             self._remove_files(self._claims.pop(name))
         previous = self._claims.get(self.name)
+        self._fresh = previous is None
         if self.targets is None:  # what was there at the check and is not spp's: a user's files
             owned = {e for c in self._claims.values() for e in c.files} | set(self.removed)
             self.kept = [e for e in self._before if e not in owned and (self.folder / e).exists()]
@@ -381,7 +383,7 @@ class OutputClaim:
         claims = read_claims(self.folder) or {}
         mine = claims.get(self.name)
         wrote = [f for f in (mine.files if mine else []) if (self.folder / f).exists()]
-        if failed and mine is not None and not wrote and not self.removed:
+        if failed and self._fresh and mine is not None and not wrote and not self.removed:
             claims.pop(self.name)
             _write_claims(self.folder, claims)
             if not self._existed and not _entries(self.folder) and not claims:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.checks import AT_LEAST_ONE, FRACTION, POSITIVE, SEED, Range
-from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range, is_planned
+from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range, is_planned, missing_is_ok
 from spp.eval.benchmarks import HEADLINE, get_benchmark
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
@@ -193,7 +193,7 @@ class EvalConfig(JudgeDefaults):
             check_local_revision(self.model, self.revision)
         if self.backend == "transformers" and self.model:
             check_model_path(self.model_source(), "model")
-        if self.data_dir and not Path(self.data_dir).is_dir() and not is_planned(self.data_dir):
+        if self.data_dir and not Path(self.data_dir).is_dir() and not missing_is_ok(self.data_dir):
             raise SppConfigError(
                 f"benchmark folder {self.data_dir!r} does not exist", field="data_dir", fix="give an existing folder"
             )
@@ -243,7 +243,7 @@ def check_local_revision(model: str, revision: str) -> None:
     plain model folder has no refs at all (transformers would load it whatever the revision, under a wrong name)."""
     from spp.hub.export import LocalExport, is_export
 
-    if not model or not Path(model).is_dir():
+    if not model or not Path(model).is_dir() or is_planned(model):
         return
     if is_export(model):
         refs = LocalExport.existing(model).refs()
@@ -297,5 +297,5 @@ class CompareConfig:
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)
         for result in self.results:
-            if not Path(result).exists() and not is_planned(result):
+            if not Path(result).exists() and not missing_is_ok(result):
                 raise SppConfigError(f"{result!r} does not exist", field="results", fix="give results.json files")

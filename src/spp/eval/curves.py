@@ -405,6 +405,15 @@ def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
     unknown = [m for m in config.measures if m not in MEASURES]
     if unknown:
         raise SppConfigError(f"unknown measures {unknown}", field="measures", fix=f"choose from {sorted(MEASURES)}")
+    if config.labels and len(config.labels) != len(config.models):
+        raise SppConfigError("give one label per model", field="labels")
+    from spp.hub.download import list_checkpoints
+
+    for model in config.models:  # before the output folder is claimed (the branches are downloaded after)
+        if not list_checkpoints(model, repo_type=config.repo_type, api=api):
+            raise SppConfigError(
+                "no step-* checkpoint branches", source=model, fix="save checkpoints while pretraining (save_steps)"
+            )
     out = Path(config.output_dir)
     settings = {"models": config.models, **{m: measure_settings(m, config) for m in config.measures}}
     inputs = [*config.models, config.corpus, config.data_dir]

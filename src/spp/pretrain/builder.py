@@ -74,8 +74,8 @@ class PretrainRun:
         )
 
 
-def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
-    """Load the corpus and tokenizer, build the model from its spec and the arm's packed dataset."""
+def check_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> None:
+    """What can be checked before anything is loaded or written: voice, max_steps, arm and model spec names."""
     if data.reflection_voice not in ("1p", "3p"):
         raise SppConfigError(
             f"reflection_voice must be 1p or 3p, not {data.reflection_voice!r}", field="reflection_voice"
@@ -83,6 +83,12 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
     get_arm(data.arm)
+    get_model_spec(model.model_spec)
+
+
+def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
+    """Load the corpus and tokenizer, build the model from its spec and the arm's packed dataset."""
+    check_run(model, data, args)
     spec = get_model_spec(model.model_spec)
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
     tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)

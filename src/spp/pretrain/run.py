@@ -13,7 +13,7 @@ from spp.errors import SppConfigError, check_model_path
 from spp.metadata import SppMetadata, read_metadata
 from spp.ownership import claim_output, on_main_process, recording_callback
 from spp.pretrain.arms import get_arm
-from spp.pretrain.builder import build_run
+from spp.pretrain.builder import build_run, check_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.recipes import recipe_hash
 
@@ -50,6 +50,7 @@ def run_pretrain(
             fix="run spp augment on it first and pass its output_dir",
         )
     check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
+    check_run(model_args, data_args, training_args)  # before the output folder is claimed
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir

@@ -262,3 +262,13 @@ def test_field_specs_know_kinds_and_default_ranges():
     assert kinds["max_failed_share"] == ("float", FRACTION) and kinds["progress"][0] == "bool"
     eval_kinds = {s.name: (s.kind, s.range) for s in field_specs(EvalConfig)}
     assert eval_kinds["limit"] == ("int", NON_NEGATIVE) and eval_kinds["benchmark_options"][0] == "mapping"
+
+
+@pytest.mark.parametrize("stage", sorted(CLI_STAGES))
+def test_every_stages_defaults_pass_their_own_checks(stage, tmp_path):
+    from spp.recipes import parse_config
+
+    argv = ["--bf16", "false"] if stage == "sft" else []  # SFTConfig's bf16 default needs a GPU
+    if stage not in ("render-prompt", "attack", "judge-audit"):
+        argv += ["--output_dir", str(tmp_path / "o")]
+    parse_config(stage_types(stage), argv, prog=f"spp {stage}")

@@ -230,8 +230,14 @@ class OutputClaim:
     def _what(self) -> str:
         return "folder" if self.targets is None else "file name"
 
+    @property
+    def _machinery(self) -> set[str]:
+        """Top-level entries this stage's own machinery makes before its claim (a job's ``.spp-work/`` locks): a
+        folder holding only those is a sibling shard's claim in progress, not a foreign folder."""
+        return {p.split("/")[0] for p in self.preserve}
+
     def _check_folder(self) -> None:
-        entries = _entries(self.folder)
+        entries = [e for e in _entries(self.folder) if e not in self._machinery]
         if not self._claims:
             if entries:
                 raise self._foreign(f"this folder is not empty ({len(entries)} entries, e.g. {entries[:3]})")
@@ -322,7 +328,7 @@ class OutputClaim:
         self._fresh = previous is None
         if self.targets is None:  # what was there at the check and is not spp's: a user's files
             owned = {e for c in self._claims.values() for e in c.files} | set(self.removed)
-            self.kept = [e for e in self._before if e not in owned and (self.folder / e).exists()]
+            self.kept = [e for e in self._before if e not in owned | self._machinery and (self.folder / e).exists()]
         if self.targets is None:
             files = [e for e in (previous.files if previous else []) if (self.folder / e).exists()]
         else:  # named files are reserved from the start: a run killed while writing them still owns them

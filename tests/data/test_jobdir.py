@@ -41,7 +41,11 @@ def _args(corpus: Path, out: Path, *extra: str) -> list[str]:
     return ["--dataset", str(corpus), "--output_dir", str(out), "--progress", "false", "--chunk_size", "20", *extra]
 
 
-def test_a_second_process_on_a_running_job_exits_2_naming_the_holders_pid(tmp_path, capsys):
+def test_a_second_process_on_a_running_job_exits_2_naming_the_holders_pid(tmp_path, capsys, monkeypatch):
+    from spp.generate.base import GENERATORS
+    from spp.generate.offline import OfflineGenerator
+
+    monkeypatch.setitem(GENERATORS, "slow-offline", OfflineGenerator)  # the same recipe in this process
     script = tmp_path / "slow.py"
     script.write_text(SLOW_JOB)
     corpus, out = _corpus(tmp_path / "c.jsonl"), tmp_path / "out"

@@ -151,7 +151,7 @@ def test_generator_dtype_is_part_of_an_augment_resume_and_device_is_not(tmp_path
     assert spp_main([*args, "--device", "cpu"]) == 0
     capsys.readouterr()
     assert spp_main([*args, "--dtype", "bfloat16"]) == 2
-    assert "different settings" in capsys.readouterr().err
+    assert "spp augment output of another run" in capsys.readouterr().err
     assert spp_main([*args, "--device", "gpu"]) == 2
     assert "field 'device': unknown device 'gpu'" in capsys.readouterr().err
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from spp.errors import SppConfigError
 from spp.recipes import UTF8_FIX, file_in_traceback, parse_config
 
-__all__ = ["STAGES", "Stage", "main", "parse_config", "register_stage"]
+__all__ = ["STAGES", "Stage", "main", "parse_config", "register_stage", "rerun_command"]
 
 logger = logging.getLogger("spp")
 
@@ -77,6 +77,13 @@ def _usage() -> str:
         "`spp <stage> --help` lists every field of that stage with its help.",
     ]
     return "\n".join(lines)
+
+
+def rerun_command(stage: str, argv: list[str] | None) -> str:
+    """The command line that reruns ``spp STAGE`` with the same arguments (for the message of a run to resume)."""
+    import shlex
+
+    return shlex.join(["spp", stage, *(sys.argv[2:] if argv is None else argv)])
 
 
 def setup_logging() -> None:

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from spp.checks import Range
 from spp.errors import SppConfigError
 from spp.metadata import METADATA_FILENAME, SppMetadata, read_metadata
 from spp.persona.render import BlockFormat
@@ -40,6 +41,11 @@ _SENTENCE_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)(?=\s|$)")
 @dataclass
 class ReflectionContract:
     """The block format and the reflection budget, as recipe fields (augment and pretrain read the same names)."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "seq_len": Range(2),
+    }
 
     marker: str = field(default="<|reflection|>", metadata={"help": "Token that opens a reflection block."})
     end_marker: str = field(

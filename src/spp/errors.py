@@ -10,6 +10,9 @@ config dataclasses call from ``__post_init__``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 
@@ -70,10 +73,49 @@ def looks_local(value: str) -> bool:
     )
 
 
+# Paths that a plan being checked will create before they are read (``planned_paths``): taken as existing; and,
+# in a dry run, the missing inputs found (reported, not refused: a plan may be printed where the data is not).
+_PLANNED: ContextVar[tuple[Path, ...]] = ContextVar("spp_planned_paths", default=())
+_MISSING: ContextVar[list[str] | None] = ContextVar("spp_missing_inputs", default=None)
+
+
+@contextmanager
+def planned_paths(paths: Iterable[str | Path], missing: list[str] | None = None) -> Iterator[None]:
+    """Within the block, a path at or under one of ``paths`` counts as existing for the path checks below: a plan
+    (``spp experiment``) checks each step's configs before the earlier steps have written their outputs. With a
+    ``missing`` list (a dry run), other missing local inputs are appended to it instead of refused."""
+    tokens = _PLANNED.set(tuple(Path(p).absolute() for p in paths)), _MISSING.set(missing)
+    try:
+        yield
+    finally:
+        _PLANNED.reset(tokens[0])
+        _MISSING.reset(tokens[1])
+
+
+def is_planned(value: str | Path) -> bool:
+    """Whether ``value`` lies at or under a path that the plan being checked writes (``planned_paths``): whatever
+    is there now, the step that writes it runs first."""
+    path = Path(value).absolute()
+    return any(path == p or path.is_relative_to(p) for p in _PLANNED.get())
+
+
+def missing_is_ok(value: str | Path) -> bool:
+    """Whether a missing input ``value`` is accepted: a plan writes it, or a dry run lists it (it is recorded)."""
+    if is_planned(value):
+        return True
+    missing = _MISSING.get()
+    if missing is not None:
+        missing.append(str(value))
+        return True
+    return False
+
+
 def check_local_path(value: str, field: str, *, what: str = "path", source: str | None = None) -> None:
     """A ``value`` that looks local (``looks_local``) must exist: it is never sent to the Hub as an id."""
     if not value or any(c in value for c in "*?[") or not looks_local(value) or Path(value).exists():
         return  # a glob is resolved by the loader, which says when it matches nothing
+    if missing_is_ok(value):
+        return
     fix = "check the path (relative paths are taken from the current directory)"
     if value.startswith("~"):
         fix = "spell the home folder out (~ is not expanded here), or check the path"
@@ -84,6 +126,8 @@ def check_model_path(value: str, field: str, *, tokenizer: bool = False) -> None
     """A model (or tokenizer) given as a local path must be a folder holding one: ``config.json`` (a model) or a
     tokenizer file; a missing path, a file, or a dataset folder is ``SppConfigError`` naming ``field``."""
     what = "tokenizer" if tokenizer else "model"
+    if value and is_planned(value):
+        return  # an earlier step of the plan writes it
     check_local_path(value, field, what=f"{what} path")
     path = Path(value)
     if not value or not path.exists():

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sys
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ RUNTIME_FIELDS = frozenset(
         "hub_token",
         "resume_from_checkpoint",
         "overwrite_output_dir",
+        "overwrite",
         "disable_tqdm",
         "local_rank",
         "per_device_eval_batch_size",
@@ -108,21 +110,54 @@ def check_placeholders(*configs: Any, source: str | None = None) -> None:
         )
 
 
+def spp_parser(dataclass_types: list[type], **kwargs: Any):
+    """trl's ``TrlParser`` for ``dataclass_types`` with spp's parse-time rules (``spp.checks``): every value is
+    checked (finite numbers in range, real booleans, mappings) before any config is built, and a mapping field
+    (``dict``, or a list of them) is read from the command line as JSON or YAML."""
+    from trl import TrlParser
+
+    from spp.checks import check_mapping, field_specs, parse_mapping, parse_mapping_or_list
+
+    class SppParser(TrlParser):
+        @staticmethod
+        def _parse_dataclass_field(parser, field):
+            TrlParser._parse_dataclass_field(parser, field)
+            action = parser._option_string_actions.get(f"--{field.name}")
+            origin = typing.get_origin(field.type)
+            if action is None:
+                return
+            if origin is dict or field.type is dict:
+                action.type = parse_mapping
+            elif origin is list and typing.get_origin(typing.get_args(field.type)[0]) is dict:
+                action.type = parse_mapping_or_list
+
+        def parse_known_args(self, args=None, namespace=None):
+            namespace, rest = super().parse_known_args(args=args, namespace=namespace)
+            values = vars(namespace)
+            for cls in self.dataclass_types:
+                for spec in field_specs(cls):
+                    value = values.get(spec.name)
+                    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+                        values[spec.name] = [x for v in value for x in (v if isinstance(v, list) else [v])]
+            check_mapping(values, self.dataclass_types)
+            return namespace, rest
+
+    return SppParser(dataclass_types, **kwargs)
+
+
 def parse_config(
     dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = "", check: bool = True
 ) -> tuple[Any, ...]:
     """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``, and so
     does a placeholder value (``check_placeholders``; ``check=False`` leaves them to the caller, e.g. a dry run that
     lists them)."""
-    from trl import TrlParser
-
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
     if config_path is not None and not Path(config_path).is_file():
         raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
     if config_path is not None:
         _check_recipe(config_path)
-    parser = TrlParser(dataclass_types, prog=prog, description=description)
+    parser = spp_parser(dataclass_types, prog=prog, description=description, exit_on_error=False)
     with _config_errors(config_path):
         configs = tuple(parser.parse_args_and_config(argv))
     if check:
@@ -130,12 +165,17 @@ def parse_config(
     return configs
 
 
-def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], source: str | None = None) -> tuple:
+def configs_from_recipe(
+    dataclass_types: list[type],
+    recipe: dict[str, Any],
+    source: str | None = None,
+    set_env: bool = True,
+    check: bool = True,
+) -> tuple:
     """The configs a ``--config`` YAML holding ``recipe`` gives, built without any argv: values converted by each
     field's type as on the command line, unknown keys refused, an ``env`` mapping set in ``os.environ`` (as trl's
-    parser does); bad input raises ``SppConfigError`` naming ``source`` (the file the recipe was written to)."""
-    from trl import TrlParser
-
+    parser does; not with ``set_env=False``, a check); bad input raises ``SppConfigError`` naming ``source`` (the file
+    the recipe was written to), and so does a placeholder value unless ``check=False`` (as ``parse_config``)."""
     if not isinstance(recipe, dict):
         raise SppConfigError(
             f"a recipe is a mapping of field names to values, found a {type(recipe).__name__}",
@@ -143,17 +183,19 @@ def configs_from_recipe(dataclass_types: list[type], recipe: dict[str, Any], sou
             fix="write one `field: value` per line",
         )
     recipe = dict(recipe)
-    parser = TrlParser(dataclass_types, exit_on_error=False)  # a bad value raises, it does not exit
+    parser = spp_parser(dataclass_types, exit_on_error=False)  # a bad value raises, it does not exit
     with _config_errors(source):
         env = recipe.pop("env", {})
         if not isinstance(env, dict):
             raise ValueError("`env` field should be a dict in the YAML file.")
-        os.environ.update({str(key): str(value) for key, value in env.items()})
+        if set_env:
+            os.environ.update({str(key): str(value) for key, value in env.items()})
         unknown = parser.set_defaults_with_config(**recipe)
         if unknown:
             raise ValueError(f"Unknown arguments from config file: {unknown}.")
         configs = tuple(parser.parse_args_into_dataclasses(args=[]))
-    check_placeholders(*configs, source=source)
+    if check:
+        check_placeholders(*configs, source=source)
     return configs
 
 

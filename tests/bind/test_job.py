@@ -58,7 +58,7 @@ def test_rerun_is_a_no_op_and_another_recipe_refuses_the_folder(tmp_path, prompt
     before = load_from_disk(str(tmp_path / "out")).to_list()
     assert _run(recipe, tmp_path / "out") == 0
     assert load_from_disk(str(tmp_path / "out")).to_list() == before
-    with pytest.raises(SppConfigError, match="different settings"):
+    with pytest.raises(SppConfigError, match="spp bind-data output of another run"):
         _run(recipe, tmp_path / "out", "--sample_seed", "1")
 
 
@@ -93,10 +93,33 @@ def test_a_foreign_folder_is_refused_and_a_running_job_is_not_claimed_twice(tmp_
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")
-    with pytest.raises(SppConfigError, match="holds no spp job"):
+    with pytest.raises(SppConfigError, match="spp did not write it"):
         _run(recipe, mine, "--overwrite", overwrite)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "my notes"
-    argv = ["--config", str(recipe), "--output_dir", str(tmp_path / "out"), "--overwrite", overwrite]
+    argv = ["--config", str(recipe), "--output_dir", str(tmp_path / "out"), "--chunk_size", "16", "--overwrite",
+            overwrite]  # fmt: skip
     with BindJob(parse(argv)), pytest.raises(SppConfigError, match=r"another process is working on this job: pid \d+"):
         BindJob(parse(argv))
-    assert _run(recipe, tmp_path / "out") == 0  # the claim went with the first job
+    assert _run(recipe, tmp_path / "out") == 0  # the lock went with the first job (its ownership claim stays)
+
+
+def test_everything_is_checked_before_the_folder_is_claimed(tmp_path, prompt_files, capsys):
+    """A backend typo, a missing source file and a prompt count that draws nothing are exit 2 with nothing written,
+    so the corrected rerun is not refused as another recipe's folder."""
+    from spp.cli import main as spp_main
+
+    recipe = write_recipe(tmp_path / "r.yaml", prompt_files, num_prompts=20)
+    out = tmp_path / "out"
+    missing = write_recipe(tmp_path / "m.yaml", {**prompt_files, "harmful": tmp_path / "no_such_prompts.jsonl"})
+    for argv, named in (
+        (["--config", str(recipe), "--backend", "offlin"], "field 'backend'"),
+        (["--config", str(missing)], "no_such_prompts.jsonl"),
+        (["--config", str(recipe), "--num_prompts", "-1"], "field 'num_prompts'"),
+        (["--config", str(recipe), "--num_prompts", "0"], "field 'num_prompts'"),
+    ):
+        assert spp_main(["bind-data", *argv, "--output_dir", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and named in err, err
+        assert not out.exists(), "a refused run claimed the folder"
+    assert _run(recipe, out) == 0  # the corrected run
+    assert (out / "spp.json").is_file() and len(load_from_disk(str(out))) >= 20

@@ -36,7 +36,7 @@ def test_stage_registry_runs_augment_and_reports_bad_config(tmp_path, capsys):
     args = ["augment", "--output_dir", str(tmp_path / "out"), "--max_documents", "30", "--progress", "false"]
     assert spp_main(args) == 0
     assert len(load_from_disk(str(tmp_path / "out"))) == 30
-    assert spp_main([*args, "--text_column", "body"]) == 2
+    assert spp_main([*args, "--text_column", "body", "--output_dir", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err
     assert "no column 'body'" in err and "'id'" in err and "'text'" in err
 
@@ -45,5 +45,5 @@ def test_changed_recipe_in_same_output_dir_is_refused(tmp_path, capsys):
     args = ["--output_dir", str(tmp_path / "out"), "--max_documents", "20", "--progress", "false"]
     assert main(args) == 0
     assert spp_main(["augment", *args, "--selection_seed", "7"]) == 2
-    assert "different settings" in capsys.readouterr().err
+    assert "spp augment output of another run" in capsys.readouterr().err
     assert main([*args, "--selection_seed", "7", "--overwrite", "true"]) == 0

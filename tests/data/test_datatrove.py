@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,3 +167,49 @@ def test_score_harm_on_the_local_executor_equals_the_single_process_run(tmp_path
     assert load_from_disk(str(tmp_path / "dt")).to_list() == load_from_disk(str(tmp_path / "one")).to_list()
     one, dt = (json.loads((tmp_path / d / "spp.json").read_text())["details"] for d in ("one", "dt"))
     assert one == dt and one["rows"] == 200
+
+
+KILLER_JOB = """
+import os, signal, sys
+from spp.generate import register_generator
+from spp.generate.offline import OfflineGenerator
+
+class KilledOnce(OfflineGenerator):
+    '''Offline, except that the first task to generate while the flag file exists is killed with SIGKILL.'''
+
+    def _generate(self, requests):
+        try:
+            os.remove(os.environ["SPP_TEST_KILL_FLAG"])  # one task wins the flag
+        except FileNotFoundError:
+            return super()._generate(requests)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+register_generator("killed-once", KilledOnce)
+from spp.data.augment_cli import main
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_task_killed_with_sigkill_ends_the_job_naming_it_and_the_rerun_command(tmp_path):
+    """datatrove's own pool would wait for the killed task forever; the run exits 3 within the timeout instead,
+    naming the task, its log and the command, and that command finishes the job."""
+    script, flag, out = tmp_path / "killer.py", tmp_path / "kill.flag", tmp_path / "out"
+    script.write_text(KILLER_JOB)
+    flag.touch()
+    small = ["--max_documents", "60", "--chunk_size", "10", "--progress", "false", "--selection_fraction", "0.5"]
+    cmd = [sys.executable, str(script), *small, "--output_dir", str(out), "--backend", "killed-once",
+           "--executor", "local", "--tasks", "2", "--workers", "2"]  # fmt: skip
+    env = {**os.environ, "SPP_TEST_KILL_FLAG": str(flag)}
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert first.returncode == 3, first.stderr[-3000:]
+    assert not flag.exists(), "no task was killed"
+    assert "was killed by SIGKILL" in first.stderr and "Traceback" not in first.stderr
+    killed = re.search(r"task (\d) of 2 was killed by SIGKILL \(log: (\S+)\)", first.stderr)
+    assert killed and Path(killed.group(2)).is_file(), first.stderr[-3000:]
+    rerun = next(line for line in first.stderr.splitlines() if line.startswith("rerun: "))
+    assert rerun.startswith("rerun: spp augment ") and "--executor local" in rerun
+    assert not (out / "spp.json").exists()  # nothing merged
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(load_from_disk(str(out))) == 60

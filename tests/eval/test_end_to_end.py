@@ -300,3 +300,19 @@ def test_eval_of_a_checkpoint_branch_reads_that_revisions_model_and_spp_json(
     assert {k.split("#")[0] for k in keys} == {str(export.root), f"{export.root}@step-0000002"}
     assert {k.split("#")[1] for k in keys} == {manifest_digest(f)[:23] for f in shas.values()}
     assert len(set(keys.values())) == 1
+
+
+def test_a_revision_a_local_folder_does_not_hold_is_exit_2_naming_the_refs_it_has(instruct_model, tmp_path, capsys):
+    """Before: a plain folder evaluated its own weights under `@step-N`; an export without the ref said only that
+    a path was missing. Now both name what exists, before any model is loaded."""
+    from spp.hub.export import LocalExport
+
+    export = LocalExport(tmp_path / "export")
+    export.write_tree("main", instruct_model)
+    export.write_tree("step-0000002", instruct_model)
+    for model, named in ((export.root, "the refs it holds: main, step-0000002"), (instruct_model, "has no refs")):
+        out = tmp_path / "out"
+        assert spp_main(["eval", "--model", str(model), "--revision", "step-0000009", "--output_dir", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "field 'revision'" in err and "step-0000009" in err and named in err, err
+        assert not out.exists()

@@ -36,11 +36,18 @@ def test_resuming_another_arms_checkpoint_exits_2_and_changes_no_file(corpus_dir
     capsys.readouterr()
     code = _pretrain(corpus_dir, out, "baseline", "--resume_from_checkpoint", "true")
     err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err  # its folder holds another recipe's run (spp.ownership)
+    assert "spp pretrain output of another run" in err and _tree(out) == before
+    # resumed from that checkpoint into a folder of its own, another arm is refused by the checkpoint's identity
+    checkpoint = str(out / "checkpoint-2")
+    code = _pretrain(corpus_dir, tmp_path / "other", "baseline", "--resume_from_checkpoint", checkpoint)
+    err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "refusing to resume" in err and "arm: checkpoint 'spp_t0', this run 'baseline'" in err
     assert _tree(out) == before
-    # another data view (a different seq_len) of the same arm is refused too
-    code = _pretrain(corpus_dir, out, "spp_t0", "--resume_from_checkpoint", "true", "--heldout_documents", "3")
+    # another data view (held-out documents) of the same arm is refused too
+    code = _pretrain(corpus_dir, tmp_path / "other", "spp_t0", "--resume_from_checkpoint", checkpoint,
+                     "--heldout_documents", "3")  # fmt: skip
     assert code == 2 and "data_view_hash" in capsys.readouterr().err
     assert _tree(out) == before
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE, SEED
 from spp.errors import check_local_path, check_model_path, check_output_dir, check_range
 from spp.hub.export import is_export
 from spp.modeling.chat_template import CHAT_TEMPLATE_HELP
@@ -34,6 +35,19 @@ HYPERPARAMETERS = (
 
 @dataclass
 class AttackConfig:
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "behaviors_per_batch": AT_LEAST_ONE,
+        "search_batch_size": AT_LEAST_ONE,
+        "seed": SEED,
+        "num_steps": AT_LEAST_ONE,
+        "num_test_cases_per_behavior": AT_LEAST_ONE,
+        "num_optim_tokens": AT_LEAST_ONE,
+        "search_width": AT_LEAST_ONE,
+        "topk": AT_LEAST_ONE,
+        "eval_steps": AT_LEAST_ONE,
+    }
+
     # --- what is attacked ---
     method: str = field(default="pez", metadata={"help": "Attack method: pez or gcg (spp.attack registry)."})
     model: str = field(
@@ -70,6 +84,10 @@ class AttackConfig:
     output: str = field(default="test_cases.json", metadata={"help": "HarmBench test_cases.json to write."})
     work_dir: str = field(
         default="", metadata={"help": "One file per finished behaviour (default: OUTPUT_STEM_behaviors/ beside it)."}
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace test cases (and their behaviour files) that spp wrote there for another attack."},
     )
     # --- how it runs ---
     behaviors_per_batch: int = field(

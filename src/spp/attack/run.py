@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,8 +22,9 @@ from spp.attack.behaviors import Behavior, file_sha256, load_behaviors, targets_
 from spp.attack.config import AttackConfig
 from spp.attack.prompts import build_context, prompt_rows, text_losses
 from spp.attack.registry import AttackMethod, get_method, resolve_hyperparameters
-from spp.attack.store import BehaviorStore, merge, write_json_atomic
+from spp.attack.store import BehaviorStore, canonical_hash, check_settings, merge, write_json_atomic
 from spp.errors import SppConfigError
+from spp.ownership import OutputClaim, claim_output
 
 logger = logging.getLogger("spp.attack")
 MODEL_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "tokenizer_config.json", "spp.json")
@@ -139,8 +142,30 @@ def run_attack(config: AttackConfig, api: Any = None) -> dict[str, Any]:
     behaviors = load_behaviors(
         config.behaviors, config.targets, config.functional_categories, config.behavior_ids, config.limit
     )
-    target = open_target(config, api)
+    target = open_target(config, api)  # pinned to its sha (a download goes to the Hub cache, not to the output)
     settings = _settings(config, method, hp, behaviors, target)
+    if not config.overwrite:
+        check_settings(config.work_path(), settings)  # names what changed, before the claim says "another run"
+    with ExitStack() as claims:  # before the model is loaded
+        for claim in attack_claims(config, canonical_hash(settings)):
+            claims.enter_context(claim)
+        return _run_attack(config, method, hp, behaviors, settings, target)
+
+
+def attack_claims(config: AttackConfig, digest: str) -> Iterator[OutputClaim]:
+    """The attack's claims on what it writes (``spp.ownership``), taken one by one: ``test_cases.json`` and its
+    record as named files of their folder, with the behaviour folder beside them (or its own claim elsewhere)."""
+    output, work = Path(config.output), config.work_path()
+    same_folder = work.parent.resolve() == output.parent.resolve()
+    names = [output.name, config.provenance_path().name, *([work.name] if same_folder else [])]
+    inputs = [config.model, config.behaviors, config.targets]
+    common = dict(recipe_hash=digest, inputs=inputs, overwrite=config.overwrite)
+    yield claim_output("attack", output.parent, files=names, field="output", **common)
+    if not same_folder:
+        yield claim_output("attack", work, field="work_dir", **common)
+
+
+def _run_attack(config: AttackConfig, method, hp, behaviors, settings, target) -> dict[str, Any]:
     store = BehaviorStore(config.work_path(), settings)
     pending = [b for b in behaviors if store.get(b.id) is None]
     skipped = len(behaviors) - len(pending)

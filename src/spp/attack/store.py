@@ -38,17 +38,7 @@ class BehaviorStore:
         self.dir = Path(directory)
         self.settings_hash = canonical_hash(settings)
         settings_file = self.dir / SETTINGS_FILENAME
-        if settings_file.is_file():
-            previous = json.loads(settings_file.read_text(encoding="utf-8"))
-            if canonical_hash(previous) != self.settings_hash:
-                changed = sorted(k for k in {*previous, *settings} if previous.get(k) != settings.get(k))
-                raise SppConfigError(
-                    f"holds behaviours of an attack with other settings (changed: {', '.join(changed)})",
-                    source=self.dir,
-                    field="work_dir",
-                    fix="write to another output / work_dir, or delete that folder to start over",
-                )
-        else:
+        if not check_settings(self.dir, settings):
             write_json_atomic(settings_file, settings)
 
     def path(self, behavior_id: str) -> Path:
@@ -69,6 +59,24 @@ class BehaviorStore:
 
     def put(self, record: dict[str, Any]) -> None:
         write_json_atomic(self.path(record["behavior_id"]), {**record, "settings_hash": self.settings_hash})
+
+
+def check_settings(directory: str | Path, settings: dict[str, Any]) -> bool:
+    """Whether ``directory`` holds behaviours of an attack with these ``settings`` (``False``: none yet); other
+    settings raise ``SppConfigError`` naming what changed. Reads only."""
+    settings_file = Path(directory) / SETTINGS_FILENAME
+    if not settings_file.is_file():
+        return False
+    previous = json.loads(settings_file.read_text(encoding="utf-8"))
+    if canonical_hash(previous) != canonical_hash(settings):
+        changed = sorted(k for k in {*previous, *settings} if previous.get(k) != settings.get(k))
+        raise SppConfigError(
+            f"holds behaviours of an attack with other settings (changed: {', '.join(changed)})",
+            source=directory,
+            field="work_dir",
+            fix="write to another output / work_dir, or pass --overwrite true to remove that attack's files",
+        )
+    return True
 
 
 def merge(store: BehaviorStore, behavior_ids: list[str], output: str | Path) -> dict[str, list[str]]:

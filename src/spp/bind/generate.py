@@ -175,13 +175,18 @@ def register_bind_generator(name: str, cls: type[BindGenerator]) -> None:
     BIND_GENERATORS[name] = cls
 
 
-def build_bind_generator(
-    config: GeneratorConfig, prompter: BindPrompter, validation: BindValidationConfig | None = None
-) -> BindGenerator:
+def check_bind_backend(config: GeneratorConfig) -> None:
+    """A backend bind-data has (checked before the job folder is claimed: a typo never records a job)."""
     if config.backend not in BIND_GENERATORS:
         raise SppConfigError(
             f"bind-data has no backend {config.backend!r}",
             field="backend",
             fix=f"use one of {sorted(BIND_GENERATORS)}",
         )
+
+
+def build_bind_generator(
+    config: GeneratorConfig, prompter: BindPrompter, validation: BindValidationConfig | None = None
+) -> BindGenerator:
+    check_bind_backend(config)
     return BIND_GENERATORS[config.backend](config, prompter, validation)

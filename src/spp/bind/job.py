@@ -37,9 +37,10 @@ from spp.bind.summary import (  # noqa: F401 - format_summary re-exported: spp b
     summary,
 )
 from spp.bind.validate import BindValidationConfig
+from spp.checks import AT_LEAST_ONE, SEED
 from spp.data.augment import AugmentStats
 from spp.data.identity import range_fingerprint, sha256_json
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobClaim
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
 from spp.data.merge import _save_dataset, write_final
 from spp.data.shards import JobState, owned_by
 from spp.errors import SppConfigError, check_output_dir
@@ -56,6 +57,15 @@ BIND_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {"selfplay_user_base_urls"}
 @dataclass
 class BindJobConfig:
     """Which prompts, where the dataset goes, and how the job is split."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "num_prompts": AT_LEAST_ONE,
+        "sample_seed": SEED,
+        "selfplay_turns": AT_LEAST_ONE,
+        "chunk_size": AT_LEAST_ONE,
+        "num_shards": AT_LEAST_ONE,
+    }
 
     output_dir: str = field(default="outputs/bind-demo", metadata={"help": "Folder of the persona-binding dataset."})
     sources: list[dict[str, Any]] = field(
@@ -165,12 +175,18 @@ class BindJob(ClaimedJob):
     """One shard of a bind-data job, plus the merge. Holds the job folder's claim (``spp.data.jobdir.JobClaim``, as
     ``spp augment`` does) until ``close``."""
 
+    stage = "bind-data"
+
+    @classmethod
+    def identity(cls, configs: BindConfigs) -> tuple[str, list[str]]:
+        return configs.recipe_hash(), [s.path for s in configs.job.source_specs]
+
     def __init__(self, configs: BindConfigs):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
         self.prompter = _prompter(self.job)
-        self.claim = JobClaim.of(self.job)
+        self.claim = self.take_claim(configs)
         self.state = JobState(self.output_dir, self.job.chunk_size, schema=SCHEMA)
         self.regenerated = 0
         self.drawn: DrawnPrompts | None = None
@@ -294,4 +310,5 @@ class BindJob(ClaimedJob):
 
         card = lambda: render_bind_card(meta, dataset.features).save(self.output_dir / "README.md")  # noqa: E731
         write_final(self.output_dir, result, meta, card, self.job.hub_repo_id)
+        self.claim.finish()
         return result

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spp.bind.generate import check_bind_backend
 from spp.bind.job import BindConfigs, BindJob
 
 
@@ -21,6 +22,7 @@ class BindResult:
 
 def run_bind(configs: BindConfigs) -> BindResult:
     """Answer this shard's prompts (unless ``merge``) and merge when it is the only shard or ``merge`` is set."""
+    check_bind_backend(configs.generator)  # before the job folder is claimed
     with BindJob(configs) as job:  # holds the job's lock until this run is done
         result = BindResult(Path(job.output_dir))
         if not configs.job.merge:

@@ -18,7 +18,8 @@ from typing import Any
 
 from spp.bind.prompts import CATEGORIES
 from spp.bind.provenance import prompt_sha256
-from spp.errors import SppConfigError
+from spp.checks import check_values
+from spp.errors import SppConfigError, check_local_path
 
 logger = logging.getLogger("spp.bind")
 LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -50,10 +51,14 @@ class PromptSource:
         if unknown:
             raise SppConfigError(f"unknown keys {unknown}", field=where, fix=f"use {sorted(cls.__dataclass_fields__)}")
         source = cls(**data)
+        check_values(source, prefix=f"{where}.")
         if source.category not in CATEGORIES:
             raise SppConfigError(f"category must be one of {CATEGORIES}", field=f"{where}.category")
         if source.share is not None and source.share <= 0:
             raise SppConfigError("share must be positive", field=f"{where}.share")
+        check_local_path(str(source.path), f"{where}.path", what="prompt source")  # never sent to the Hub as an id
+        for file in [source.data_files] if isinstance(source.data_files, str) else list(source.data_files or []):
+            check_local_path(str(file), f"{where}.data_files", what="prompt file")
         return source
 
     @property

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from spp.bind.prompts import CATEGORIES
+from spp.checks import AT_LEAST_ONE
 from spp.generate.validate import REFUSAL_PATTERNS, parse_json_object
 from spp.persona.constitution import Constitution
 from spp.sft.citations import prose_citations
@@ -26,6 +27,11 @@ _STOP = frozenset("with that this from into your their about other what which th
 @dataclass
 class BindValidationConfig:
     """Bounds an answer must meet (characters, per rendering)."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_answer_chars": AT_LEAST_ONE,
+    }
 
     min_answer_chars: int = field(default=20, metadata={"help": "Shortest accepted answer, per rendering."})
     max_answer_chars: int = field(default=6000, metadata={"help": "Longest accepted answer, per rendering."})

@@ -13,13 +13,15 @@ offline harm scorer) into ``outputs/augment-demo/``:
     spp augment --config recipes/augment/demo.yaml --executor local --tasks 4                          # datatrove
 
 Exit codes: 0 done; 2 bad input (a changed corpus, a locked or foreign output folder, no server answering); 3 more
-than max_failed_share of the selected documents failed (nothing merged; rerun to regenerate only those).
+than max_failed_share of the selected documents failed, or a datatrove task died (nothing merged; the message names
+the task and the command that resumes the job).
 """
 
 from __future__ import annotations
 
 import sys
 
+from spp.cli import rerun_command
 from spp.data.augment_run import CONFIG_TYPES, run_augment
 from spp.data.job import AugmentConfigs, format_summary
 from spp.recipes import parse_config
@@ -38,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.shard is not None:
         print(f"shard {job.shard_index + 1}/{job.num_shards} done:\n{format_summary(result.shard)}")
     if result.failure:
-        if configs.executor.executor == "spp":  # a datatrove run has logged it
-            print(f"spp augment: {result.failure}", file=sys.stderr)
+        print(f"spp augment: {result.failure}\nrerun: {rerun_command('augment', argv)}", file=sys.stderr)
         return 3
     if configs.executor.executor != "spp":
         return 0

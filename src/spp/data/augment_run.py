@@ -37,6 +37,21 @@ CONFIG_TYPES = [
 ]
 
 
+def check_backends(configs: AugmentConfigs) -> None:
+    """The generator backend and harm scorer are known (looked up by name; nothing is loaded)."""
+    from spp.data.scoring import HARM_SCORERS
+    from spp.errors import SppConfigError
+    from spp.generate.base import generator_class
+
+    generator_class(configs.generator.backend)
+    if configs.harm.harm_scorer not in (*HARM_SCORERS, "none"):
+        raise SppConfigError(
+            f"unknown harm scorer {configs.harm.harm_scorer!r}",
+            field="harm_scorer",
+            fix=f"choose one of {sorted(HARM_SCORERS)} or 'none'",
+        )
+
+
 @dataclass
 class AugmentResult:
     """What an augmentation run did: this shard's summary (``None`` on a merge-only or a datatrove run), the merged
@@ -57,13 +72,13 @@ def augment_summary(result: AugmentResult) -> str:
 
 def run_augment(configs: AugmentConfigs) -> AugmentResult:
     """Run this shard (unless ``merge``) and merge when it is the only one or ``merge`` is set; with a datatrove
-    ``executor``, run (or submit) every shard and the merge there."""
+    ``executor``, run (or submit) every shard and the merge there. The backends are checked by name first, before
+    the job folder is claimed (a typo never records a job that the corrected rerun would have to overwrite)."""
+    check_backends(configs)
     if configs.executor.executor != "spp":
         from spp.data.datatrove_backend import run_with_datatrove
 
-        code = run_with_datatrove(configs)
-        failure = "more than max_failed_share of the selected documents failed (see the log above)" if code else None
-        return AugmentResult(Path(configs.job.output_dir), failure=failure)
+        return AugmentResult(Path(configs.job.output_dir), failure=run_with_datatrove(configs))
     with AugmentJob(configs) as job:
         result = AugmentResult(job.output_dir)
         if not configs.job.merge:

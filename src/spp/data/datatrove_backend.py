@@ -138,10 +138,10 @@ def build_executors(configs, job_factory: str = "spp.data.job:AugmentJob", job_n
     shards = [SppShardStep(configs, job_factory)]
     finalize = [SppFinalizeStep(configs, ex.tasks, shard_dir, job_factory)]
     if ex.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from spp.data.local_executor import SppLocalExecutor  # datatrove's, with tasks that cannot hang it
 
-        first = LocalPipelineExecutor(shards, tasks=ex.tasks, workers=ex.workers, logging_dir=shard_dir)
-        second = LocalPipelineExecutor(finalize, tasks=1, logging_dir=finalize_dir, depends=first)
+        first = SppLocalExecutor(shards, tasks=ex.tasks, workers=ex.workers, logging_dir=shard_dir)
+        second = SppLocalExecutor(finalize, tasks=1, logging_dir=finalize_dir, depends=first)
     elif ex.executor == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
@@ -191,20 +191,22 @@ def build_executors(configs, job_factory: str = "spp.data.job:AugmentJob", job_n
     return first, second
 
 
-def run_with_datatrove(configs, job_factory: str = "spp.data.job:AugmentJob", job_name: str = "spp-augment") -> int:
-    """Run (local, ray) or submit (slurm) the job; the CLI's exit code: 0, or 3 when too many documents failed."""
-    from spp.data.jobdir import JobLock, check_output_dir, clear_job_dir, is_job_dir
-
-    out = Path(configs.job.output_dir)
-    overwrite = getattr(configs.job, "overwrite", False)
-    check_output_dir(out, overwrite)
-    if overwrite and is_job_dir(out):
-        with JobLock(out).exclusive("overwrite"):
-            clear_job_dir(out)
+def run_with_datatrove(
+    configs, job_factory: str = "spp.data.job:AugmentJob", job_name: str = "spp-augment"
+) -> str | None:
+    """Run (local, ray) or submit (slurm) the job after claiming its output folder (``spp.ownership``, with
+    ``--overwrite`` applied here, once); returns why it failed (too many failed documents, a task that died), or
+    ``None``."""
+    _require_datatrove()
+    job_class = _load(job_factory)
+    job_class.take_claim(configs, shard_index=0, num_shards=1, merge=False).release()  # refused before any task
     first, second = build_executors(configs, job_factory, job_name)
     try:
         second.run()
     except TaskFailed as err:
-        logger.error("%s", err)
-        return 3
-    return 0
+        return str(err)
+    except Exception as err:
+        if type(err).__name__ != "TaskDied":
+            raise
+        return str(err)
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spp.checks import AT_LEAST_ONE, MINUS_ONE_OR_MORE
 from spp.errors import SppConfigError
 
 EXECUTORS = ("spp", "local", "slurm", "ray")
@@ -16,6 +17,14 @@ EXECUTORS = ("spp", "local", "slurm", "ray")
 @dataclass
 class ExecutorConfig:
     """How the job is scaled out: spp's own job, or a datatrove executor (``pip install 'spp[datatrove]'``)."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "tasks": AT_LEAST_ONE,
+        "workers": MINUS_ONE_OR_MORE,
+        "cpus_per_task": AT_LEAST_ONE,
+        "mem_per_cpu_gb": AT_LEAST_ONE,
+    }
 
     executor: str = field(
         default="spp",

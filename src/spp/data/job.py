@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE, FRACTION
 from spp.contract import ReflectionContract
 from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobClaim
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
 from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
     dataset_metadata,
     failure_report,
@@ -72,6 +73,14 @@ JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
 @dataclass
 class AugmentJobConfig:
     """Where the augmented corpus goes and how the job is split."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "num_shards": AT_LEAST_ONE,
+        "chunk_size": AT_LEAST_ONE,
+        "pipeline_chunks": AT_LEAST_ONE,
+        "max_failed_share": FRACTION,
+    }
 
     output_dir: str = field(default="outputs/augment-demo", metadata={"help": "Folder of the augmented dataset."})
     num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
@@ -194,11 +203,17 @@ class AugmentJob(ClaimedJob):
     """One shard of an augmentation job, plus the merge. Holds the job folder's claim (``spp.data.jobdir.JobClaim``)
     until ``close``; the chunk loop is ``spp.data.shard_run``, the merge ``spp.data.merge``."""
 
+    stage = "augment"
+
+    @classmethod
+    def identity(cls, configs: AugmentConfigs) -> tuple[str, list[str]]:
+        return configs.recipe_hash(), [configs.source.dataset]
+
     def __init__(self, configs: AugmentConfigs):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
-        self.claim = JobClaim.of(self.job)
+        self.claim = self.take_claim(configs)
         self.state = JobState(self.output_dir, self.job.chunk_size)
         self.server_errors = ""  # failed tries by server and error kind in this run (for the exit summary)
 
@@ -222,4 +237,6 @@ class AugmentJob(ClaimedJob):
 
     def merge(self) -> dict[str, Any]:
         """Verify and assemble every chunk, in corpus order, into the final dataset (``spp.data.merge``)."""
-        return merge_job(self.configs, self.state, self.output_dir)
+        result = merge_job(self.configs, self.state, self.output_dir)
+        self.claim.finish()
+        return result

@@ -1,17 +1,17 @@
-"""Output folders of chunked jobs: never written into when foreign, never deleted unless spp's, one writer at a time.
+"""Output folders of chunked jobs (augment, bind-data, score-harm): owned (``spp.ownership``), one writer at a time.
 
 Promises:
-- ``check_output_dir`` refuses (``SppConfigError``, exit 2) a non-empty folder that holds no spp job (no
-  ``.spp-work/``), with or without ``--overwrite``; nothing in it is touched.
+- ``JobClaim`` is how a job takes its folder: the ownership rule of every stage (``spp.ownership``: a foreign
+  non-empty folder is refused, with or without ``--overwrite``; another stage's folder, or this stage's with another
+  recipe, only with ``--overwrite``, which removes exactly what spp wrote there), checked before anything is created;
+  then the lock its role needs; then ``--overwrite`` applied under the lock. A run refused before it records the job
+  (``job.json``) removes the folders it made and its claim.
 - ``JobLock`` is an advisory ``flock`` under ``<dir>/.spp-work/locks/``: ``exclusive`` for a single-process job, a
   merge or an overwrite; ``shared`` on the job plus exclusive on one shard's lock for a shard of an array. A second
   process that would collide exits 2 naming the holder's pid and host. Locks go with the process (``kill -9``
   included), so a killed job never leaves a stale lock. ``flock`` works across nodes on Lustre (``flock`` mount
-  option), GPFS and NFSv4; on a file system without it, give every job its own output_dir.
-- ``clear_job_dir`` removes an spp job's files, keeping only the lock files (so that no other process can take a
-  fresh lock on a new file while this one holds the old).
-- ``JobClaim`` is how a job takes its folder: the checks above, the lock its role needs, ``--overwrite`` applied
-  under the lock; a run refused before it records the job (``job.json``) removes the folders it made.
+  option), GPFS and NFSv4; on a file system without it, give every job its own output_dir. ``--overwrite`` keeps
+  the lock files (so that no other process can take a fresh lock on a new file while this one holds the old).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from spp.errors import SppConfigError
 from spp.generate.base import SERVER_RUNTIME_FIELDS
+from spp.ownership import OutputClaim
 from spp.recipes import RUNTIME_FIELDS
 
 # Fields every chunked job (augment, bind-data) has that say where and how it runs, not which rows it writes: a
@@ -46,41 +47,6 @@ _Job = TypeVar("_Job", bound="ClaimedJob")
 def is_job_dir(path: Path) -> bool:
     """Whether ``path`` holds an spp chunked job (its ``.spp-work/`` folder)."""
     return (path / WORK_DIR).is_dir()
-
-
-def check_output_dir(path: Path, overwrite: bool = False) -> None:
-    """Refuse a non-empty folder that is not an spp job (see the module promises)."""
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise SppConfigError("is a file, not a folder", source=path, field="output_dir", fix="choose another path")
-    if is_job_dir(path):
-        return
-    entries = sorted(p.name for p in path.iterdir())
-    if entries:
-        action = "--overwrite deletes only folders that spp's jobs wrote; " if overwrite else ""
-        raise SppConfigError(
-            f"this folder is not empty ({len(entries)} entries, e.g. {entries[:3]}) and holds no spp job "
-            f"(no {WORK_DIR}/): {action}nothing was changed",
-            source=path,
-            field="output_dir",
-            fix="choose a new or empty output_dir",
-        )
-
-
-def clear_job_dir(path: Path) -> None:
-    """Delete everything an spp job wrote in ``path`` except ``.spp-work/locks/`` (call with the job lock held)."""
-    if not is_job_dir(path):
-        raise SppConfigError(f"holds no spp job (no {WORK_DIR}/)", source=path, field="output_dir")
-    for entry in path.iterdir():
-        if entry.name == WORK_DIR:
-            for inner in entry.iterdir():
-                if inner.name != LOCK_DIR:
-                    shutil.rmtree(inner) if inner.is_dir() and not inner.is_symlink() else inner.unlink()
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
 
 
 class JobLock:
@@ -148,11 +114,30 @@ class JobLock:
 
 class JobClaim:
     """This process's claim on a job folder, held until ``release``: a merge or a single-process job alone, a shard
-    of an array beside the other shards. With ``overwrite`` (and not ``merge``) the job's earlier files go first."""
+    of an array beside the other shards. ``stage``, ``recipe_hash`` and ``inputs`` are the ownership claim's
+    (``spp.ownership``); with ``overwrite`` (and not ``merge``) what spp wrote there earlier goes first."""
 
-    def __init__(self, output_dir: Path, *, shard_index: int, num_shards: int, merge: bool, overwrite: bool):
+    def __init__(
+        self,
+        output_dir: Path,
+        *,
+        stage: str,
+        recipe_hash: str,
+        inputs: list[str] = (),
+        shard_index: int,
+        num_shards: int,
+        merge: bool,
+        overwrite: bool,
+    ):
         self.output_dir = Path(output_dir)
-        check_output_dir(self.output_dir, overwrite)
+        self.owner = OutputClaim(
+            stage,
+            self.output_dir,
+            recipe_hash=recipe_hash,
+            inputs=inputs,
+            overwrite=overwrite and not merge,
+            preserve=(f"{WORK_DIR}/{LOCK_DIR}",),
+        ).check()  # refused before anything is created
         # what this run creates, so that a run refused before it claims the job leaves nothing behind
         self._made = [p for p in (self.output_dir, self.output_dir / WORK_DIR) if not p.exists()]
         self.lock = JobLock(self.output_dir)
@@ -163,41 +148,55 @@ class JobClaim:
                 self.lock.exclusive("job")
             else:
                 self.lock.shard(shard_index, num_shards)
-            if overwrite and not merge and is_job_dir(self.output_dir):
-                clear_job_dir(self.output_dir)
+            self.owner.take()  # under the lock: --overwrite removes only what spp wrote (locks kept)
         except BaseException:
             self.lock.release()
+            self._remove_made()
             raise
-
-    @classmethod
-    def of(cls, job) -> JobClaim:
-        """The claim a job config asks for (its ``output_dir``, ``shard_index``, ``num_shards``, ``merge``,
-        ``overwrite``)."""
-        return cls(
-            Path(job.output_dir),
-            shard_index=job.shard_index,
-            num_shards=job.num_shards,
-            merge=job.merge,
-            overwrite=job.overwrite,
-        )
 
     def release(self, failed: bool = False) -> None:
         """Drop the locks; after a failure that came before the job was recorded, remove the folders this run made
-        (only locks and empty folders are in them)."""
+        (only locks and empty folders are in them) and its claim."""
         self.lock.release()
-        if failed and self._made and not (self.output_dir / WORK_DIR / JOB_FILE).is_file():
-            for path in reversed(self._made):
-                if path.name == WORK_DIR:
-                    shutil.rmtree(path, ignore_errors=True)
-                elif path.is_dir() and not any(path.iterdir()):
-                    path.rmdir()
+        if failed and not (self.output_dir / WORK_DIR / JOB_FILE).is_file():
+            self._remove_made()
+        self.owner.release(failed, finished=False)
+
+    def finish(self) -> None:
+        """The job's final files are written: the claim's manifest records them."""
+        self.owner.finish()
+
+    def _remove_made(self) -> None:
+        for path in reversed(self._made):
+            if path.name == WORK_DIR:
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 class ClaimedJob:
     """A job that holds its folder's ``JobClaim`` (``self.claim``) from construction until ``close``; leaving a
-    ``with`` block on an error before the job was recorded also removes the folders the run made."""
+    ``with`` block on an error before the job was recorded also removes the folders the run made. A job class
+    names its ``stage`` and says what identifies a run (``identity``: recipe hash and input paths)."""
 
+    stage: str
     claim: JobClaim
+
+    @classmethod
+    def identity(cls, configs) -> tuple[str, list[str]]:
+        """``(recipe hash, input paths)`` of the run ``configs`` describe."""
+        raise NotImplementedError
+
+    @classmethod
+    def take_claim(cls, configs, **overrides) -> JobClaim:
+        """The claim ``configs.job`` asks for (its ``output_dir``, ``shard_index``, ``num_shards``, ``merge``,
+        ``overwrite``; ``overrides`` replace some, e.g. a datatrove launcher claiming the whole job)."""
+        recipe_hash, inputs = cls.identity(configs)
+        job = configs.job
+        roles = dict(shard_index=job.shard_index, num_shards=job.num_shards, merge=job.merge, overwrite=job.overwrite)
+        return JobClaim(
+            Path(job.output_dir), stage=cls.stage, recipe_hash=recipe_hash, inputs=inputs, **(roles | overrides)
+        )
 
     def close(self) -> None:
         """Release the job folder's lock."""

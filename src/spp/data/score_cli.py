@@ -19,6 +19,9 @@ filtered arm use its ``harm_score``). Rows are unchanged and in the same order.
 
 from __future__ import annotations
 
+import sys
+
+from spp.cli import rerun_command
 from spp.data.score_job import CONFIG_TYPES, ScoreConfigs, run_score, score_summary
 from spp.recipes import parse_config
 
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shard {job.shard_index + 1}/{job.num_shards}: scored {result.shard['rows']} rows in "
               f"{result.shard['scorer_seconds']:.1f} s of scoring")  # fmt: skip
     if result.failure:
+        print(f"spp score-harm: {result.failure}\nrerun: {rerun_command('score-harm', argv)}", file=sys.stderr)
         return 3
     if result.details is None:
         if configs.executor.executor == "spp":

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import ANY, AT_LEAST_ONE
 from spp.data.augment import harm_key
 from spp.data.executor import ExecutorConfig
-from spp.data.scoring import HarmScoreConfig, HarmScoreMap, build_scorer
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
+from spp.data.scoring import HARM_SCORERS, HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
 from spp.errors import SppConfigError, check_output_dir
 from spp.metadata import SppMetadata
+from spp.recipes import recipe_hash
 
 logger = logging.getLogger("spp.data")
 
@@ -29,6 +32,13 @@ logger = logging.getLogger("spp.data")
 @dataclass
 class ScoreJobConfig:
     """Where the scored dataset goes."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "harm_threshold": ANY,
+        "score_batch_size": AT_LEAST_ONE,
+        "num_shards": AT_LEAST_ONE,
+    }
 
     output_dir: str = field(default="outputs/scored", metadata={"help": "Folder of the scored dataset."})
     harm_threshold: float = field(
@@ -38,6 +48,10 @@ class ScoreJobConfig:
     num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
     shard_index: int = field(default=0, metadata={"help": "Which contiguous slice of the corpus to score, 0-based."})
     merge: bool = field(default=False, metadata={"help": "Only concatenate the finished shards, in corpus order."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Discard what spp wrote in output_dir before (another run's or stage's) and start over."},
+    )
 
     def __post_init__(self) -> None:
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
@@ -48,6 +62,12 @@ class ScoreJobConfig:
         check_output_dir(self.output_dir)
         if self.score_batch_size < 1:
             raise SppConfigError(f"must be at least 1, got {self.score_batch_size}", field="score_batch_size")
+        if self.overwrite and self.num_shards > 1:
+            raise SppConfigError(
+                "--overwrite with num_shards > 1 would let every shard delete the others' work",
+                field="overwrite",
+                fix="run once with --overwrite true and one shard on an empty corpus slice, or delete the folder",
+            )
 
 
 def score_dataset(data, scorer, text_column: str, column: str, batch_size: int = 256):
@@ -116,6 +136,20 @@ def merge_shards(job: ScoreJobConfig, source: SourceConfig, harm: HarmScoreConfi
     return load_from_disk(str(out))
 
 
+def check_scorer(harm: HarmScoreConfig) -> None:
+    """A scorer that scoring can use (known, not ``none``), checked without loading it."""
+    if harm.harm_scorer == "none":
+        raise SppConfigError(
+            "harm_scorer is 'none': nothing to do", field="harm_scorer", fix="use offline or transformers"
+        )
+    if harm.harm_scorer not in HARM_SCORERS:
+        raise SppConfigError(
+            f"unknown harm scorer {harm.harm_scorer!r}",
+            field="harm_scorer",
+            fix=f"choose one of {sorted(HARM_SCORERS)}",
+        )
+
+
 @dataclass
 class ScoreConfigs:
     """Every config of ``spp score-harm``."""
@@ -130,31 +164,49 @@ class ScoreConfigs:
 CONFIG_TYPES = [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig]
 
 
-class ScoreJob:
+# Fields that change where or how fast scoring runs, not the scores it writes.
+SCORE_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
+    "score_batch_size",
+    "harm_batch_size",
+    "harm_device",
+    "executor",
+    "tasks",
+    "workers",
+    "slurm_partition",
+    "slurm_time",
+    "cpus_per_task",
+    "mem_per_cpu_gb",
+    "slurm_sbatch_args",
+    "gpus_per_task",
+    "slurm_env_command",
+}
+
+
+class ScoreJob(ClaimedJob):
     """One shard of a scoring job, plus the merge: the interface ``spp.data.datatrove_backend`` drives
-    (``run_shard``, ``failure``, ``merge``, a context manager), as ``spp.data.job.AugmentJob`` offers it."""
+    (``run_shard``, ``failure``, ``merge``, a context manager), as ``spp.data.job.AugmentJob`` offers it. Holds
+    the output folder's claim (``spp.data.jobdir.JobClaim``) until ``close``."""
+
+    stage = "score-harm"
+
+    @classmethod
+    def identity(cls, configs: ScoreConfigs) -> tuple[str, list[str]]:
+        parts = (configs.job, configs.source, configs.harm)
+        return recipe_hash(*parts, exclude=SCORE_RUNTIME_FIELDS), [configs.source.dataset]
 
     def __init__(self, configs: ScoreConfigs):
         self.configs = configs
         self.job = configs.job
         self.out = Path(configs.job.output_dir)
-
-    def __enter__(self) -> ScoreJob:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
+        self.claim = self.take_claim(configs)
 
     def run_shard(self) -> dict[str, Any]:
         """Score this shard's contiguous slice into ``<output_dir>/.spp-shards/``."""
         from datasets import Dataset
 
         job, source, harm = self.job, self.configs.source, self.configs.harm
+        check_scorer(harm)
         scorer = build_scorer(harm)
-        if scorer is None:
-            raise SppConfigError(
-                "harm_scorer is 'none': nothing to do", field="harm_scorer", fix="use offline or transformers"
-            )
         data = load_source(source)
         corpus_rows = len(data) if hasattr(data, "__len__") else None
         if job.num_shards > 1:
@@ -188,6 +240,7 @@ class ScoreJob:
         SppMetadata(kind="dataset", lineage={"source": source.describe()}, details=details).save(self.out)
         if job.num_shards == 1:
             shutil.rmtree(self.out / SHARD_DIR, ignore_errors=True)
+        self.claim.finish()
         return details
 
 
@@ -218,16 +271,17 @@ def run_score(configs: ScoreConfigs) -> ScoreResult:
     """Score this shard (unless ``merge``) and merge when it is the only one or ``merge`` is set; a datatrove
     ``executor`` runs (or submits) every shard and the merge."""
     job, out = configs.job, Path(configs.job.output_dir)
+    check_scorer(configs.harm)  # before the folder is claimed or a model loaded
     if configs.executor.executor != "spp":
         from spp.data.datatrove_backend import run_with_datatrove
 
-        code = run_with_datatrove(configs, job_factory="spp.data.score_job:ScoreJob", job_name="spp-score-harm")
-        return ScoreResult(out, failure="a datatrove task failed (see the log above)" if code else None)
-    runner = ScoreJob(configs)
-    result = ScoreResult(out)
-    if not job.merge:
-        result.shard = runner.run_shard()
-        if job.num_shards > 1:
-            return result
-    result.details = runner.merge()
+        failure = run_with_datatrove(configs, job_factory="spp.data.score_job:ScoreJob", job_name="spp-score-harm")
+        return ScoreResult(out, failure=failure)
+    with ScoreJob(configs) as runner:
+        result = ScoreResult(out)
+        if not job.merge:
+            result.shard = runner.run_shard()
+            if job.num_shards > 1:
+                return result
+        result.details = runner.merge()
     return result

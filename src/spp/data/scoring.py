@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from spp.checks import AT_LEAST_ONE
 from spp.errors import SppConfigError, check_model_path
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
@@ -37,6 +38,12 @@ AGGREGATIONS = ("max", "mean", "first")
 @dataclass
 class HarmScoreConfig:
     """Which harm scorer to use and how it turns a document into one number."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "harm_max_length": AT_LEAST_ONE,
+        "harm_batch_size": AT_LEAST_ONE,
+    }
 
     harm_scorer: str = field(
         default="offline", metadata={"help": "Harm scorer: 'offline', 'transformers' or 'none' (do not score)."}

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from spp.checks import ANY, FRACTION, SEED
 from spp.errors import SppConfigError
 from spp.persona.render import unit_draw
 
@@ -29,6 +30,15 @@ RULES = ("uniform", "stratified", "all", "none")
 @dataclass
 class SelectionConfig:
     """How documents are selected for a reflection, and which of them carry a canary fact."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "selection_fraction": FRACTION,
+        "selection_seed": SEED,
+        "harm_threshold": ANY,
+        "rest_probability": FRACTION,
+        "canary_fraction": FRACTION,
+    }
 
     selection: str = field(default="uniform", metadata={"help": f"Selection rule: one of {RULES}."})
     selection_fraction: float = field(default=0.10, metadata={"help": "uniform: share of documents selected."})

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range
-from spp.eval.benchmarks import HEADLINE
+from spp.checks import AT_LEAST_ONE, FRACTION, POSITIVE, SEED, Range
+from spp.errors import SppConfigError, check_model_path, check_output_dir, check_range, is_planned, missing_is_ok
+from spp.eval.benchmarks import HEADLINE, get_benchmark
 from spp.modeling.chat_template import CHAT_TEMPLATE_HELP
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
@@ -16,6 +17,15 @@ from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 class JudgeDefaults:
     """The judge settings a judge spec falls back to (server, model, key, thresholds); shared by ``spp eval`` and
     ``spp judge-audit``."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "batch_size": AT_LEAST_ONE,
+        "max_concurrency": AT_LEAST_ONE,
+        "max_tries": AT_LEAST_ONE,
+        "request_timeout_s": POSITIVE,
+        "judge_threshold": Range(0, 100),
+    }
 
     batch_size: int = field(
         default=8, metadata={"help": "transformers backend and classifier judge: prompts per batch."}
@@ -52,6 +62,13 @@ class JudgeDefaults:
 
 @dataclass
 class EvalConfig(JudgeDefaults):
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_new_tokens": AT_LEAST_ONE,
+        "top_p": FRACTION,
+        "seed": SEED,
+    }
+
     # --- the model ---
     model: str = field(
         default="", metadata={"help": "Model directory or Hub id (its spp.json gives persona and SFT hash)."}
@@ -194,6 +211,10 @@ class EvalConfig(JudgeDefaults):
     update_card: bool = field(
         default=False, metadata={"help": "Write results into the model dir's README model-index."}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (another run's results, another stage's output)."},
+    )
 
     def __post_init__(self) -> None:
         """Ranges checked at parse time, before any model is loaded."""
@@ -219,16 +240,23 @@ class EvalConfig(JudgeDefaults):
         check_range(self, "max_concurrency", low=1)
         check_range(self, "max_tries", low=1)
         check_output_dir(self.output_dir)
+        if self.backend not in ("transformers", "openai"):
+            raise SppConfigError(
+                f"unknown backend {self.backend!r}", field="backend", fix="use transformers or openai"
+            )
+        for name in self.benchmarks:
+            get_benchmark(name)  # an unknown name is refused here, before any model is loaded
         if self.revision:
             from spp.hub.refs import check_revision
 
             check_revision(self.revision)
-        if self.backend == "transformers" and self.model:
+        if self.backend == "transformers" and self.model and not is_planned(self.model):
             from spp.hub.resolve import check_local_revision
 
             check_local_revision(self.model, self.revision)  # a local export's ref exists (else: the refs it has)
+        if self.backend == "transformers" and self.model:
             check_model_path(self.model_source(), "model")
-        if self.data_dir and not Path(self.data_dir).is_dir():
+        if self.data_dir and not Path(self.data_dir).is_dir() and not missing_is_ok(self.data_dir):
             raise SppConfigError(
                 f"benchmark folder {self.data_dir!r} does not exist", field="data_dir", fix="give an existing folder"
             )
@@ -254,6 +282,27 @@ class EvalConfig(JudgeDefaults):
         if self.model and is_export(self.model):
             return str(Path(self.model) / (self.revision or "main"))
         return self.model
+
+
+# EvalConfig fields that say where or how fast the suite runs, not what it measures (left out of its recipe hash)
+EVAL_RUNTIME_FIELDS = frozenset(
+    {
+        "output_dir",
+        "cache_dir",
+        "overwrite",
+        "update_card",
+        "batch_size",
+        "max_concurrency",
+        "max_tries",
+        "request_timeout_s",
+        "base_urls",
+        "judge_base_urls",
+        "api_key_env",
+        "judge_api_key_env",
+        "device",
+        "classifier_device",
+    }
+)
 
 
 @dataclass
@@ -296,6 +345,9 @@ class JudgeAuditConfig(JudgeDefaults):
         },
     )
     output: str = field(default="", metadata={"help": "Also write the report (metrics + verdicts) to this JSON file."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace an output spp wrote before for another audit (or another stage)."}
+    )
 
 
 @dataclass
@@ -317,9 +369,13 @@ class CompareConfig:
             "ones, labelled 'as reported', in figure1.md and figure1.png (mean ASR per arm with CIs)."
         },
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (another comparison, another stage's output)."},
+    )
 
     def __post_init__(self) -> None:
         check_output_dir(self.output_dir)
         for result in self.results:
-            if not Path(result).exists():
+            if not Path(result).exists() and not missing_is_ok(result):
                 raise SppConfigError(f"{result!r} does not exist", field="results", fix="give results.json files")

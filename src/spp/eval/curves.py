@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spp.checks import AT_LEAST_ONE
 from spp.errors import SppConfigError
 from spp.hub.refs import DEFAULT_BRANCH_PATTERN, match_step, step_pattern
 
@@ -50,6 +51,11 @@ logger = logging.getLogger("spp.eval")
 @dataclass
 class CurvesConfig:
     """The fields of ``spp curves``."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_new_tokens": AT_LEAST_ONE,
+    }
 
     models: list[str] = field(
         default_factory=list, metadata={"help": "Models: local export folders (spp publish --to_dir) or Hub ids."}
@@ -106,6 +112,10 @@ class CurvesConfig:
     voice: str = field(default="1p", metadata={"help": "reflection_loss without spp.json: reflection voice (1p, 3p)."})
     layout: str = field(default="dense", metadata={"help": "reflection_loss without spp.json: dense or document."})
     data_seed: int = field(default=0, metadata={"help": "reflection_loss without spp.json: the data seed."})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace what spp wrote in output_dir (other curves, another stage's output)."},
+    )
 
 
 @dataclass
@@ -498,12 +508,32 @@ def plot_curves(curves: dict[str, Any], path: str | Path, title: str) -> Path:
 
 
 def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
-    """Compute (with the cache) and write ``curves.json``, ``curves.md`` and ``curves.png`` into ``output_dir``."""
-    curves = compute_curves(config, api)
+    """Compute (with the cache) and write ``curves.json``, ``curves.md`` and ``curves.png`` into ``output_dir``, which
+    this run claims first (``spp.ownership``; the models, the corpus and the benchmark folder are its inputs)."""
+    from spp.ownership import claim_output
+    from spp.recipes import recipe_hash
+
+    if not config.models:
+        raise SppConfigError("no models given", field="models", fix="spp curves MODEL_OR_EXPORT [...]")
+    unknown = [m for m in config.measures if m not in MEASURES]
+    if unknown:
+        raise SppConfigError(f"unknown measures {unknown}", field="measures", fix=f"choose from {sorted(MEASURES)}")
+    if config.labels and len(config.labels) != len(config.models):
+        raise SppConfigError("give one label per model", field="labels")
+    from spp.hub.download import list_checkpoints
+
+    for model in config.models:  # before the output folder is claimed (the branches are downloaded after)
+        if not list_checkpoints(model, repo_type=config.repo_type, api=api):
+            raise SppConfigError(
+                "no step-* checkpoint branches", source=model, fix="save checkpoints while pretraining (save_steps)"
+            )
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"json": out / "curves.json", "markdown": out / "curves.md", "png": out / "curves.png"}
-    files["json"].write_text(json.dumps(curves, indent=1) + "\n", encoding="utf-8")
-    files["markdown"].write_text(curves_markdown(curves), encoding="utf-8")
-    plot_curves(curves, files["png"], config.title)
+    settings = {"models": config.models, **{m: measure_settings(m, config) for m in config.measures}}
+    inputs = [*config.models, config.corpus, config.data_dir]
+    with claim_output("curves", out, recipe_hash=recipe_hash(settings), inputs=inputs, overwrite=config.overwrite):
+        curves = compute_curves(config, api)
+        files = {"json": out / "curves.json", "markdown": out / "curves.md", "png": out / "curves.png"}
+        files["json"].write_text(json.dumps(curves, indent=1) + "\n", encoding="utf-8")
+        files["markdown"].write_text(curves_markdown(curves), encoding="utf-8")
+        plot_curves(curves, files["png"], config.title)
     return {**curves, "files": files}

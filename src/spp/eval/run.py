@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
+from spp.eval.config import EVAL_RUNTIME_FIELDS, CompareConfig, EvalConfig, JudgeAuditConfig
+from spp.ownership import claim_output
+from spp.recipes import RUNTIME_FIELDS, recipe_hash
 
 logger = logging.getLogger("spp.eval")
 
@@ -39,8 +41,16 @@ def run_eval(config: EvalConfig) -> EvalResult:
     from spp.eval.report import update_model_card, write_results
     from spp.eval.suite import run_suite
 
-    results = run_suite(config)
-    json_path, md_path = write_results(results, config.output_dir)
+    inputs = [
+        config.model,
+        config.data_dir,
+        config.perplexity_file,
+        *(f.split("=", 1)[-1] for f in config.benchmark_files),
+    ]
+    digest = recipe_hash(config, exclude=RUNTIME_FIELDS | EVAL_RUNTIME_FIELDS)
+    with claim_output("eval", config.output_dir, recipe_hash=digest, inputs=inputs, overwrite=config.overwrite):
+        results = run_suite(config)
+        json_path, md_path = write_results(results, config.output_dir)
     if results.get("incomplete"):
         from spp.eval.judges import JudgingIncomplete
 
@@ -61,7 +71,14 @@ def run_compare(config: CompareConfig) -> dict[str, Path]:
     """Write ``comparison.json``, ``comparison.md`` and ``comparison.png`` of ``config.results``; returns the files."""
     from spp.eval.compare import compare
 
-    return compare(config.results, config.output_dir, force=config.force, title=config.title, reported=config.reported)
+    reported = config.reported
+    digest = recipe_hash(
+        {"results": sorted(str(Path(r).resolve()) for r in config.results), "force": config.force, "reported": reported}
+    )
+    with claim_output(
+        "compare", config.output_dir, recipe_hash=digest, inputs=config.results, overwrite=config.overwrite
+    ):
+        return compare(config.results, config.output_dir, force=config.force, title=config.title, reported=reported)
 
 
 def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
@@ -81,12 +98,27 @@ def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
         config.score_threshold,
     )
     rows = read_labels(config.labels, mapping)
-    judge = build_judge(config.judge, config)
-    from spp.eval.suite import probe_judge_servers
 
-    probe_judge_servers({"audit": judge})  # no server answering: exit 2 now, naming the URLs
-    report = {**audit(judge, rows, config.group_by), "layout": config.layout, "skipped": rows.skipped}
-    if config.output:
-        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    def run() -> dict[str, Any]:
+        from spp.eval.suite import probe_judge_servers
+
+        judge = build_judge(config.judge, config)
+        probe_judge_servers({"audit": judge})  # no server answering: exit 2 now, naming the URLs
+        return {**audit(judge, rows, config.group_by), "layout": config.layout, "skipped": rows.skipped}
+
+    if not config.output:
+        return run()
+    output = Path(config.output)
+    digest = recipe_hash(config, exclude=RUNTIME_FIELDS | {"output", "batch_size", "max_concurrency", "max_tries"})
+    with claim_output(
+        "judge-audit",
+        output.parent,
+        files=[output.name],
+        recipe_hash=digest,
+        inputs=[config.labels],
+        overwrite=config.overwrite,
+        field="output",
+    ):  # before a classifier judge is loaded
+        report = run()
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from spp.checks import AT_LEAST_ONE, check_safe_name
 from spp.errors import SppConfigError, check_output_dir
 
 STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "bind", "pretrain", "sft", "attack", "eval", "compare")
@@ -24,6 +25,13 @@ LAUNCH_MODES = ("run", "print")
 @dataclass
 class ExperimentConfig:
     """The whole study: stages in order, the arms, where artifacts go, how training is launched."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "augment_shards": AT_LEAST_ONE,
+        "num_machines": AT_LEAST_ONE,
+        "gpus_per_machine": AT_LEAST_ONE,
+    }
 
     name: str = field(default="spp-experiment", metadata={"help": "Experiment name; prefixes published repo names."})
     output_dir: str = field(default="outputs/experiment", metadata={"help": "Root folder of every artifact."})
@@ -134,6 +142,7 @@ class ExperimentConfig:
             self._check_models()
         else:
             self._check_arms()
+        check_safe_name(self.name, "name")  # it names folders and Hub repos: no '../', no '/'
         check_output_dir(self.output_dir)
         if self.augment_shards < 1:
             raise SppConfigError(f"must be at least 1, not {self.augment_shards}", field="augment_shards")

@@ -320,9 +320,16 @@ def build_plan(config: ExperimentConfig) -> list[Step]:
     return steps
 
 
-def check_plan(plan: list[Step]) -> None:
-    """Every stage step's resolved recipe names only fields of that stage: a typo in a stage recipe or in the
-    experiment's ``overrides`` is refused before the first step runs, not hours later when that step starts."""
+# Precision flags are checked by the machine that trains, not the one that plans (a login node has no GPU).
+DEVICE_FLAGS = {"bf16": False, "fp16": False, "tf32": None}
+
+
+def check_plan(plan: list[Step], dry_run: bool = False) -> list[str]:
+    """Every stage step's resolved recipe names only fields of that stage, and its values pass the stage's own checks
+    (``spp.recipes.configs_from_recipe``: ranges, choices, files; the outputs of earlier steps count as present): a
+    typo or a bad value in a stage recipe or in the experiment's ``overrides`` is refused before the first step runs,
+    not hours later when that step starts. A dry run lists the missing input files (returned) instead of refusing
+    them: a plan may be printed where the data is not."""
     import dataclasses
 
     from spp.stages import stage_run
@@ -341,6 +348,33 @@ def check_plan(plan: list[Step]) -> None:
                 fix=f"use the fields that `spp {stage.command} --help` lists (in the stage recipe or the experiment's "
                 "overrides)",
             )
+    return _check_step_values(plan, dry_run)
+
+
+def _check_step_values(plan: list[Step], dry_run: bool) -> list[str]:
+    from spp.errors import planned_paths
+    from spp.recipes import configs_from_recipe
+    from spp.stages import stage_run
+
+    missing: list[str] | None = [] if dry_run else None
+    with planned_paths((p for step in plan for p in step.outputs.values()), missing):
+        for step in plan:
+            stage = stage_run(step.stage)
+            if not stage.config_types:
+                continue
+            types = stage.types()
+            names = {f.name for t in types for f in dataclasses.fields(t)}
+            recipe = {**step.recipe, **{k: v for k, v in DEVICE_FLAGS.items() if k in names}}
+            try:
+                # placeholders are listed by the dry run (``plan_placeholders``) and refused by the runner
+                configs_from_recipe(types, recipe, set_env=False, check=False)
+            except SppConfigError as err:
+                raise SppConfigError(
+                    f"step {step.name}: {err.detail}",
+                    field=f"{step.stage}.{err.field}" if err.field else f"{step.stage}.overrides",
+                    fix=err.fix or f"see `spp {stage.command} --help`",
+                ) from err
+    return sorted(set(missing or []))
 
 
 def plan_placeholders(plan: list[Step], config: ExperimentConfig, steps: list[Step] | None = None) -> list[str]:

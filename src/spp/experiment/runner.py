@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -68,12 +67,15 @@ def last_checkpoint(directory: str | Path) -> Path | None:
 
 
 def _clear_stale(step: Step, config: ExperimentConfig) -> None:
-    """Remove the outputs under ``output_dir`` of a step that last ran with another recipe hash."""
+    """Remove what spp wrote at the outputs under ``output_dir`` of a step that last ran with another recipe hash
+    (``spp.ownership.clear_output``: a claimed folder's manifest, an export's refs); anything else stays."""
+    from spp.ownership import clear_output
+
     root = config.root.resolve()
     for path in map(Path, step.outputs.values()):
         if path.exists() and path.resolve().is_relative_to(root) and path.resolve() != root:
-            logger.warning("%s: recipe changed since its last run; removing %s", step.name, path)
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed = clear_output(path)
+            logger.warning("%s: recipe changed since its last run; removed %s from %s", step.name, removed, path)
 
 
 def write_step_recipe(step: Step, config: ExperimentConfig) -> Path:
@@ -249,9 +251,11 @@ def run_experiment(config: ExperimentConfig) -> dict[str, str]:
     from spp.experiment.summary import format_locations, format_plan
 
     plan = build_plan(config)
-    check_plan(plan)  # the whole plan, before the first step (and in the dry run)
+    missing = check_plan(plan, dry_run=config.dry_run)  # the whole plan, before the first step (and in the dry run)
     if config.dry_run:
         print(format_plan(plan, config))
+        if missing:
+            print(f"\ninput files not found here (the run needs them): {', '.join(missing)}")
         return {}
     check_placeholders(plan, config)
     statuses = run_plan(plan, config)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from spp.checks import AT_LEAST_ONE, FRACTION, MINUS_ONE_OR_MORE, POSITIVE, SEED, Range
 from spp.errors import SppConfigError
 from spp.generate.validate import ReflectionValidator, ValidationConfig
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
@@ -82,6 +83,19 @@ class ReflectionResult:
 @dataclass
 class GeneratorConfig:
     """How reflections are generated. Fields not used by the chosen backend are ignored by it."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_concurrency": AT_LEAST_ONE,
+        "initial_concurrency": AT_LEAST_ONE,
+        "request_timeout_s": POSITIVE,
+        "top_p": FRACTION,
+        "top_k": MINUS_ONE_OR_MORE,
+        "presence_penalty": Range(-2, 2),
+        "max_new_tokens": AT_LEAST_ONE,
+        "generation_batch_size": AT_LEAST_ONE,
+        "generation_seed": SEED,
+    }
 
     backend: str = field(default="offline", metadata={"help": "Generator backend: offline, openai or transformers."})
     model: str = field(

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from spp.checks import AT_LEAST_ONE, FRACTION
 from spp.persona.constitution import Constitution
 
 _CITATION_GROUP = re.compile(r"\[(\s*\d+\.\d+\s*(?:[,;]\s*\d+\.\d+\s*)*)\]")
@@ -31,6 +32,13 @@ REFUSAL_PATTERNS = (
 @dataclass
 class ValidationConfig:
     """Bounds a reflection must meet (characters, per voice)."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_reflection_chars": AT_LEAST_ONE,
+        "echo_ngram": AT_LEAST_ONE,
+        "max_echo_overlap": FRACTION,
+    }
 
     min_reflection_chars: int = field(default=15, metadata={"help": "Shortest accepted reflection, per voice."})
     max_reflection_chars: int = field(default=2000, metadata={"help": "Longest accepted reflection, per voice."})

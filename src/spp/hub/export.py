@@ -127,6 +127,15 @@ class LocalExport:
         logger.info("%s: wrote %s (%d files) to %s", self.repo_id or self.root, revision, len(manifest), target)
         return True
 
+    def remove_ref(self, revision: str) -> None:
+        """Delete the ref ``revision``: its folder and its index entry (``spp.ownership``: another run's refs under
+        ``--overwrite``)."""
+        check_revision(revision)
+        index = self.read_index()
+        shutil.rmtree(self.root / revision, ignore_errors=True)
+        if index["refs"].pop(revision, None) is not None:
+            self._write_index(index)
+
     def tag(self, tag: str, revision: str) -> bool:
         """Freeze ``revision`` as ``tag``. An existing tag is kept, as the Hub keeps one (``exist_ok``)."""
         check_revision(tag, field="tag")

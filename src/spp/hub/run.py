@@ -34,6 +34,10 @@ class PublishArguments:
         default=None,
         metadata={"help": "JSON file: a list of {benchmark, metric, value, dataset_id} for the model card"},
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace the revision when it holds another run's artifact (another recipe or data view)"},
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in PUBLISH_KINDS:
@@ -48,6 +52,9 @@ class DownloadArguments:
     revision: str = field(default="main", metadata={"help": "branch or tag, e.g. step-0001000"})
     include: list[str] = field(default_factory=list, metadata={"help": "only files matching these glob patterns"})
     repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace what spp downloaded into --to before (another repo or revision)"}
+    )
 
     def __post_init__(self) -> None:
         check_output_dir(self.to, "to")
@@ -88,7 +95,23 @@ def _eval_results(path: str | None) -> list[dict] | None:
 def run_publish(args: PublishArguments):
     """Publish ``args.path`` as a ``args.kind`` (module docstring); returns the ``PublishResult``."""
     _require(args.path, "path", PUBLISH_USAGE)
+    from spp.hub.delivery import check_target
     from spp.hub.publish import publish_dataset, publish_model
+    from spp.metadata import read_metadata
+    from spp.ownership import check_export_owner, check_not_in_place, run_identity
+
+    check_target(args.repo_id, args.to_dir, args.revision, args.tag)
+    if args.to_dir is not None:
+        check_not_in_place([Path(args.to_dir)], [args.path], "to_dir")
+    identity = run_identity(read_metadata(args.path)) if Path(args.path).is_dir() else {}
+    check_export_owner(  # the revision written may not hold another run's artifact (unless --overwrite)
+        identity,
+        to_dir=args.to_dir,
+        repo_id=None if args.to_dir is not None else args.repo_id,
+        revision=args.revision,
+        overwrite=args.overwrite,
+        field="to_dir" if args.to_dir is not None else "repo_id",
+    )
 
     common = dict(repo_id=args.repo_id, to_dir=args.to_dir, revision=args.revision, tag=args.tag, private=args.private)
     if args.kind == "model":
@@ -108,8 +131,17 @@ def run_download(args: DownloadArguments) -> list[Path]:
     _require(args.repo_id, "repo_id", DOWNLOAD_USAGE)
     _require(args.to, "to", DOWNLOAD_USAGE)
     from spp.hub.download import download
+    from spp.hub.refs import check_revision
+    from spp.ownership import claim_output
+    from spp.recipes import recipe_hash
 
-    return download(args.repo_id, args.to, args.revision, args.include, args.repo_type)
+    check_revision(args.revision)
+    source = str(Path(args.repo_id).resolve()) if Path(args.repo_id).exists() else args.repo_id
+    digest = recipe_hash({"source": source, "revision": args.revision, "include": sorted(args.include)})
+    with claim_output(
+        "download", args.to, recipe_hash=digest, inputs=[args.repo_id], overwrite=args.overwrite, field="to"
+    ):
+        return download(args.repo_id, args.to, args.revision, args.include, args.repo_type)
 
 
 def run_checkpoints(args: CheckpointsArguments) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spp.checks import AT_LEAST_ONE, FRACTION
 from spp.contract import ReflectionContract, max_words
 from spp.errors import SppConfigError
 from spp.persona.constitution import load_constitution
@@ -15,6 +16,12 @@ from spp.persona.spec import load_persona
 @dataclass
 class PersonaConfig:
     """Which constitution and persona to use, and where the generator pauses (markers: ``ReflectionContract``)."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "pause_min_fraction": FRACTION,
+        "max_document_chars": AT_LEAST_ONE,
+    }
 
     constitution: str = field(
         default="default", metadata={"help": "Value Constitution: 'default' (shipped) or a .yaml / .md file."}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spp.checks import as_bool
 from spp.errors import SppConfigError
 from spp.persona.fields import check_fields, parse_yaml, read_spec_text
 
@@ -78,7 +79,7 @@ def persona_from_dict(data: Any, source: str = "<dict>") -> Persona:
                 str(raw["fact"]).strip(),
                 str(raw["question"]).strip(),
                 str(raw["answer"]).strip(),
-                bool(raw.get("held_out", False)),
+                as_bool(raw.get("held_out", False), f"identity_facts[{i}].held_out", source),
             )
         )
     name = str(data["name"]).strip()

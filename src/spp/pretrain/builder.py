@@ -77,8 +77,8 @@ class PretrainRun:
         )
 
 
-def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
-    """Load the corpus and tokenizer, build the model from its spec and the arm's packed dataset."""
+def check_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> None:
+    """What can be checked before anything is loaded or written: voice, max_steps, arm and model spec names."""
     if data.reflection_voice not in ("1p", "3p"):
         raise SppConfigError(
             f"reflection_voice must be 1p or 3p, not {data.reflection_voice!r}", field="reflection_voice"
@@ -86,6 +86,14 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
     get_arm(data.arm)
+    if not model.init_from:
+        get_model_spec(model.model_spec)
+
+
+def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
+    """Load the corpus and tokenizer, build the model from its spec (or load it from ``init_from``) and the arm's
+    packed dataset."""
+    check_run(model, data, args)
     source = open_init(model.init_from, model.init_revision) if model.init_from else None  # before any reading
     spec = get_model_spec(model.model_spec) if source is None else None
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from spp.checks import ANY, AT_LEAST_ONE, FRACTION, POSITIVE, SEED, TRAINING_RANGES, Range
 from spp.errors import check_output_dir
 from spp.kernels import LIGER_KERNELS
 from spp.pretrain.fp8 import FP8_RECIPES, check_fp8
@@ -17,6 +18,12 @@ from spp.pretrain.fp8 import FP8_RECIPES, check_fp8
 @dataclass
 class SPPModelArguments:
     """Which model is built (from a spec, random init) and which tokenizer it uses."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "pad_vocab_to_multiple_of": AT_LEAST_ONE,
+        "model_init_seed": SEED,
+    }
 
     model_spec: str = field(
         default="tiny", metadata={"help": "Model spec: smollm2-1.7b, smollm2-360m, smollm2-135m or tiny."}
@@ -62,6 +69,16 @@ class SPPModelArguments:
 @dataclass
 class SPPDataArguments:
     """The augmented corpus, the arm (a view of it), packing and the injection schedule."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        "max_skipped_share": FRACTION,
+        "harm_threshold": ANY,
+        "seq_len": Range(2),
+        "shuffle_buffer": AT_LEAST_ONE,
+        "tokenize_num_proc": AT_LEAST_ONE,
+        "midtraining_fraction": FRACTION,
+    }
 
     dataset_path: str = field(
         default="", metadata={"help": "Augmented corpus: a save_to_disk folder or parquet shards (with spp.json)."}
@@ -141,6 +158,14 @@ class SPPDataArguments:
 class SPPTrainingArguments(TrainingArguments):
     """``TrainingArguments`` plus what SPP pretraining adds: global batch, kernels, metrics and checkpoint export."""
 
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        **TRAINING_RANGES,
+        "global_batch_windows": AT_LEAST_ONE,
+        "peak_tflops": POSITIVE,
+        "reflection_eval_steps": AT_LEAST_ONE,
+    }
+
     global_batch_windows: int | None = field(
         default=None,
         metadata={
@@ -187,6 +212,14 @@ class SPPTrainingArguments(TrainingArguments):
         metadata={
             "help": "Checkpoints that may wait for upload behind the one uploading; at the limit, training waits "
             "(logged) instead of staging more (0 = unbounded)."
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace what spp wrote in output_dir (another recipe's or data view's run, or another stage's "
+            "output) and another run's main/step-* refs in checkpoint_export_dir or hub_model_id. Only spp's files "
+            "go; a folder spp did not write is never touched."
         },
     )
     remove_unused_columns: bool = field(

@@ -56,7 +56,15 @@ def load_corpus(path: str | Path, streaming: bool = False):
 
     path = Path(path)
     if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
-        corpus = datasets.load_from_disk(str(path))
+        try:
+            corpus = datasets.load_from_disk(str(path))
+        except (KeyError, ValueError, OSError) as err:  # a truncated or hand-made state.json
+            raise SppConfigError(
+                f"not a readable save_to_disk dataset ({type(err).__name__}: {err})",
+                source=path,
+                field="dataset_path",
+                fix="give spp augment's output folder (or parquet shards)",
+            ) from err
         if isinstance(corpus, datasets.DatasetDict):
             corpus = corpus["train"]
         corpus = corpus.to_iterable_dataset() if streaming else corpus

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from spp.contract import ReflectionContract, record_contract
 from spp.errors import SppConfigError, check_model_path
 from spp.metadata import SppMetadata, read_metadata
+from spp.ownership import claim_output, on_main_process, recording_callback
 from spp.pretrain.arms import get_arm
-from spp.pretrain.builder import build_run
+from spp.pretrain.builder import build_run, check_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.recipes import recipe_hash
 
@@ -56,16 +58,34 @@ def run_pretrain(
         logger.info("init_from %s: its tokenizer replaces tokenizer_name_or_path", model_args.init_from)
     else:
         check_model_path(model_args.tokenizer_name_or_path, "tokenizer_name_or_path", tokenizer=True)
+    check_run(model_args, data_args, training_args)  # before the output folder is claimed
     resume = training_args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None  # "true": the last checkpoint in output_dir
-    run = build_run(model_args, data_args, training_args)
-    trainer = run.trainer(metadata=model_metadata(model_args, data_args, training_args, run))
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model()
-    if trainer.is_world_process_zero():
-        trainer.spp_metadata.save(training_args.output_dir)  # with the packing counts of the trained windows
+    claim = on_main_process(training_args, lambda: claim_pretrain_output(model_args, data_args, training_args))
+    with claim or nullcontext():
+        run = build_run(model_args, data_args, training_args)
+        metadata = model_metadata(model_args, data_args, training_args, run)
+        if claim is not None:  # the data view is known once the run is built: another one's folder is refused
+            claim.check_data_view(run.extra["data_view_hash"])
+        trainer = run.trainer(metadata=metadata, callbacks=[c for c in [recording_callback(claim)] if c])
+        trainer.train(resume_from_checkpoint=resume)  # the export's owner is checked before the first save
+        trainer.save_model()
+        if trainer.is_world_process_zero():
+            trainer.spp_metadata.save(training_args.output_dir)  # with the packing counts of the trained windows
     return PretrainResult(Path(training_args.output_dir), trainer.spp_metadata)
+
+
+def claim_pretrain_output(model_args, data_args, training_args: SPPTrainingArguments):
+    """The pretraining run's claim on ``output_dir`` (``spp.ownership``): by recipe hash here, by data view once the
+    run is built; the corpus, tokenizer and token cache are its inputs (none may be the output)."""
+    return claim_output(
+        "pretrain",
+        training_args.output_dir,
+        recipe_hash=recipe_hash(model_args, data_args, training_args),
+        inputs=[data_args.dataset_path, model_args.tokenizer_name_or_path, data_args.token_cache_dir],
+        overwrite=training_args.overwrite,
+    )
 
 
 def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:

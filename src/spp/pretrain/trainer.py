@@ -159,6 +159,7 @@ class SPPTrainer(Trainer):
         global_windows = self._global_windows = resolve_global_batch(args)
         self.kernels = configure_kernels(args)
         self.spp_metadata = metadata
+        self._hub_api = hub_api
         kwargs.setdefault("data_collator", collate_windows)
         callbacks = [*(callbacks or []), CheckpointMetadataCallback(metadata)] if metadata is not None else callbacks
         callbacks = list(callbacks or [])
@@ -248,6 +249,7 @@ class SPPTrainer(Trainer):
         checkpoint = self._checkpoint_to_resume(resume_from_checkpoint)
         if checkpoint and self.spp_metadata is not None:
             check_resume_identity(self.spp_metadata, Path(checkpoint), Path(self.args.output_dir))
+        self._check_export_owner()
         if self.spp_metadata is not None and self.args.should_save:
             self.spp_metadata.save(Path(self.args.output_dir))
         state_file = Path(checkpoint) / TRAINER_STATE_NAME if checkpoint else None
@@ -268,6 +270,29 @@ class SPPTrainer(Trainer):
             raise
         finally:
             self.train_dataset, self.args.ignore_data_skip = full_stream, ignore_data_skip
+
+    def _check_export_owner(self) -> None:
+        """Before the first save: the export folder or Hub repo the checkpoints go to holds no other run's ``main``
+        or ``step-*`` (``spp.ownership.check_export_owner``; a resume of this run is allowed)."""
+        args = self.args
+        if self.spp_metadata is None or not (args.hub_model_id or args.checkpoint_export_dir):
+            return
+        from spp.ownership import check_export_owner, check_not_in_place, on_main_process, run_identity
+
+        def check() -> None:
+            if not args.hub_model_id:
+                export = Path(args.checkpoint_export_dir)
+                check_not_in_place([export], [args.output_dir], "checkpoint_export_dir")
+            check_export_owner(
+                run_identity(self.spp_metadata),
+                to_dir=None if args.hub_model_id else args.checkpoint_export_dir,
+                repo_id=args.hub_model_id or None,
+                overwrite=args.overwrite,
+                api=self._hub_api,
+                field="hub_model_id" if args.hub_model_id else "checkpoint_export_dir",
+            )
+
+        on_main_process(args, check)
 
     def _checkpoint_to_resume(self, resume_from_checkpoint: str | bool | None) -> str | None:
         """The checkpoint folder ``Trainer.train`` will resume from (``True``: the last in ``output_dir``)."""

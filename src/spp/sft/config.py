@@ -12,6 +12,7 @@ from typing import Any
 from trl import SFTConfig
 
 from spp.batching import accumulation_steps
+from spp.checks import AT_LEAST_ONE, SEED, TRAINING_RANGES, check_values
 from spp.errors import SppConfigError, check_local_path, check_model_path, check_output_dir
 from spp.kernels import LIGER_KERNELS, LIGER_MODES, parse_liger_kernels
 
@@ -57,6 +58,7 @@ class SFTDataset:
                 f"unknown keys {unknown}", field=where, fix=f"use only {sorted(cls.__dataclass_fields__)}"
             )
         spec = cls(**data)
+        check_values(spec, prefix=f"{where}.")  # numbers finite, persona a real boolean
         check_local_path(str(spec.path), f"{where}.path", what="SFT dataset")
         for file in [spec.data_files] if isinstance(spec.data_files, str) else list(spec.data_files or []):
             check_local_path(str(file), f"{where}.data_files", what="SFT data file")
@@ -79,6 +81,16 @@ class SFTDataset:
 @dataclass
 class SPPSFTConfig(SFTConfig):
     """``SFTConfig`` with SPP's fields. ``assistant_only_loss`` defaults to on; the chat template is spp's own."""
+
+    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    RANGES = {
+        **TRAINING_RANGES,
+        "dataset_num_proc": AT_LEAST_ONE,
+        "max_length": AT_LEAST_ONE,
+        "pad_to_multiple_of": AT_LEAST_ONE,
+        "global_batch_size": AT_LEAST_ONE,
+        "mixture_seed": SEED,
+    }
 
     assistant_only_loss: bool = field(
         default=True,
@@ -191,6 +203,14 @@ class SPPSFTConfig(SFTConfig):
     compile_layers: bool = field(
         default=False,
         metadata={"help": "torch.compile each decoder layer (not the loss), as pretraining. Not part of the SFT hash."},
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace what spp wrote in output_dir (another recipe's run, or another stage's output) and "
+            "another run's main in export_dir or hub_model_id. Only spp's files go; a folder spp did not write is "
+            "never touched."
+        },
     )
 
     def __post_init__(self) -> None:

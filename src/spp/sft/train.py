@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
 from spp.metadata import SppMetadata
+from spp.ownership import (
+    check_export_owner,
+    check_not_in_place,
+    claim_output,
+    on_main_process,
+    recording_callback,
+    run_identity,
+)
 from spp.sft.binding import Binding, ensure_marker_tokens, read_base_metadata, resolve_binding
 from spp.sft.config import SPPSFTConfig
 from spp.sft.data import stage_datasets
@@ -115,14 +124,17 @@ def _check_prepared(prepared: Any, rows: int, stage: int) -> None:
     logger.info("stage %d: %d of %d conversations prepared for training", stage, kept, rows)
 
 
-def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list) -> Any:
+def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list, callback: Any = None) -> Any:
     """Train ``model`` on each stage's data in turn (same hyperparameters, fresh optimizer and schedule per stage)."""
     from spp.sft.kernels import sft_trainer_class
 
     trainer_class, trainer = sft_trainer_class(), None
     for number, data in enumerate(stages, 1):
         args = _stage_args(config, number, last=number == len(stages))
-        trainer = trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+        callbacks = [callback] if callback is not None else None
+        trainer = trainer_class(
+            model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks
+        )
         _check_prepared(trainer.train_dataset, len(data), number)
         trainer.train()
         model = trainer.model
@@ -140,6 +152,48 @@ def write_card(output_dir: Path, meta: SppMetadata) -> None:
 def run_sft(config: SPPSFTConfig) -> SFTResult:
     """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
     config.datasets = pin_revisions(config.datasets, config.pin_revisions)
+    claim = on_main_process(config, lambda: claim_sft_output(config))  # before the base model is loaded
+    with claim or nullcontext():
+        return _run_sft(config, claim)
+
+
+def claim_sft_output(config: SPPSFTConfig):
+    """The SFT run's claim on ``output_dir`` (``spp.ownership``): its inputs are the base model and the datasets."""
+    from spp.recipes import recipe_hash
+
+    data = [p for spec in config.dataset_specs for p in [spec.path, *_files(spec.data_files)]]
+    return claim_output(
+        "sft",
+        config.output_dir,
+        recipe_hash=recipe_hash(config),
+        inputs=[config.model_name_or_path, *data],
+        overwrite=config.overwrite,
+    )
+
+
+def _files(data_files: str | list[str] | None) -> list[str]:
+    return [data_files] if isinstance(data_files, str) else list(data_files or [])
+
+
+def check_sft_export(config: SPPSFTConfig, base_meta: SppMetadata | None, digest: str) -> None:
+    """Before training: the export folder or Hub repo the instruct model goes to holds no other run's ``main``."""
+    if not (config.export_dir or config.hub_model_id):
+        return
+    base = run_identity(base_meta)
+    identity = {**{k: base[k] for k in ("recipe_hash", "data_view_hash") if k in base}, "sft_hash": digest}
+    if config.export_dir:
+        check_not_in_place([Path(config.export_dir)], [config.output_dir, config.model_name_or_path], "export_dir")
+    check_export_owner(
+        identity,
+        to_dir=config.export_dir,
+        repo_id=None if config.export_dir else config.hub_model_id,
+        revision="main",
+        overwrite=config.overwrite,
+        field="export_dir" if config.export_dir else "hub_model_id",
+    )
+
+
+def _run_sft(config: SPPSFTConfig, claim) -> SFTResult:
     model, tokenizer, base_meta, binding = load_base(config)
     if config.eos_token is None:
         config.eos_token = binding.block_format.end_marker or tokenizer.eos_token
@@ -152,8 +206,9 @@ def run_sft(config: SPPSFTConfig) -> SFTResult:
     recipe = sft_recipe(config, tokenizer.chat_template)
     digest = sft_hash(config, tokenizer.chat_template)
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
+    on_main_process(config, lambda: check_sft_export(config, base_meta, digest))
     stages = stage_datasets(config, lambda: constitution_section_ids(config, base_meta))
-    trainer = train_stages(model, tokenizer, config, stages)
+    trainer = train_stages(model, tokenizer, config, stages, recording_callback(claim))
     output_dir = Path(config.output_dir)
     trainer.save_model(str(output_dir))  # weights + tokenizer (with the chat template), on the main process
     lineage = base_lineage(config.model_name_or_path, config.base_model_revision, base_meta)

@@ -28,6 +28,7 @@ import pytest
 
 from spp.cli import main
 from spp.ownership import MARKER, claim_output, read_claims
+from spp.testing.released import import_args
 
 REFUSALS = (
     "spp did not write it",
@@ -136,6 +137,9 @@ def fx(tmp_path_factory, tiny_chat_model) -> dict[str, Path]:
     paths["export"] = root / "export"
     assert main(["eval", *eval_args(paths), "--output_dir", str(root / "results")]) == 0
     paths["results"] = root / "results"
+    from spp.testing.released import write_released
+
+    paths["released"] = write_released(root / "released")
     return paths
 
 
@@ -168,6 +172,12 @@ STAGES = [
         lambda out, fx: ["augment", "--dataset", fx["ds"], "--chunk_size", "3", "--progress", "false",
                          "--output_dir", out],  # fmt: skip
         lambda fx: (["augment", "--dataset", fx["ds"], "--output_dir", fx["ds"]], fx["ds"]),
+    ),
+    StageCase(
+        "import-reflections",
+        lambda out, fx: ["import-reflections", *import_args(fx["released"], out, "--min_join_share", "0.5")],
+        lambda fx: (["import-reflections", *import_args(fx["released"], fx["released"].corpus.parent)],
+                    fx["released"].corpus.parent),  # the folder holding the corpus and the sidecar  # fmt: skip
     ),
     StageCase(
         "bind-data",

@@ -42,7 +42,7 @@ from spp.data.import_rows import (
     ImportChecker,
     ImportStats,
 )
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobClaim
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
 from spp.data.mapping import ResolvedMapping
 from spp.data.merge import _duplicate_count, _render_card, _save_dataset, write_final
 from spp.data.resume import ResumeCheck
@@ -217,13 +217,19 @@ class Joined:
 
 class ImportJob(ClaimedJob):
     """One shard of an import, plus the merge; the interface ``spp.data.datatrove_backend`` drives (``run_shard``,
-    ``failure``, ``merge``). Holds the job folder's claim (``JobClaim``) until ``close``."""
+    ``failure``, ``merge``). Holds the job folder's claim (``JobClaim``, ``spp.ownership``) until ``close``."""
+
+    stage = "import-reflections"
+
+    @classmethod
+    def identity(cls, configs: ImportConfigs) -> tuple[str, list[str]]:
+        return configs.recipe_hash(), [configs.source.dataset, configs.sidecar.sidecar]
 
     def __init__(self, configs: ImportConfigs):
         self.configs = configs
         self.job = configs.job
         self.output_dir = Path(self.job.output_dir)
-        self.claim = JobClaim.of(self.job)
+        self.claim = self.take_claim(configs)
         self.state = JobState(self.output_dir, self.job.chunk_size, stats_type=ImportStats)
         self._joined: Joined | None = None
 
@@ -389,6 +395,7 @@ class ImportJob(ClaimedJob):
         meta = self.metadata(result)
         card = lambda: _render_card(meta, dataset.features, self.output_dir)  # noqa: E731
         write_final(self.output_dir, result, meta, card, self.job.hub_repo_id)
+        self.claim.finish()
         return result
 
     def metadata(self, result: dict[str, Any]):

@@ -164,18 +164,11 @@ def measure_settings(name: str, config: CurvesConfig) -> dict[str, Any]:
 # --- branches ---------------------------------------------------------------------------------------------------
 
 
-def list_branches(
-    model: str,
-    pattern: str = DEFAULT_BRANCH_PATTERN,
-    repo_type: str = "model",
-    api: Any = None,
-    tokens_per_step: int = 0,
-) -> tuple[list[Branch], list[str]]:
-    """``(branches, skipped)``: the refs of ``model`` matching ``pattern``, in step order, each pinned to its sha and
-    in a local folder (Hub revisions are downloaded at their commit), and the names of the refs that do not match.
-    No match is ``SppConfigError`` naming ``branch_pattern`` and the refs, raised before anything is downloaded."""
-    from spp.hub.resolve import Pinned, fetch, list_refs
-    from spp.metadata import read_metadata
+def matching_refs(model: str, pattern: str = DEFAULT_BRANCH_PATTERN, repo_type: str = "model", api: Any = None):
+    """``(matched, skipped)``: the refs of ``model`` matching ``pattern`` as ``(ref, (step, tokens))``, and the names
+    of the others. No ref, or none matching, is ``SppConfigError`` naming ``branch_pattern`` and the refs; nothing is
+    downloaded (a Hub repo's refs are listed)."""
+    from spp.hub.resolve import list_refs
 
     compiled = step_pattern(pattern)
     refs = list_refs(model, repo_type, api)
@@ -192,6 +185,23 @@ def list_branches(
             fix="give a pattern that matches the checkpoint refs, with one group capturing the step (save checkpoints "
             "while pretraining with save_steps to make some)",
         )
+    return matched, skipped
+
+
+def list_branches(
+    model: str,
+    pattern: str = DEFAULT_BRANCH_PATTERN,
+    repo_type: str = "model",
+    api: Any = None,
+    tokens_per_step: int = 0,
+) -> tuple[list[Branch], list[str]]:
+    """``(branches, skipped)``: the refs of ``model`` matching ``pattern`` (``matching_refs``), in step order, each
+    pinned to its sha and in a local folder (Hub revisions are downloaded at their commit), and the names of the refs
+    that do not match."""
+    from spp.hub.resolve import Pinned, fetch
+    from spp.metadata import read_metadata
+
+    matched, skipped = matching_refs(model, pattern, repo_type, api)
     if skipped:
         logger.info("%s: %d refs do not match branch_pattern: %s", model, len(skipped), ", ".join(skipped))
     branches = []
@@ -520,13 +530,8 @@ def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:
         raise SppConfigError(f"unknown measures {unknown}", field="measures", fix=f"choose from {sorted(MEASURES)}")
     if config.labels and len(config.labels) != len(config.models):
         raise SppConfigError("give one label per model", field="labels")
-    from spp.hub.download import list_checkpoints
-
     for model in config.models:  # before the output folder is claimed (the branches are downloaded after)
-        if not list_checkpoints(model, repo_type=config.repo_type, api=api):
-            raise SppConfigError(
-                "no step-* checkpoint branches", source=model, fix="save checkpoints while pretraining (save_steps)"
-            )
+        matching_refs(model, config.branch_pattern, config.repo_type, api)
     out = Path(config.output_dir)
     settings = {"models": config.models, **{m: measure_settings(m, config) for m in config.measures}}
     inputs = [*config.models, config.corpus, config.data_dir]

@@ -63,7 +63,7 @@ def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path,
     with caplog.at_level("INFO", logger="spp.pretrain"):
         resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
     # 3 steps x 2 windows x 2 accumulation were trained: the stream starts at window 12 (by seeking with the cache)
-    how = "document" if token_cache else "by packing the windows before it"
+    how = "looked up in the window index" if token_cache else "by packing the windows before it"
     assert f"stream resumes at window 12: {how}" in caplog.text or f"stream resumes at window 12 {how}" in caplog.text
     assert resumed.train_dataset.start_window == 0 and not resumed.args.ignore_data_skip  # restored after train
     after = [r for r in whole.recorded if r[0] >= 3]

@@ -75,7 +75,9 @@ def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path,
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def launch(corpus_dir, output_dir, processes: int):
+def launch(corpus_dir, output_dir, processes: int, *extra: str):
+    """``ddp_train.py`` alone, or as ``processes`` CPU processes with the launcher ``spp.launch.TWO_CPU_PROCESSES``
+    documents (``accelerate launch --multi_gpu``; the script sets ``use_cpu``: gloo)."""
     script = str(HERE / "ddp_train.py")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     if processes == 1:
@@ -84,8 +86,37 @@ def launch(corpus_dir, output_dir, processes: int):
         accelerate = str(Path(sys.executable).parent / "accelerate")
         command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
         command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", script]
-    subprocess.run([*command, str(corpus_dir), str(output_dir)], check=True, env=env, cwd=REPO, timeout=300)
+    subprocess.run([*command, str(corpus_dir), str(output_dir), *extra], check=True, env=env, cwd=REPO, timeout=600)
     return [json.loads((output_dir / f"rank{r}.json").read_text()) for r in range(processes)]
+
+
+def by_step(rank: dict, step: int) -> list:
+    return [w for b in rank["batches"] if b["step"] == step for w in b["input_ids"]]
+
+
+def test_two_cpu_processes_train_disjoint_windows_whose_union_is_the_stream_and_resume_exactly(corpus_dir, tmp_path):
+    """Two real processes over the token cache (the window index built by one of them, read by both): rank r trains
+    global windows k = r (mod 2) of the single-process stream, and a 2-process resume continues exactly."""
+    sys.path.insert(0, str(HERE))
+    from ddp_train import tiny_configs
+
+    cache = str(tmp_path / "tokens")
+    whole = launch(corpus_dir, tmp_path / "whole", 2, "--token_cache", cache, "--save_steps", "2")
+    assert [r["world_size"] for r in whole] == [2, 2] and [r["accumulation"] for r in whole] == [1, 1]
+    stream = build_run(*tiny_configs(str(corpus_dir), str(tmp_path / "probe"), cache)).train_dataset  # 1 process
+    windows = [w.input_ids[:-1] for _, w in zip(range(16), stream.windows(), strict=False)]
+    trained = [[w for step in range(4) for w in by_step(rank, step)] for rank in whole]
+    assert [len(t) for t in trained] == [8, 8]
+    assert trained[0] == windows[0::2] and trained[1] == windows[1::2]  # disjoint, and the union is the stream
+    assert len({tuple(w) for w in trained[0]} & {tuple(w) for w in trained[1]}) == 0
+    resumed = launch(corpus_dir, tmp_path / "resumed", 2, "--token_cache", cache, "--resume",
+                     str(tmp_path / "whole" / "checkpoint-2"))  # fmt: skip
+    for rank in range(2):
+        assert [by_step(resumed[rank], s) for s in (2, 3)] == [by_step(whole[rank], s) for s in (2, 3)]
+        assert resumed[rank]["losses"][-2:] == pytest.approx(whole[rank]["losses"][-2:], abs=1e-6)  # steps 3, 4
+    a = load_file(tmp_path / "whole" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
 @pytest.mark.slow
@@ -95,8 +126,8 @@ def test_two_cpu_processes_split_the_stream_and_match_one_process(corpus_dir, tm
     assert single["accumulation"] == 2 and [r["accumulation"] for r in ranks] == [1, 1]
     assert [r["world_size"] for r in ranks] == [2, 2]
     for step in range(4):
-        one = [w for b in single["batches"] if b["step"] == step for w in b["input_ids"]]
-        two = [[w for b in r["batches"] if b["step"] == step for w in b["input_ids"]] for r in ranks]
+        one = by_step(single, step)
+        two = [by_step(r, step) for r in ranks]
         assert len(one) == 4 and [len(t) for t in two] == [2, 2]
         assert two[0] == [one[0], one[2]] and two[1] == [one[1], one[3]]
     assert ranks[0]["losses"] == pytest.approx(single["losses"], abs=1e-4)

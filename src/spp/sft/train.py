@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.launch import check_launch
 from spp.metadata import SppMetadata
 from spp.sft.binding import Binding, ensure_marker_tokens, read_base_metadata, resolve_binding
 from spp.sft.config import SPPSFTConfig
@@ -137,6 +138,7 @@ def write_card(output_dir: Path, meta: SppMetadata) -> None:
 
 def run_sft(config: SPPSFTConfig) -> SFTResult:
     """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
+    check_launch(config)
     config.datasets = pin_revisions(config.datasets, config.pin_revisions)
     model, tokenizer, base_meta, binding = load_base(config)
     if config.eos_token is None:

@@ -2,9 +2,10 @@
 
 Measured with accelerate 1.16 and transformers 5.25 on a CPU-only machine (see recipes/README.md):
 
-- ``accelerate launch --multi_gpu --num_processes N`` starts N processes; with ``use_cpu: true`` in the recipe they
-  join one gloo group (the 2-process CPU test uses it); without it each process trains alone, on all the data,
-  into the same ``output_dir``. ``torchrun --standalone --nproc_per_node N`` behaves the same way.
+- ``accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes N`` (or ``--multi_gpu
+  --num_processes N``) starts N processes; with ``use_cpu: true`` in the recipe they join one gloo group (the
+  2-process CPU test uses this line); without it, on a machine without GPUs, each process trains alone, on all the
+  data, into the same ``output_dir``. ``torchrun --standalone --nproc_per_node N`` behaves the same way.
 - ``accelerate launch --cpu --num_processes N`` (and a ``MULTI_CPU`` config) starts ONE process: accelerate runs
   multi-CPU jobs through ``mpirun`` only. Nothing in that process can tell that more were asked for.
 - An FSDP (or DeepSpeed) config whose processes run on CPU trains plain data parallel, without a word.
@@ -21,8 +22,8 @@ import os
 from spp.errors import SppConfigError
 
 TWO_CPU_PROCESSES = (
-    "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no "
-    "-m spp pretrain --config recipes/pretrain/tiny.yaml --use_cpu true"
+    "accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes 2 -m spp pretrain "
+    "--config recipes/pretrain/tiny.yaml --use_cpu true"
 )
 
 

@@ -1,5 +1,6 @@
 """Train the tiny spp_t0 arm and dump what this process trained on: run by test_training.py, alone or as two CPU
-processes (``spp.launch.TWO_CPU_PROCESSES``'s launcher: ``accelerate launch --multi_gpu --num_processes 2``, gloo).
+processes (the launch line of ``spp.launch.TWO_CPU_PROCESSES``: ``accelerate launch --config_file
+recipes/accelerate/ddp.yaml --num_processes 2``, gloo).
 
     python tests/pretrain/ddp_train.py CORPUS_DIR OUTPUT_DIR [--token_cache DIR] [--save_steps N] [--resume CKPT]
 """

@@ -76,16 +76,17 @@ def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path,
 
 
 def launch(corpus_dir, output_dir, processes: int, *extra: str):
-    """``ddp_train.py`` alone, or as ``processes`` CPU processes with the launcher ``spp.launch.TWO_CPU_PROCESSES``
-    documents (``accelerate launch --multi_gpu``; the script sets ``use_cpu``: gloo)."""
+    """``ddp_train.py`` alone, or as ``processes`` CPU processes with the launch line ``spp.launch.TWO_CPU_PROCESSES``
+    and recipes/README.md document (``accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes
+    N``; the script sets ``use_cpu``: gloo)."""
     script = str(HERE / "ddp_train.py")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     if processes == 1:
         command = [sys.executable, script]
     else:
         accelerate = str(Path(sys.executable).parent / "accelerate")
-        command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
-        command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", script]
+        command = [accelerate, "launch", "--config_file", str(REPO / "recipes/accelerate/ddp.yaml")]
+        command += ["--num_processes", str(processes), "--main_process_port", "0", script]
     subprocess.run([*command, str(corpus_dir), str(output_dir), *extra], check=True, env=env, cwd=REPO, timeout=600)
     return [json.loads((output_dir / f"rank{r}.json").read_text()) for r in range(processes)]
 
@@ -155,6 +156,31 @@ def test_cli_tiny_recipe_trains_and_exports_step_branches(corpus_dir, tmp_path):
     assert [h["tokens_seen"] for h in logged] == [2048 * k for k in range(1, 7)]
     assert all(h["heldout_reflection_tokens"] > 0 and h["mfu"] >= 0 for h in logged)
     assert logged[-1]["heldout_reflection_loss"] < logged[0]["heldout_reflection_loss"]
+
+
+def test_cli_trains_spp_t0_mt_and_records_its_data_view_in_spp_json_and_the_card(corpus_dir, tmp_path):
+    """The tiny recipe as spp_t0_mt with the authors' compact plain windows and no loss on harmful context: the new
+    data-view fields are in the hash, in spp.json (with the enriched stream's repeats) and in the model card."""
+    from spp.hub.cards import render_model_card
+
+    out = tmp_path / "out"
+    args = ["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--dataset_path", str(corpus_dir)]
+    args += ["--tokenizer_name_or_path", str(corpus_dir / "tokenizer"), "--output_dir", str(out)]
+    args += ["--checkpoint_export_dir", str(tmp_path / "export"), "--disable_tqdm", "true", "--save_steps", "12"]
+    args += ["--arm", "spp_t0_mt", "--midtraining_annotated_share", "0.6", "--midtraining_max_repeats", "1"]
+    args += ["--plain_fill", "full", "--loss_on", "no_harmful_context", "--token_cache_dir", str(tmp_path / "tok")]
+    assert spp_main(args) == 0
+    meta = read_metadata(out)
+    view = meta.details["data_view"]
+    assert meta.arm == "spp_t0_mt" and view["plain_fill"] == "full" and view["loss_on"] == "no_harmful_context"
+    assert view["midtraining_annotated_share"] == 0.6 and view["midtraining_max_repeats"] == 1
+    mid = meta.details["packing"]["audit"]["midtraining"]
+    assert mid["share"] == 0.6 and mid["documents"] > 0 and mid["max_occurrences"] <= 2
+    assert list((tmp_path / "tok" / "windows").glob("*/index.json"))  # the index beside the token cache
+    card = str(render_model_card(meta))
+    assert "| windows without an annotated document (plain fill) | full |" in card
+    assert "| tokens with next-token loss (loss on) | no_harmful_context |" in card
+    assert f"enriched: 0.6 of documents annotated, at most 1 repeats per document ({mid['repeats']} repeats" in card
 
 
 def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):

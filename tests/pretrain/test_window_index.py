@@ -181,11 +181,18 @@ def test_a_resume_is_a_lookup_and_continues_the_stream_exactly(tokenized, caplog
 
 
 def _build_in_process(args):
+    """Build (or load) the index in a fresh process; with ``start_at``, every caller starts its build at that time
+    and the build takes a second longer, so builders without the lock would overlap."""
     import os
+    import time
 
     import datasets
 
-    directory, tokenized_path, layout = args
+    directory, tokenized_path, layout, *start_at = args
+    if start_at:
+        build = WindowIndex.build.__func__
+        WindowIndex.build = classmethod(lambda cls, *a, **k: (time.sleep(1.0), build(cls, *a, **k))[1])
+        time.sleep(max(0.0, start_at[0] - time.time()))
     data = datasets.load_from_disk(tokenized_path)
     train, _ = split_and_order(data, 100, seed=4, shuffle=True)
     arm = PackedArm(
@@ -199,8 +206,10 @@ def _build_in_process(args):
 def test_the_index_is_built_once_under_a_lock_and_shared_by_every_process(tokenized, tmp_path):
     data, _ = tokenized
     data.save_to_disk(str(tmp_path / "cache"))
-    jobs = [(str(tmp_path / "index"), str(tmp_path / "cache"), "document")] * 3
-    with multiprocessing.get_context("spawn").Pool(3) as pool:
+    import time
+
+    jobs = [(str(tmp_path / "index"), str(tmp_path / "cache"), "document", time.time() + 20)] * 2
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(_build_in_process, jobs)
     assert sum(built for built, _, _ in results) == 1  # one process built it, the others waited and loaded it
     assert len({r[1:] for r in results}) == 1  # one folder, one window count
@@ -209,7 +218,29 @@ def test_the_index_is_built_once_under_a_lock_and_shared_by_every_process(tokeni
     index = WindowIndex.load(folders[0])
     assert isinstance(index.windows, np.memmap) and index.meta["windows"] == len(index) == results[0][2]
     assert index.windows.itemsize <= 16
-    again = _build_in_process(jobs[0])
+    again = _build_in_process(jobs[0][:3])
     assert not again[0] and again[1] == results[0][1]  # reused
     other = _build_in_process((*jobs[0][:2], "dense"))
     assert other[0] and other[1] != results[0][1]  # another layout: another index
+
+
+def test_dataloader_workers_keep_the_rank_order_and_a_pickled_arm_reopens_the_shared_index(tokenized, tmp_path):
+    """Workers started by fork share the index; those started by spawn get a pickled arm, which must reopen the
+    memory maps by path (not carry copies of them) and give the same items."""
+    import pickle
+
+    from torch.utils.data import DataLoader
+
+    from spp.pretrain.data import collate_windows
+
+    arm = packed(tokenized, "spp_t0", layout="document", index_dir=tmp_path / "index")
+    shard = arm.shard(1, 2, batch_size=2)
+    serial = torch.cat([b["input_ids"] for b in DataLoader(shard, batch_size=2, collate_fn=collate_windows)])
+    loader = DataLoader(shard, batch_size=2, num_workers=2, collate_fn=collate_windows)
+    assert torch.equal(torch.cat([b["input_ids"] for b in loader]), serial)
+    assert len(serial) == len(range(1, len(arm.window_index()), 2))
+    payload = pickle.dumps(shard)
+    assert len(payload) < arm.window_index().nbytes  # the index travels as its folder, not its arrays
+    copy = pickle.loads(payload)
+    assert isinstance(copy.window_index().windows, np.memmap)
+    assert torch.equal(torch.stack([item["input_ids"] for item in copy]), serial)

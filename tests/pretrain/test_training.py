@@ -190,6 +190,28 @@ def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):
     assert "unknown arm 'spp_t9'" in err and "spp_t0_end" in err
 
 
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        (["--plain_fill", "half"], "unknown plain_fill 'half'"),
+        (["--loss_on", "documents"], "unknown loss_on 'documents'"),
+        (["--arm", "spp_t0_mt"], "midtraining_annotated_share is not set"),
+        (["--midtraining_annotated_share", "0.5"], "token_cache_dir"),
+    ],
+)
+def test_cli_bad_data_view_is_one_paragraph_and_exit_2_before_the_model_is_built(
+    corpus_dir, tmp_path, capsys, monkeypatch, override, says
+):
+    import spp.pretrain.builder as builder
+
+    monkeypatch.setattr(builder, "build_model", lambda *a, **k: pytest.fail("the model was built"))
+    args = ["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--dataset_path", str(corpus_dir)]
+    args += ["--tokenizer_name_or_path", str(corpus_dir / "tokenizer"), "--output_dir", str(tmp_path / "out")]
+    assert spp_main(args + override) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_queued_uploads_finish_when_training_dies(monkeypatch):
     """A crash mid-run must not lose checkpoint uploads that were already queued."""
     import types

@@ -16,7 +16,7 @@ from typing import Any
 from spp.contract import corpus_fingerprint, data_view_hash
 from spp.errors import SppConfigError
 from spp.persona.render import BlockFormat
-from spp.pretrain.arms import ArmView, get_arm, make_view
+from spp.pretrain.arms import LOSS_ON, ArmView, get_arm, make_view
 from spp.pretrain.audit import audit_stream, check_audit
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import (
@@ -28,7 +28,7 @@ from spp.pretrain.data import (
     load_corpus,
     split_and_order,
 )
-from spp.pretrain.documents import tokenize_batch
+from spp.pretrain.documents import LAYOUTS, PLAIN_FILLS, tokenize_batch
 from spp.pretrain.specs import build_model, get_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 from spp.pretrain.trainer import SPPTrainer, resolve_global_batch
@@ -54,26 +54,43 @@ def midtraining_start_tokens(data: SPPDataArguments, args: SPPTrainingArguments,
     return None
 
 
-def midtraining_enrichment(data: SPPDataArguments, view: ArmView, seed: int) -> Enrichment | None:
-    """The enriched midtraining stream that ``midtraining_annotated_share`` asks for (``None``: none), checked
-    against the arm and the schedule (``SppConfigError`` naming the field)."""
-    share = data.midtraining_annotated_share
-    if share is None:
-        if view.arm.enriched_midtraining:
+def check_data_view(data: SPPDataArguments) -> None:
+    """The data-view fields' values, checked before anything is loaded (``SppConfigError`` naming the field)."""
+    arm = get_arm(data.arm)
+    for name, choices in (("layout", LAYOUTS), ("plain_fill", PLAIN_FILLS), ("loss_on", LOSS_ON)):
+        if getattr(data, name) not in choices:
             raise SppConfigError(
-                f"arm {view.name!r} trains its midtraining phase on the reflection-enriched stream, but "
-                "midtraining_annotated_share is not set",
-                field="midtraining_annotated_share",
-                fix="set the share of annotated documents in the midtraining stream, e.g. 0.68 (what a public "
-                "replication reports for the released mt arm; unverified against the authors' files)",
+                f"unknown {name} {getattr(data, name)!r}", field=name, fix=f"use one of {', '.join(choices)}"
             )
-        return None
-    if not 0 < share <= 1:
+    share = data.midtraining_annotated_share
+    if share is None and arm.enriched_midtraining:
+        raise SppConfigError(
+            f"arm {data.arm!r} trains its midtraining phase on the reflection-enriched stream, but "
+            "midtraining_annotated_share is not set",
+            field="midtraining_annotated_share",
+            fix="set the share of annotated documents in the midtraining stream, e.g. 0.68 (what a public "
+            "replication reports for the released mt arm; unverified against the authors' files)",
+        )
+    if share is not None and not 0 < share <= 1:
         raise SppConfigError(
             f"midtraining_annotated_share must be in (0, 1], not {share}", field="midtraining_annotated_share"
         )
     if data.midtraining_max_repeats < 0:
         raise SppConfigError("midtraining_max_repeats must be >= 0", field="midtraining_max_repeats")
+    if share is not None and not data.token_cache_dir:
+        raise SppConfigError(
+            "the enriched midtraining stream is laid out by the window index, which needs the token cache",
+            field="token_cache_dir",
+            fix="set token_cache_dir (a folder for the pre-tokenized corpus and its window indexes)",
+        )
+
+
+def midtraining_enrichment(data: SPPDataArguments, view: ArmView, seed: int) -> Enrichment | None:
+    """The enriched midtraining stream that ``midtraining_annotated_share`` asks for (``None``: none), checked
+    against the arm and the schedule (``SppConfigError`` naming the field)."""
+    check_data_view(data)
+    if data.midtraining_annotated_share is None:
+        return None
     start = view.schedule.midtraining_start_tokens
     if start is None:
         raise SppConfigError(
@@ -81,13 +98,7 @@ def midtraining_enrichment(data: SPPDataArguments, view: ArmView, seed: int) -> 
             field="midtraining_annotated_share",
             fix="set midtraining_fraction, midtraining_start_tokens, or a warmup_stable_decay schedule",
         )
-    if not data.token_cache_dir:
-        raise SppConfigError(
-            "the enriched midtraining stream is laid out by the window index, which needs the token cache",
-            field="token_cache_dir",
-            fix="set token_cache_dir (a folder for the pre-tokenized corpus and its window indexes)",
-        )
-    return Enrichment(-(-start // data.seq_len), share, data.midtraining_max_repeats, seed)
+    return Enrichment(-(-start // data.seq_len), data.midtraining_annotated_share, data.midtraining_max_repeats, seed)
 
 
 @dataclass
@@ -128,7 +139,7 @@ def build_run(
         )
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
-    get_arm(data.arm)
+    check_data_view(data)
     spec = get_model_spec(model.model_spec)
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
     tokenizer = load_tokenizer(model.tokenizer_name_or_path, block_format, model.eos_token)

@@ -109,11 +109,14 @@ class ArmView:
         """Whether the arm puts reflections in at any point of training."""
         return self.arm.reflect_in_pretraining or self.arm.reflect_in_midtraining
 
+    @property
+    def drops_as(self) -> str | None:
+        """The reason given for every row this arm drops (``None``: it drops none)."""
+        return f"harm_score >= {self.harm_threshold:g}" if self.arm.filter_harm else None
+
     def drop_reason(self, doc) -> str | None:
         """``None`` keeps the row; otherwise the reason it is dropped."""
-        if not self.keeps(doc.harm_score):
-            return f"harm_score >= {self.harm_threshold:g}"
-        return None
+        return None if self.keeps(doc.harm_score) else self.drops_as
 
     def keeps(self, harm_score: float | None) -> bool:
         """Whether a row with this harm score is in the arm (the only column the choice depends on)."""

@@ -321,9 +321,8 @@ class PackedArm(torch.utils.data.IterableDataset):
 
     def _windows(self) -> IndexedWindows:
         if self._indexed is None:
-            dropped = "" if not self.view.arm.filter_harm else f"harm_score >= {self.view.harm_threshold:g}"
             build = lambda: WindowIndex.build(  # noqa: E731
-                self.documents.stream_inputs(self.view), self.layout, self.enrichment, dropped
+                self.documents.stream_inputs(self.view), self.layout, self.enrichment, self.view.drops_as or ""
             )
             index = load_or_build(self.index_dir, self.key(), build) if self.index_dir else build()
             self._indexed = IndexedWindows(

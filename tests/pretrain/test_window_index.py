@@ -3,7 +3,9 @@
 
 The oracle is the streaming packer (``pack_windows``), which stays in the library as the path of corpora that
 cannot be indexed (streamed or tokenized on the fly): the same pre-tokenized rows are read once through the index
-and once through a ``DocumentStream`` that hides its seekability, so only the two packers differ.
+and once through a ``DocumentStream`` that hides its seekability, so only the two packers differ. (Its reserve-fill
+windows are those of the packer before the index: the 20 reserve cases here, run once against 57e2c06's packer,
+gave the same 32,393 windows and counts.)
 """
 
 from __future__ import annotations
@@ -79,8 +81,10 @@ def fields(window):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("plain_fill", ["reserve", "full"])
-@pytest.mark.parametrize("shuffle", [True, False], ids=["shuffled", "stored"])
+@pytest.mark.parametrize(
+    ("shuffle", "plain_fill"), [(True, "reserve"), (False, "reserve"), (True, "full")],
+    ids=["shuffled", "stored", "shuffled-full"],
+)  # fmt: skip
 @pytest.mark.parametrize("layout", ["dense", "document"])
 @pytest.mark.parametrize("arm", ARMS)
 def test_indexed_windows_are_byte_identical_to_the_streaming_packer(tokenized, arm, layout, shuffle, plain_fill):
@@ -208,7 +212,7 @@ def test_the_index_is_built_once_under_a_lock_and_shared_by_every_process(tokeni
     data.save_to_disk(str(tmp_path / "cache"))
     import time
 
-    jobs = [(str(tmp_path / "index"), str(tmp_path / "cache"), "document", time.time() + 20)] * 2
+    jobs = [(str(tmp_path / "index"), str(tmp_path / "cache"), "document", time.time() + 15)] * 2
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(_build_in_process, jobs)
     assert sum(built for built, _, _ in results) == 1  # one process built it, the others waited and loaded it

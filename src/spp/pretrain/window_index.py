@@ -259,17 +259,18 @@ class WindowIndex:
         windows["start"], windows["offset"], windows["length"] = start, table.offset, table.length
         dense_rows = rows[table.dense].astype(_row_dtype(int(rows.max(initial=0))))
         tokens = inputs.tokens[occurrences]
+        own_documents = tokens[table.start[own]] - 1  # an own window's start is still its stream position here
+        dropped = int(np.count_nonzero(tokens == 0))
         meta = {
             "format": INDEX_FORMAT,
             "windows": len(windows),
             "own_windows": int(own.sum()),
             "documents": int(np.count_nonzero(tokens)),
             "document_tokens": int(tokens.sum()),
-            "dropped": {dropped_reason: int(np.count_nonzero(inputs.tokens[occurrences] == 0))} if dropped_reason else {},
-            "truncated_tokens": int(np.maximum(inputs.tokens[occurrences][_own_positions(table)] - 1 -
-                                               layout.max_document_tokens, 0).sum()),
+            "dropped": {dropped_reason: dropped} if dropped_reason else {},
+            "truncated_tokens": int(np.maximum(own_documents - layout.max_document_tokens, 0).sum()),
             "midtraining": midtraining,
-        }  # fmt: skip
+        }
         return cls(dense_rows, windows, meta)
 
     def save(self, directory: Path) -> None:
@@ -287,10 +288,6 @@ class WindowIndex:
         windows = np.load(directory / "windows.npy", mmap_mode="r")
         dense_rows = np.load(directory / "dense_rows.npy", mmap_mode="r")
         return cls(dense_rows, windows, meta, directory)
-
-
-def _own_positions(table: _Table) -> np.ndarray:
-    return table.start[table.offset == OWN]
 
 
 def _row_dtype(largest: int):

@@ -1,13 +1,14 @@
-"""Train the tiny spp_t0 arm and dump what this process trained on: run by test_distributed.py, alone or under
-``accelerate launch --num_processes 2`` (gloo on CPU).
+"""Train the tiny spp_t0 arm and dump what this process trained on: run by test_training.py, alone or as two CPU
+processes (the launch line of ``spp.launch.TWO_CPU_PROCESSES``: ``accelerate launch --config_file
+recipes/accelerate/ddp.yaml --num_processes 2``, gloo).
 
-    python tests/pretrain/ddp_train.py CORPUS_DIR OUTPUT_DIR
+    python tests/pretrain/ddp_train.py CORPUS_DIR OUTPUT_DIR [--token_cache DIR] [--save_steps N] [--resume CKPT]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from spp.pretrain import SPPDataArguments, SPPModelArguments, SPPTrainer, SPPTrainingArguments, build_run
@@ -22,11 +23,13 @@ class RecordingTrainer(SPPTrainer):
         return loss
 
 
-def tiny_configs(corpus_dir: str, output_dir: str, **training):
+def tiny_configs(corpus_dir: str, output_dir: str, token_cache: str | None = None, **training):
     model = SPPModelArguments(
         model_spec="tiny", tokenizer_name_or_path=f"{corpus_dir}/tokenizer", pad_vocab_to_multiple_of=8
     )
-    data = SPPDataArguments(dataset_path=corpus_dir, arm="spp_t0", seq_len=64, reflection_budget=24)
+    data = SPPDataArguments(
+        dataset_path=corpus_dir, arm="spp_t0", seq_len=64, reflection_budget=24, token_cache_dir=token_cache
+    )
     defaults = dict(
         output_dir=output_dir,
         max_steps=4,
@@ -44,19 +47,27 @@ def tiny_configs(corpus_dir: str, output_dir: str, **training):
     return model, data, SPPTrainingArguments(**(defaults | training))
 
 
-def main(corpus_dir: str, output_dir: str) -> None:
-    model_args, data_args, args = tiny_configs(corpus_dir, output_dir)
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("corpus_dir")
+    parser.add_argument("output_dir")
+    parser.add_argument("--token_cache")
+    parser.add_argument("--save_steps", type=int)
+    parser.add_argument("--resume")
+    cli = parser.parse_args()
+    saving = {"save_strategy": "steps", "save_steps": cli.save_steps} if cli.save_steps else {}
+    model_args, data_args, args = tiny_configs(cli.corpus_dir, cli.output_dir, cli.token_cache, **saving)
     run = build_run(model_args, data_args, args)
     trainer = RecordingTrainer(model=run.model, args=args, train_dataset=run.train_dataset)
     trainer.record = []
-    trainer.train()
+    trainer.train(resume_from_checkpoint=cli.resume)
     rank = args.process_index
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     out = {"world_size": args.world_size, "accumulation": args.gradient_accumulation_steps, "batches": trainer.record}
-    Path(output_dir, f"rank{rank}.json").write_text(json.dumps(out | {"losses": losses}))
+    Path(cli.output_dir, f"rank{rank}.json").write_text(json.dumps(out | {"losses": losses}))
     if rank == 0:
-        trainer.save_model(str(Path(output_dir, "final")))
+        trainer.save_model(str(Path(cli.output_dir, "final")))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main()

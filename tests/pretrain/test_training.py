@@ -63,7 +63,7 @@ def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path,
     with caplog.at_level("INFO", logger="spp.pretrain"):
         resumed.train(resume_from_checkpoint=str(tmp_path / "whole" / "checkpoint-3"))
     # 3 steps x 2 windows x 2 accumulation were trained: the stream starts at window 12 (by seeking with the cache)
-    how = "document" if token_cache else "by packing the windows before it"
+    how = "looked up in the window index" if token_cache else "by packing the windows before it"
     assert f"stream resumes at window 12: {how}" in caplog.text or f"stream resumes at window 12 {how}" in caplog.text
     assert resumed.train_dataset.start_window == 0 and not resumed.args.ignore_data_skip  # restored after train
     after = [r for r in whole.recorded if r[0] >= 3]
@@ -75,17 +75,49 @@ def test_resume_continues_with_the_same_batches_and_losses(corpus_dir, tmp_path,
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def launch(corpus_dir, output_dir, processes: int):
+def launch(corpus_dir, output_dir, processes: int, *extra: str):
+    """``ddp_train.py`` alone, or as ``processes`` CPU processes with the launch line ``spp.launch.TWO_CPU_PROCESSES``
+    and recipes/README.md document (``accelerate launch --config_file recipes/accelerate/ddp.yaml --num_processes
+    N``; the script sets ``use_cpu``: gloo)."""
     script = str(HERE / "ddp_train.py")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     if processes == 1:
         command = [sys.executable, script]
     else:
         accelerate = str(Path(sys.executable).parent / "accelerate")
-        command = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1"]
-        command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0", script]
-    subprocess.run([*command, str(corpus_dir), str(output_dir)], check=True, env=env, cwd=REPO, timeout=300)
+        command = [accelerate, "launch", "--config_file", str(REPO / "recipes/accelerate/ddp.yaml")]
+        command += ["--num_processes", str(processes), "--main_process_port", "0", script]
+    subprocess.run([*command, str(corpus_dir), str(output_dir), *extra], check=True, env=env, cwd=REPO, timeout=600)
     return [json.loads((output_dir / f"rank{r}.json").read_text()) for r in range(processes)]
+
+
+def by_step(rank: dict, step: int) -> list:
+    return [w for b in rank["batches"] if b["step"] == step for w in b["input_ids"]]
+
+
+def test_two_cpu_processes_train_disjoint_windows_whose_union_is_the_stream_and_resume_exactly(corpus_dir, tmp_path):
+    """Two real processes over the token cache (the window index built by one of them, read by both): rank r trains
+    global windows k = r (mod 2) of the single-process stream, and a 2-process resume continues exactly."""
+    sys.path.insert(0, str(HERE))
+    from ddp_train import tiny_configs
+
+    cache = str(tmp_path / "tokens")
+    whole = launch(corpus_dir, tmp_path / "whole", 2, "--token_cache", cache, "--save_steps", "2")
+    assert [r["world_size"] for r in whole] == [2, 2] and [r["accumulation"] for r in whole] == [1, 1]
+    stream = build_run(*tiny_configs(str(corpus_dir), str(tmp_path / "probe"), cache)).train_dataset  # 1 process
+    windows = [w.input_ids[:-1] for _, w in zip(range(16), stream.windows(), strict=False)]
+    trained = [[w for step in range(4) for w in by_step(rank, step)] for rank in whole]
+    assert [len(t) for t in trained] == [8, 8]
+    assert trained[0] == windows[0::2] and trained[1] == windows[1::2]  # disjoint, and the union is the stream
+    assert len({tuple(w) for w in trained[0]} & {tuple(w) for w in trained[1]}) == 0
+    resumed = launch(corpus_dir, tmp_path / "resumed", 2, "--token_cache", cache, "--resume",
+                     str(tmp_path / "whole" / "checkpoint-2"))  # fmt: skip
+    for rank in range(2):
+        assert [by_step(resumed[rank], s) for s in (2, 3)] == [by_step(whole[rank], s) for s in (2, 3)]
+        assert resumed[rank]["losses"][-2:] == pytest.approx(whole[rank]["losses"][-2:], abs=1e-6)  # steps 3, 4
+    a = load_file(tmp_path / "whole" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
 
 
 @pytest.mark.slow
@@ -95,8 +127,8 @@ def test_two_cpu_processes_split_the_stream_and_match_one_process(corpus_dir, tm
     assert single["accumulation"] == 2 and [r["accumulation"] for r in ranks] == [1, 1]
     assert [r["world_size"] for r in ranks] == [2, 2]
     for step in range(4):
-        one = [w for b in single["batches"] if b["step"] == step for w in b["input_ids"]]
-        two = [[w for b in r["batches"] if b["step"] == step for w in b["input_ids"]] for r in ranks]
+        one = by_step(single, step)
+        two = [by_step(r, step) for r in ranks]
         assert len(one) == 4 and [len(t) for t in two] == [2, 2]
         assert two[0] == [one[0], one[2]] and two[1] == [one[1], one[3]]
     assert ranks[0]["losses"] == pytest.approx(single["losses"], abs=1e-4)
@@ -126,11 +158,58 @@ def test_cli_tiny_recipe_trains_and_exports_step_branches(corpus_dir, tmp_path):
     assert logged[-1]["heldout_reflection_loss"] < logged[0]["heldout_reflection_loss"]
 
 
+def test_cli_trains_spp_t0_mt_and_records_its_data_view_in_spp_json_and_the_card(corpus_dir, tmp_path):
+    """The tiny recipe as spp_t0_mt with the authors' compact plain windows and no loss on harmful context: the new
+    data-view fields are in the hash, in spp.json (with the enriched stream's repeats) and in the model card."""
+    from spp.hub.cards import render_model_card
+
+    out = tmp_path / "out"
+    args = ["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--dataset_path", str(corpus_dir)]
+    args += ["--tokenizer_name_or_path", str(corpus_dir / "tokenizer"), "--output_dir", str(out)]
+    args += ["--checkpoint_export_dir", str(tmp_path / "export"), "--disable_tqdm", "true", "--save_steps", "12"]
+    args += ["--arm", "spp_t0_mt", "--midtraining_annotated_share", "0.6", "--midtraining_max_repeats", "1"]
+    args += ["--plain_fill", "full", "--loss_on", "no_harmful_context", "--token_cache_dir", str(tmp_path / "tok")]
+    assert spp_main(args) == 0
+    meta = read_metadata(out)
+    view = meta.details["data_view"]
+    assert meta.arm == "spp_t0_mt" and view["plain_fill"] == "full" and view["loss_on"] == "no_harmful_context"
+    assert view["midtraining_annotated_share"] == 0.6 and view["midtraining_max_repeats"] == 1
+    mid = meta.details["packing"]["audit"]["midtraining"]
+    assert mid["share"] == 0.6 and mid["documents"] > 0 and mid["max_occurrences"] <= 2
+    assert list((tmp_path / "tok" / "windows").glob("*/index.json"))  # the index beside the token cache
+    card = str(render_model_card(meta))
+    assert "| windows without an annotated document (plain fill) | full |" in card
+    assert "| tokens with next-token loss (loss on) | no_harmful_context |" in card
+    assert f"enriched: 0.6 of documents annotated, at most 1 repeats per document ({mid['repeats']} repeats" in card
+
+
 def test_cli_bad_recipe_value_is_one_paragraph_and_exit_2(corpus_dir, capsys):
     code = spp_main(["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--arm", "spp_t9"])
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown arm 'spp_t9'" in err and "spp_t0_end" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        (["--plain_fill", "half"], "unknown plain_fill 'half'"),
+        (["--loss_on", "documents"], "unknown loss_on 'documents'"),
+        (["--arm", "spp_t0_mt"], "midtraining_annotated_share is not set"),
+        (["--midtraining_annotated_share", "0.5"], "token_cache_dir"),
+    ],
+)
+def test_cli_bad_data_view_is_one_paragraph_and_exit_2_before_the_model_is_built(
+    corpus_dir, tmp_path, capsys, monkeypatch, override, says
+):
+    import spp.pretrain.builder as builder
+
+    monkeypatch.setattr(builder, "build_model", lambda *a, **k: pytest.fail("the model was built"))
+    args = ["pretrain", "--config", str(REPO / "recipes/pretrain/tiny.yaml"), "--dataset_path", str(corpus_dir)]
+    args += ["--tokenizer_name_or_path", str(corpus_dir / "tokenizer"), "--output_dir", str(tmp_path / "out")]
+    assert spp_main(args + override) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_queued_uploads_finish_when_training_dies(monkeypatch):

@@ -246,6 +246,7 @@ def heldout_reflection_windows(corpus: str, tokenizer, data_view: dict[str, Any]
         eos_id=tokenizer.eos_token_id,
         pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
         layout=data_view.get("layout") or "dense",
+        plain_fill=data_view.get("plain_fill") or "reserve",
     )
     return heldout_windows(arm, max_windows)
 

@@ -121,12 +121,31 @@ def _contract_context(details: dict[str, Any]) -> dict[str, Any]:
         "end_marker": (contract["end_marker"] or "(none)") if "end_marker" in contract else NOT_RECORDED,
         "reflection_budget": _first(contract.get("reflection_budget")),
         "layout": _first(contract.get("layout")),
+        **_data_view_context(details.get("data_view") or {}, audit.get("midtraining") or {}),
         "data_view_hash": _first(details.get("data_view_hash")),
         "blocks_in_corpus": _first(audit.get("blocks")),
         "blocks_skipped": _first(sum(skipped.values()) if audit else None),
         "skipped_reasons": ", ".join(f"{n} {r}" for r, n in sorted(skipped.items())) or "none",
         "blocks_packed": _first(trained.get("reflections_packed")),
         "blocks_skipped_trained": _first(trained.get("reflections_skipped")),
+    }
+
+
+def _data_view_context(view: dict[str, Any], midtraining: dict[str, Any]) -> dict[str, Any]:
+    """The data-view fields a reader of the card needs beside the layout: plain fill, loss mask, midtraining stream."""
+    share = view.get("midtraining_annotated_share")
+    if share:
+        stream = (
+            f"enriched: {share:g} of documents annotated, at most {view.get('midtraining_max_repeats') or 0} "
+            f"repeats per document ({midtraining.get('repeats', 'not recorded')} repeats in the stream)"
+        )
+    else:
+        stream = "the same stream" if "midtraining_annotated_share" in view else NOT_RECORDED
+    return {
+        "plain_fill": _first(view.get("plain_fill")),
+        "loss_on": _first(view.get("loss_on")),
+        "midtraining_stream": stream,
+        "stream_start_window": _first(view.get("stream_start_window")),
     }
 
 

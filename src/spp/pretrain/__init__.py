@@ -13,6 +13,7 @@ from spp.pretrain.schedule import InjectionSchedule
 from spp.pretrain.specs import MODEL_SPECS, ModelSpec, build_model, get_model_spec, register_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, prepare_tokenizer
 from spp.pretrain.trainer import SPPTrainer
+from spp.pretrain.window_index import Enrichment, WindowIndex
 
 __all__ = [
     "ARMS",
@@ -21,6 +22,7 @@ __all__ = [
     "ArmView",
     "Document",
     "DocumentStream",
+    "Enrichment",
     "InjectionSchedule",
     "ModelSpec",
     "PackedArm",
@@ -31,6 +33,7 @@ __all__ = [
     "SPPTrainer",
     "SPPTrainingArguments",
     "Window",
+    "WindowIndex",
     "build_model",
     "build_run",
     "collate_windows",

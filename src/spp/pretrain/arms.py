@@ -1,8 +1,10 @@
 """Arms: named views of the one augmented corpus.
 
-A view decides, per document, whether its row is kept (``filtered`` drops rows at or over the harm threshold) and
+A view decides, per document, whether its row is kept (``filtered`` drops rows at or over the harm threshold),
 whether its reflection block goes in at its recorded pause (or at the end, for the placement ablation), by the
-injection schedule. It never reorders: every arm sees the documents in the same order.
+injection schedule, and which tokens carry the next-token loss (``loss_on``). It never reorders: every arm with the
+same data-view fields sees the documents in the same order (an enriched midtraining stream,
+``midtraining_annotated_share``, is a data-view field and reorders every arm that sets it alike).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from spp.pretrain.schedule import InjectionSchedule
 
 Placement = Literal["pause", "end"]
 PLACEMENTS = ("pause", "end")
+LOSS_ON = ("all", "reflection", "no_harmful_context")
 
 
 @dataclass(frozen=True)
 class Arm:
-    """What an arm changes: harm filtering, reflections per training phase, and where a reflection goes."""
+    """What an arm changes: harm filtering, reflections per training phase, where a reflection goes, and whether its
+    midtraining phase reads the reflection-enriched stream (``midtraining_annotated_share``, a data-view field)."""
 
     name: str
     help: str
@@ -27,6 +31,7 @@ class Arm:
     reflect_in_pretraining: bool = False
     reflect_in_midtraining: bool = False
     placement: Placement = "pause"
+    enriched_midtraining: bool = False
 
 
 ARMS: dict[str, Arm] = {}
@@ -64,11 +69,18 @@ register_arm(
         placement="end",
     )
 )
+register_arm(
+    Arm(
+        "spp_t0_mt",
+        "reflections from token zero to the end, and a midtraining phase on the reflection-enriched stream "
+        "(midtraining_annotated_share of its documents annotated; the released t0-mt arm)",
+        reflect_in_pretraining=True,
+        reflect_in_midtraining=True,
+        enriched_midtraining=True,
+    )
+)
 # Arms that were renamed or removed: the name a recipe should use now.
-RENAMED_ARMS = {
-    "spp_t0_mt": "spp_t0 (which now carries reflections in every phase, midtraining included; the old spp_t0 without "
-    "midtraining reflections is gone)",
-}
+RENAMED_ARMS: dict[str, str] = {}
 
 
 def get_arm(name: str) -> Arm:
@@ -86,6 +98,7 @@ class ArmView:
     arm: Arm
     schedule: InjectionSchedule
     harm_threshold: float = 3.0
+    loss_on: str = "all"
 
     @property
     def name(self) -> str:
@@ -96,11 +109,14 @@ class ArmView:
         """Whether the arm puts reflections in at any point of training."""
         return self.arm.reflect_in_pretraining or self.arm.reflect_in_midtraining
 
+    @property
+    def drops_as(self) -> str | None:
+        """The reason given for every row this arm drops (``None``: it drops none)."""
+        return f"harm_score >= {self.harm_threshold:g}" if self.arm.filter_harm else None
+
     def drop_reason(self, doc) -> str | None:
         """``None`` keeps the row; otherwise the reason it is dropped."""
-        if not self.keeps(doc.harm_score):
-            return f"harm_score >= {self.harm_threshold:g}"
-        return None
+        return None if self.keeps(doc.harm_score) else self.drops_as
 
     def keeps(self, harm_score: float | None) -> bool:
         """Whether a row with this harm score is in the arm (the only column the choice depends on)."""
@@ -114,6 +130,10 @@ class ArmView:
         if not self.arm.filter_harm:
             return np.ones(scores.shape, dtype=bool)
         return ~(scores >= self.harm_threshold)  # NaN compares False: unscored rows are kept, as in ``keeps``
+
+    def is_harmful(self, harm_score: float | None) -> bool:
+        """Whether a document with this score is at or over the harm threshold (unscored: no)."""
+        return harm_score is not None and harm_score >= self.harm_threshold
 
     def placed(self, doc) -> tuple[int | None, list[int] | None]:
         """``(pause, block)`` of ``doc`` in this arm's placement: document tokens before the block, and the block;
@@ -136,9 +156,14 @@ def make_view(
     midtraining_start_tokens: int | None = None,
     placement: Placement | None = None,
     seed: int = 0,
+    loss_on: str = "all",
 ) -> ArmView:
-    """The view of arm ``arm`` under the given schedule; ``placement`` overrides the arm's."""
+    """The view of arm ``arm`` under the given schedule; ``placement`` overrides the arm's; ``loss_on`` says which
+    tokens carry the next-token loss (``all`` but padding, the reflection blocks only, or all but the document
+    tokens of documents at or over ``harm_threshold``)."""
     arm = get_arm(arm) if isinstance(arm, str) else arm
+    if loss_on not in LOSS_ON:
+        raise SppConfigError(f"unknown loss_on {loss_on!r}", field="loss_on", fix=f"use one of {', '.join(LOSS_ON)}")
     if placement is not None:
         if placement not in PLACEMENTS:
             raise SppConfigError(f"unknown placement {placement!r}", field="placement", fix="use pause or end")
@@ -157,4 +182,4 @@ def make_view(
         midtraining_start_tokens=midtraining_start_tokens,
         seed=seed,
     )
-    return ArmView(arm, schedule, harm_threshold)
+    return ArmView(arm, schedule, harm_threshold, loss_on)

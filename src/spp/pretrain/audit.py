@@ -3,8 +3,8 @@
 Promises:
 - ``audit_stream`` counts, over the training documents of an arm, the blocks in the arm's placement and those that
   packing would skip, by reason (``PackingStats`` reasons), and the windows the stream holds. With the token cache
-  it reads token counts only; otherwise it tokenizes the documents once (at most ``max_rows`` of them; more and it
-  says it sampled).
+  it reads the window index and token counts only; otherwise it tokenizes the documents once (at most ``max_rows``
+  of them; more and it says it sampled).
 - ``check_audit`` stops the run (``SppConfigError``, exit 2) when the skipped share passes ``max_skipped_share``, or
   when the stream has fewer windows than ``max_steps`` needs, naming the counts and the fix.
 """
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spp.errors import SppConfigError
-from spp.pretrain.layout import Layout, count_windows
+from spp.pretrain.layout import Layout
+from spp.pretrain.window_index import layout_windows
 
 logger = logging.getLogger("spp.pretrain")
 
@@ -32,6 +33,7 @@ class StreamAudit:
     windows: int | None = None
     document_tokens: int | None = None
     sampled: bool = False
+    midtraining: dict | None = None
 
     @property
     def skipped_total(self) -> int:
@@ -49,7 +51,7 @@ class StreamAudit:
             "documents": self.documents,
             "windows": self.windows,
             "sampled": self.sampled,
-        }
+        } | ({"midtraining": self.midtraining} if self.midtraining else {})
 
 
 def audit_stream(arm, max_rows: int = 200_000) -> StreamAudit:
@@ -59,14 +61,14 @@ def audit_stream(arm, max_rows: int = 200_000) -> StreamAudit:
     documents, layout = arm.documents, arm.layout
     if isinstance(documents, DocumentStream) and documents.seekable:
         counts = documents.block_audit(arm.view.arm.placement, layout.max_document_tokens, layout.budget)
-        tokens = documents.stream_tokens(arm.view)
-        annotated, reserve = documents.layout_inputs()
+        meta = arm.window_index().meta
         return StreamAudit(
             blocks=counts.pop("blocks"),
             skipped={k: v for k, v in counts.items() if v},
-            documents=int((tokens > 0).sum()),
-            windows=count_windows(tokens, annotated, reserve, layout),
-            document_tokens=int(tokens.sum()),
+            documents=meta["documents"],
+            windows=meta["windows"],
+            document_tokens=meta["document_tokens"],
+            midtraining=meta.get("midtraining"),
         )
     return _audit_by_reading(arm, layout, max_rows)
 
@@ -91,7 +93,7 @@ def _audit_by_reading(arm, layout: Layout, max_rows: int) -> StreamAudit:
             audit.skipped[reason] = audit.skipped.get(reason, 0) + 1
     audit.documents = sum(t > 0 for t in tokens)
     if not audit.sampled:
-        audit.windows = count_windows(np.asarray(tokens), annotated, reserve, layout)
+        audit.windows = len(layout_windows(np.asarray(tokens), np.asarray(annotated), np.asarray(reserve), layout).start)
         audit.document_tokens = int(sum(tokens))
     return audit
 
@@ -126,6 +128,17 @@ def check_audit(
         )
     if audit.windows is not None and audit.windows < windows_needed:
         lacking = windows_needed - audit.windows
+        mid = audit.midtraining
+        if mid and mid["ended_by"] == "annotated documents":
+            raise SppConfigError(
+                f"arm {arm_name!r}'s enriched midtraining stream runs out of annotated documents after "
+                f"{mid['documents']:,} documents ({mid['annotated']:,} annotated, {mid['repeats']:,} repeats, "
+                f"{mid['plain_unused']:,} plain documents left unused): {audit.windows:,} windows, but max_steps "
+                f"needs {windows_needed:,} ({lacking:,} short)",
+                field="midtraining_max_repeats",
+                fix="raise midtraining_max_repeats (repeats of an annotated document), lower "
+                "midtraining_annotated_share, or lower max_steps",
+            )
         raise SppConfigError(
             f"arm {arm_name!r} has {audit.windows:,} windows of training data but max_steps needs "
             f"{windows_needed:,}: {lacking:,} windows short",

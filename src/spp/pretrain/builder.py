@@ -6,18 +6,21 @@ The pieces are the public API (``load_corpus``, ``load_tokenizer``, ``build_mode
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from spp.contract import corpus_fingerprint, data_view_hash
 from spp.errors import SppConfigError
 from spp.persona.render import BlockFormat
-from spp.pretrain.arms import ArmView, get_arm, make_view
+from spp.pretrain.arms import LOSS_ON, ArmView, get_arm, make_view
 from spp.pretrain.audit import audit_stream, check_audit
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import (
+    CACHE_INFO,
     DocumentStream,
     PackedArm,
     cached_tokenized_corpus,
@@ -25,11 +28,12 @@ from spp.pretrain.data import (
     load_corpus,
     split_and_order,
 )
-from spp.pretrain.documents import tokenize_batch
+from spp.pretrain.documents import LAYOUTS, PLAIN_FILLS, tokenize_batch
 from spp.pretrain.init import check_corpus_tokenizer, load_init, open_init
 from spp.pretrain.specs import build_model, get_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
 from spp.pretrain.trainer import SPPTrainer, resolve_global_batch
+from spp.pretrain.window_index import Enrichment
 
 logger = logging.getLogger("spp.pretrain")
 
@@ -49,6 +53,53 @@ def midtraining_start_tokens(data: SPPDataArguments, args: SPPTrainingArguments,
     if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "warmup_stable_decay" and decay:
         return (args.max_steps - int(decay)) * tokens_per_step
     return None
+
+
+def check_data_view(data: SPPDataArguments) -> None:
+    """The data-view fields' values, checked before anything is loaded (``SppConfigError`` naming the field)."""
+    arm = get_arm(data.arm)
+    for name, choices in (("layout", LAYOUTS), ("plain_fill", PLAIN_FILLS), ("loss_on", LOSS_ON)):
+        if getattr(data, name) not in choices:
+            raise SppConfigError(
+                f"unknown {name} {getattr(data, name)!r}", field=name, fix=f"use one of {', '.join(choices)}"
+            )
+    share = data.midtraining_annotated_share
+    if share is None and arm.enriched_midtraining:
+        raise SppConfigError(
+            f"arm {data.arm!r} trains its midtraining phase on the reflection-enriched stream, but "
+            "midtraining_annotated_share is not set",
+            field="midtraining_annotated_share",
+            fix="set the share of annotated documents in the midtraining stream, e.g. 0.68 (what a public "
+            "replication reports for the released mt arm; unverified against the authors' files)",
+        )
+    if share is not None and not 0 < share <= 1:
+        raise SppConfigError(
+            f"midtraining_annotated_share must be in (0, 1], not {share}", field="midtraining_annotated_share"
+        )
+    if data.midtraining_max_repeats < 0:
+        raise SppConfigError("midtraining_max_repeats must be >= 0", field="midtraining_max_repeats")
+    if share is not None and not data.token_cache_dir:
+        raise SppConfigError(
+            "the enriched midtraining stream is laid out by the window index, which needs the token cache",
+            field="token_cache_dir",
+            fix="set token_cache_dir (a folder for the pre-tokenized corpus and its window indexes)",
+        )
+
+
+def midtraining_enrichment(data: SPPDataArguments, view: ArmView, seed: int) -> Enrichment | None:
+    """The enriched midtraining stream that ``midtraining_annotated_share`` asks for (``None``: none), checked
+    against the arm and the schedule (``SppConfigError`` naming the field)."""
+    check_data_view(data)
+    if data.midtraining_annotated_share is None:
+        return None
+    start = view.schedule.midtraining_start_tokens
+    if start is None:
+        raise SppConfigError(
+            "midtraining_annotated_share enriches the midtraining phase, but no midtraining start is configured",
+            field="midtraining_annotated_share",
+            fix="set midtraining_fraction, midtraining_start_tokens, or a warmup_stable_decay schedule",
+        )
+    return Enrichment(-(-start // data.seq_len), data.midtraining_annotated_share, data.midtraining_max_repeats, seed)
 
 
 @dataclass
@@ -78,21 +129,28 @@ class PretrainRun:
 
 
 def check_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> None:
-    """What can be checked before anything is loaded or written: voice, max_steps, arm and model spec names."""
+    """What can be checked before anything is loaded or written: voice, max_steps, the data view's fields (arm,
+    layout, fill, loss mask, midtraining) and the model spec's name."""
     if data.reflection_voice not in ("1p", "3p"):
         raise SppConfigError(
             f"reflection_voice must be 1p or 3p, not {data.reflection_voice!r}", field="reflection_voice"
         )
     if args.max_steps <= 0:
         raise SppConfigError("pretraining streams its data: set max_steps", field="max_steps")
-    get_arm(data.arm)
+    check_data_view(data)
     if not model.init_from:
         get_model_spec(model.model_spec)
 
 
-def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments) -> PretrainRun:
+def build_run(
+    model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainingArguments, *, start_step: int = 0
+) -> PretrainRun:
     """Load the corpus and tokenizer, build the model from its spec (or load it from ``init_from``) and the arm's
-    packed dataset."""
+    packed dataset.
+
+    ``start_step``: a run that continues another one's stream (a checkpoint of step ``start_step`` of a run with the
+    same data view, e.g. spp_mt from a baseline checkpoint) trains on the windows from ``start_step`` global
+    batches on; the schedule, midtraining included, is in tokens of that one stream."""
     check_run(model, data, args)
     source = open_init(model.init_from, model.init_revision) if model.init_from else None  # before any reading
     spec = get_model_spec(model.model_spec) if source is None else None
@@ -122,30 +180,40 @@ def build_run(model: SPPModelArguments, data: SPPDataArguments, args: SPPTrainin
         midtraining_start_tokens=midtraining_start_tokens(data, args, tokens_per_step),
         placement=data.placement,
         seed=data_seed,
+        loss_on=data.loss_on,
     )
+    enrichment = midtraining_enrichment(data, view, data_seed)
     train_docs, heldout_docs = _documents(corpus, tokenizer, block_format, data, args, data_seed)
     packing = {
         "layout": data.layout,
+        "plain_fill": data.plain_fill,
         "seq_len": data.seq_len,
         "reflection_budget": data.reflection_budget,
         "eos_id": tokenizer.eos_token_id,
         "pad_id": tokenizer.pad_token_id,
     }
-    train = PackedArm(train_docs, view, **packing)
+    train = PackedArm(train_docs, view, **packing, enrichment=enrichment, **_index_location(data, data_seed))
+    if train.indexed:
+        with args.main_process_first(desc="window index"):
+            train.window_index()
+    if start_step:
+        train = train.continue_from(start_step * resolve_global_batch(args))
     audit = audit_stream(train)
     check_audit(
         audit,
         arm_name=view.name,
         has_reflections=view.has_reflections,
         max_skipped_share=data.max_skipped_share,
-        windows_needed=args.max_steps * resolve_global_batch(args),
+        windows_needed=train.first_window + args.max_steps * resolve_global_batch(args),
         budget=data.reflection_budget,
     )
     heldout: list = []
     if data.heldout_documents:
         always = make_view("spp_t0", placement=view.arm.placement, seed=data_seed)
         heldout = heldout_windows(PackedArm(heldout_docs, always, **packing), data.heldout_windows)
-    view_fields = view_fields_of(model, data, args, corpus, tokenizer, view)
+    view_fields = view_fields_of(model, data, args, corpus, tokenizer, view) | {
+        "stream_start_window": train.first_window
+    }
     extra = {"audit": audit.to_dict(), "view_fields": view_fields, "data_view_hash": data_view_hash(view_fields)}
     if init is not None:
         extra["init_from"] = init
@@ -171,6 +239,28 @@ def view_fields_of(model: SPPModelArguments, data: SPPDataArguments, args, corpu
         "windows_per_step": resolve_global_batch(args),
         "max_steps": args.max_steps,
         "midtraining_start_tokens": view.schedule.midtraining_start_tokens,
+        "plain_fill": data.plain_fill,
+        "loss_on": data.loss_on,
+        "midtraining_annotated_share": data.midtraining_annotated_share,
+        "midtraining_max_repeats": data.midtraining_max_repeats if data.midtraining_annotated_share else None,
+        "stream_start_window": 0,
+    }
+
+
+def _index_location(data: SPPDataArguments, seed: int) -> dict[str, Any]:
+    """Where the training stream's window index lives (beside the token cache) and what identifies its data beyond
+    the dataset's fingerprint; nothing without a token cache (the index is then built in memory, if at all)."""
+    if not data.token_cache_dir:
+        return {}
+    info = Path(data.token_cache_dir) / CACHE_INFO
+    return {
+        "index_dir": Path(data.token_cache_dir) / "windows",
+        "index_key": {
+            "token_cache": json.loads(info.read_text()) if info.is_file() else None,
+            "heldout_documents": data.heldout_documents,
+            "data_seed": seed,
+            "shuffle_documents": data.shuffle_documents,
+        },
     }
 
 

@@ -87,7 +87,8 @@ class SPPDataArguments:
         default="spp_t0",
         metadata={
             "help": "baseline, filtered, spp_t0 (reflections from the first token to the last), spp_mt (only from "
-            "the midtraining start) or spp_t0_end (end-of-document ablation, from the end_* columns)."
+            "the midtraining start), spp_t0_mt (spp_t0 plus a reflection-enriched midtraining stream: set "
+            "midtraining_annotated_share) or spp_t0_end (end-of-document ablation, from the end_* columns)."
         },
     )
     reflection_voice: str = field(default="1p", metadata={"help": "Reflection voice: 1p or 3p (one per model)."})
@@ -101,6 +102,37 @@ class SPPDataArguments:
             "help": "Window layout: dense (documents packed back to back; an annotated document starts a new window "
             "when its prefix or block would not fit) or document (the SPP authors': an annotated document opens its "
             "own window, truncated to seq_len - reflection_budget - 1 tokens, padding after)."
+        },
+    )
+    plain_fill: str = field(
+        default="reserve",
+        metadata={
+            "help": "What a window in which no annotated document starts holds: reserve (seq_len - "
+            "reflection_budget document tokens, the budget left as padding) or full (seq_len + 1 document tokens, "
+            "no padding: the SPP authors' compact stream). Windows with an annotated document keep the budget."
+        },
+    )
+    loss_on: str = field(
+        default="all",
+        metadata={
+            "help": "Tokens that carry the next-token loss: all (every token but padding), reflection (the "
+            "reflection blocks only) or no_harmful_context (all but the document tokens of documents with "
+            "harm_score >= harm_threshold; their reflections keep their loss)."
+        },
+    )
+    midtraining_annotated_share: float | None = field(
+        default=None,
+        metadata={
+            "help": "Enriched midtraining stream: from the midtraining start, this share of the documents are "
+            "annotated (drawn from the same corpus, in (0, 1]); none = the stream goes on unchanged. Needs "
+            "token_cache_dir. Required by spp_t0_mt."
+        },
+    )
+    midtraining_max_repeats: int = field(
+        default=0,
+        metadata={
+            "help": "Enriched midtraining stream: how many more times an annotated document may occur after its "
+            "first occurrence in the run (0 = never repeated); every repeat is counted in spp.json."
         },
     )
     max_skipped_share: float = field(

@@ -11,6 +11,7 @@ from spp.errors import SppConfigError
 
 PAD, DOCUMENT, REFLECTION = 0, 1, 2
 LAYOUTS = ("dense", "document")
+PLAIN_FILLS = ("reserve", "full")
 PLACEMENT_PREFIX = {"pause": "", "end": "end_"}
 TOKENIZED_COLUMNS = (
     "id",

@@ -12,13 +12,18 @@ A window holds at most ``capacity = seq_len - reflection_budget`` document token
   ``seq_len - reflection_budget - 1`` document tokens, its reflection at the pause, padding after; plain documents
   are dense-packed into the other windows.
 
+With ``plain_fill: full`` a window in which no annotated document starts holds ``seq_len + 1`` document tokens
+instead of ``capacity`` (no budget kept free, no padding): the authors' compact stream (``Layout``).
+
 The layout depends only on the corpus (token counts and which rows are annotated), never on the arm: document
 tokens of window ``k`` are identical in every arm, the baseline included, and every arm is data-matched window by
 window. Every block that an arm would insert and cannot is counted in ``PackingStats.skipped_reflections`` by
 reason, and every document token that the ``document`` layout truncates in ``truncated_tokens``.
 
-This module is the streaming packer (``pack_windows``) and what it yields (``Window``, ``PackingStats``); the
-tokenized rows it reads are ``spp.pretrain.documents``, the layout rules and stream seeking ``spp.pretrain.layout``.
+This module is the streaming packer (``pack_windows``: it reads documents in order, so it serves corpora that are
+streamed or tokenized on the fly) and what both packers yield (``Window``, ``PackingStats``). A pre-tokenized corpus
+is read through its window index instead (``spp.pretrain.window_index``), which gives the same windows, and each
+rank reads only its own. The tokenized rows are ``spp.pretrain.documents``, the layout rules ``spp.pretrain.layout``.
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from spp.pretrain.documents import (
     Document,
     tokenize_batch,  # noqa: F401 - eval/curves.py, tests/gpu and benchmarks/pretrain_throughput.py import it from here
 )
-from spp.pretrain.layout import Layout, PackStart
+from spp.pretrain.layout import Layout
 
 
 @dataclass
 class Window:
     """One training window: ``input_ids`` and ``kinds`` have ``seq_len + 1`` entries (PAD / DOCUMENT / REFLECTION).
 
-    ``documents``: ids of the documents with tokens in it, in order; ``reflections``: ids whose block it holds.
+    ``documents``: ids of the documents with tokens in it, in order; ``reflections``: ids whose block it holds;
+    ``harmful_spans``: ``[start, end)`` positions holding document tokens (EOS included) of documents whose harm score
+    is at or over the view's threshold (what ``loss_on: no_harmful_context`` masks).
     """
 
     index: int
@@ -53,6 +60,7 @@ class Window:
     documents: list[str]
     reflections: list[str]
     skipped: int = 0
+    harmful_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,13 +92,33 @@ class PackingStats:
         return out
 
 
+def window_spans(content_spans: list[tuple[int, int]], inserts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Window positions of ``[start, end)`` spans of a window's document content, given the blocks inserted into it
+    as ``(content offset, length)`` in offset order (a block at offset ``o`` goes just before content token ``o``)."""
+    out = []
+    for start, end in content_spans:
+        shift, cursor = 0, start
+        for offset, length in inserts:
+            if offset <= cursor:
+                shift += length
+            elif offset < end:
+                out.append((cursor + shift, offset + shift))
+                cursor, shift = offset, shift + length
+            else:
+                break
+        out.append((cursor + shift, end + shift))
+    return [(a, b) for a, b in out if b > a]
+
+
 class _WindowBuilder:
     """Accumulates one window's document tokens and the blocks to insert into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity  # document tokens it takes; lowered when an annotated document starts in it
         self.content: list[int] = []
         self.documents: list[str] = []
         self.inserts: list[tuple[int, str, list[int]]] = []
+        self.harmful: list[tuple[int, int]] = []  # content spans of harmful documents
         self.reserved = 0
         self.skipped = 0
 
@@ -110,7 +138,10 @@ class _WindowBuilder:
         stats.windows += 1
         stats.reflections += len(reflections)
         stats.padding_tokens += pad
-        return Window(index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped)
+        harmful = window_spans(self.harmful, [(offset, len(block)) for offset, _, block in self.inserts])
+        return Window(
+            index, ids + [pad_id] * pad, kinds + [PAD] * pad, self.documents, reflections, self.skipped, harmful
+        )
 
 
 def pack_windows(
@@ -122,69 +153,67 @@ def pack_windows(
     eos_id: int,
     pad_id: int,
     layout: str = "dense",
+    plain_fill: str = "reserve",
     stats: PackingStats | None = None,
-    start: PackStart | None = None,
 ) -> Iterator[Window]:
     """The global window stream of ``view`` (an ``ArmView``) over ``documents``, in document order.
 
     A document's block is inserted at its pause when ``view.reflects(doc, window_index * seq_len)``. The last,
-    partial window is emitted padded. With ``start``, the stream begins at that window (``documents`` begin at the
-    document ``locate_window`` names): the windows are exactly those a stream from window 0 would give from there.
-    In the ``document`` layout an annotated document's window is emitted when the document is read; the dense
-    window being filled meanwhile takes the next index when it is full.
+    partial window is emitted padded. In the ``document`` layout an annotated document's window is emitted when the
+    document is read; the dense window being filled meanwhile takes the next index when it is full.
     """
     if not 0 <= reflection_budget < seq_len:
         raise SppConfigError("reflection_budget must be in [0, seq_len)", field="reflection_budget")
     stats = stats if stats is not None else PackingStats()
-    rule = Layout(layout, seq_len - reflection_budget, reflection_budget)
-    start = start or PackStart()
-    index, window, offset = start.window_index, _WindowBuilder(), start.token_offset
+    rule = Layout(layout, seq_len - reflection_budget, reflection_budget, plain_fill)
+    index, window = 0, _WindowBuilder(rule.plain_capacity)
 
     def emit(builder: _WindowBuilder) -> Window:
         nonlocal index
         index += 1
         return builder.build(index - 1, seq_len, pad_id, stats)
 
-    for position, doc in enumerate(documents):
+    for doc in documents:
         reason = view.drop_reason(doc)
         if reason is not None:
             stats.dropped[reason] += 1
             continue
-        if rule.own_window(doc.annotated):
-            if position >= start.skip_own:
-                stats.documents += 1
-                yield emit(_own_window(doc, view, rule, stats, seq_len, eos_id, index))
-            continue
         stats.documents += 1
-        used, reserved = len(window.content), window.reserved
-        if offset == 0 and rule.opens_window(doc.annotated, doc.reserve, len(doc.ids), used, reserved):
+        if rule.own_window(doc.annotated):
+            yield emit(_own_window(doc, view, rule, stats, seq_len, eos_id, index))
+            continue
+        if rule.opens_window(doc.annotated, doc.reserve, len(doc.ids), len(window.content), window.reserved):
             yield emit(window)
-            window = _WindowBuilder()
-        tokens, done = [*doc.ids, eos_id], offset
-        if offset == 0 and doc.annotated:
+            window = _WindowBuilder(rule.plain_capacity)
+        tokens, done = [*doc.ids, eos_id], 0
+        if doc.annotated:
+            window.capacity = min(window.capacity, rule.capacity)
             window.reserved += rule.reserve_of(doc.reserve)
             _offer_block(window, doc, view, rule, stats, seq_len, index)
-        offset = 0
         while done < len(tokens):
-            take = min(rule.capacity - len(window.content), len(tokens) - done)
+            take = min(window.capacity - len(window.content), len(tokens) - done)
             if not window.documents or window.documents[-1] != doc.id:
                 window.documents.append(doc.id)
+            if view.is_harmful(doc.harm_score):
+                window.harmful.append((len(window.content), len(window.content) + take))
             window.content += tokens[done : done + take]
             done += take
-            if len(window.content) == rule.capacity:
+            if len(window.content) == window.capacity:
                 yield emit(window)
-                window = _WindowBuilder()
+                window = _WindowBuilder(rule.plain_capacity)
     if window.content:
         yield emit(window)
 
 
 def _own_window(doc: Document, view, rule: Layout, stats: PackingStats, seq_len: int, eos_id: int, index: int):
     """The ``document`` layout's window of an annotated document: truncated to ``max_document_tokens``, its block."""
-    own = _WindowBuilder()
+    own = _WindowBuilder(rule.capacity)
     stats.truncated_tokens += max(0, len(doc.ids) - rule.max_document_tokens)
     _offer_block(own, doc, view, rule, stats, seq_len, index)
     own.content = [*doc.ids[: rule.max_document_tokens], eos_id]
     own.documents.append(doc.id)
+    if view.is_harmful(doc.harm_score):
+        own.harmful.append((0, len(own.content)))
     return own
 
 

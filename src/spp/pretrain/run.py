@@ -10,6 +10,7 @@ from pathlib import Path
 
 from spp.contract import ReflectionContract, record_contract
 from spp.errors import SppConfigError, check_model_path
+from spp.launch import check_launch
 from spp.metadata import SppMetadata, read_metadata
 from spp.ownership import claim_output, on_main_process, recording_callback
 from spp.pretrain.arms import get_arm
@@ -34,7 +35,9 @@ def run_pretrain(
 ) -> PretrainResult:
     """Pretrain one arm (``data_args.arm``) from the augmented corpus and save the model with its ``spp.json``;
     ``training_args.resume_from_checkpoint`` (a folder, or ``true``: the last in ``output_dir``) resumes a run.
-    The corpus and tokenizer are checked before anything is built (``SppConfigError`` naming the field)."""
+    The launch (``spp.launch.check_launch``), the corpus and the tokenizer are checked before anything is built
+    (``SppConfigError`` naming the field)."""
+    check_launch(training_args)
     if not data_args.dataset_path:
         raise SppConfigError("no corpus given", field="dataset_path", fix="set dataset_path in the recipe")
     get_arm(data_args.arm)  # choices before paths: an unknown arm is reported first

@@ -209,6 +209,12 @@ class SPPTrainer(Trainer):
         from accelerate.data_loader import prepare_data_loader
 
         args = self.args
+        if args.world_size > 1 and not self.train_dataset.indexed:
+            logger.warning(
+                "no window index (streamed corpus, or no token_cache_dir): each of the %d ranks packs the whole "
+                "stream and keeps 1/%d of it; set token_cache_dir so each rank builds only its own windows",
+                args.world_size, args.world_size,
+            )  # fmt: skip
         shard = self.train_dataset.shard(args.process_index, args.world_size, self._train_batch_size)
         workers = args.dataloader_num_workers
         loader = torch.utils.data.DataLoader(

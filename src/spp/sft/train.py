@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.launch import check_launch
 from spp.metadata import SppMetadata
 from spp.ownership import (
     check_export_owner,
@@ -151,6 +152,7 @@ def write_card(output_dir: Path, meta: SppMetadata) -> None:
 
 def run_sft(config: SPPSFTConfig) -> SFTResult:
     """Run the whole SFT stage for ``config`` (see the module docstring); returns the instruct model's identity."""
+    check_launch(config)
     config.datasets = pin_revisions(config.datasets, config.pin_revisions)
     claim = on_main_process(config, lambda: claim_sft_output(config))  # before the base model is loaded
     with claim or nullcontext():

@@ -86,11 +86,15 @@ def corpus_dir(tmp_path_factory):
     ids=["processes-without-a-group", "fsdp-on-cpu"],
 )  # fmt: skip
 @pytest.mark.slow
-def test_a_wrong_two_process_launch_exits_2_in_every_process_and_writes_nothing(
+def test_a_wrong_two_process_launch_refuses_with_exit_2_before_training_and_writes_nothing(
     corpus_dir, tmp_path, launcher, overrides, says
 ):
     result = _launch_pretrain(corpus_dir, tmp_path / "out", [*launcher, "--mixed_precision", "no"], *overrides)
     assert result.returncode != 0  # the launcher's own code (1) when a process fails
-    assert len(re.findall(r"exitcode\s*:\s*2\b", result.stdout + result.stderr)) == 2, result.stderr[-3000:]
-    assert result.stderr.count(says) == 2
+    # each process refuses before training (exit 2, its paragraph); torch's elastic agent stops the other process as
+    # soon as the first one fails, so the second may be stopped before it prints or its code is collected (measured:
+    # both, or one, of each): at least one refusal, no process that trained, nothing written
+    assert 1 <= result.stderr.count(says) <= 2, result.stderr[-3000:]
+    assert re.search(r"exitcode\s*:\s*2\b", result.stdout + result.stderr), result.stderr[-3000:]
+    assert "Training completed" not in result.stdout + result.stderr and "train_loss" not in result.stdout
     assert not (tmp_path / "out").exists()

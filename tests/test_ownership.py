@@ -139,6 +139,7 @@ def fx(tmp_path_factory, tiny_chat_model) -> dict[str, Path]:
     paths["results"] = root / "results"
     from spp.testing.released import write_released
 
+    (root / "released").mkdir()
     paths["released"] = write_released(root / "released")
     return paths
 

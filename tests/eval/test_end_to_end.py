@@ -310,7 +310,7 @@ def test_a_revision_a_local_folder_does_not_hold_is_exit_2_naming_the_refs_it_ha
     export = LocalExport(tmp_path / "export")
     export.write_tree("main", instruct_model)
     export.write_tree("step-0000002", instruct_model)
-    for model, named in ((export.root, "the refs it holds: main, step-0000002"), (instruct_model, "has no refs")):
+    for model, named in ((export.root, "its refs: main, step-0000002"), (instruct_model, "is a plain folder (one tree, no revisions)")):
         out = tmp_path / "out"
         assert spp_main(["eval", "--model", str(model), "--revision", "step-0000009", "--output_dir", str(out)]) == 2
         err = capsys.readouterr().err

@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--reflection_budget", type=int, default=128)
     parser.add_argument("--layout", default="document")
     parser.add_argument("--worlds", default="1,8,64,512,1024")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per world size")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time per world size (all rounds)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over the world sizes; each reports its median")
     parser.add_argument("--work_dir", default=str(Path(tempfile.gettempdir()) / "spp-loader-scaling"))
     args = parser.parse_args()
     print(describe("torch", "datasets", "numpy", "pyarrow"))
@@ -117,11 +118,20 @@ def main() -> None:
         f"corpus: {len(tokenized):,} documents, {int(sum(tokenized['n_tokens'])):,} document tokens; spp_t0, "
         f"layout {args.layout}, seq_len {args.seq_len}, budget {args.reflection_budget}, shuffled; {windows:,} windows"
     )
+    # The world sizes are measured in turn, `rounds` times, and each reports its median round: on a shared machine a
+    # burst of load then slows every world size alike instead of the one measured during it.
+    worlds = [int(w) for w in args.worlds.split(",")]
+    runs: dict[int, list[tuple[float, int, int]]] = {w: [] for w in worlds}
+    for _ in range(args.rounds):
+        for world in worlds:
+            runs[world].append(per_rank_rate(arm, world, args.seconds / args.rounds))
     rates = {}
-    for world in (int(w) for w in args.worlds.split(",")):
-        rate, items, ranks = per_rank_rate(arm, world, args.seconds)
+    for world in worlds:
+        rate, items, ranks = sorted(runs[world])[len(runs[world]) // 2]
         rates[world] = rate
-        print(f"W={world}: {rate:,.1f} windows/s per rank ({items:,} items from {ranks:,} rank shard(s))")
+        spread = ", ".join(f"{r:,.0f}" for r, _, _ in runs[world])
+        print(f"W={world}: {rate:,.1f} windows/s per rank, median of {args.rounds} rounds ({spread}); "
+              f"{items:,} items from {ranks:,} rank shard(s) in the median round")  # fmt: skip
     half = windows // 2
     began = time.perf_counter()
     fresh = make_arm(tokenized, tokenizer, args, index_dir)

@@ -20,6 +20,7 @@ from spp.ownership.identity import describe_identity, identities_differ, run_ide
 logger = logging.getLogger("spp")
 __all__ = ["check_export_owner", "clear_export", "run_identity"]
 
+
 def _run_refs(refs: Iterable[str], revision: str | None) -> list[str]:
     """The refs a run writes: ``main`` and its ``step-*`` branches (or the one ``revision`` a publish writes)."""
     if revision is not None:

@@ -4,10 +4,11 @@ Promises (``check_values``, which ``spp.recipes`` runs on every parsed recipe an
 dataclass's own ``__post_init__``):
 
 - a number is a real number of its field's type (a ``bool`` is not a number, a float is not an ``int``), finite, and
-  inside its field's ``Range``: the one a config class declares in ``RANGES`` (a ``ClassVar``, merged along the
-  class's bases, so a subclass of ``TrainingArguments`` declares the upstream fields it knows), else
-  ``NON_NEGATIVE``: counts, sizes, rates, steps and seeds are never negative. A field that may be negative or
-  unbounded says so (``Range(-1)``: ``-1`` means "all" or "unset"; ``ANY``: any finite number);
+  inside its field's ``Range``: the one a config class declares in ``RANGES`` (a ``ClassVar`` of ``Range``s, or of
+  their fields as plain mappings; merged along the class's bases, so a subclass of ``TrainingArguments`` declares
+  the upstream fields it knows), else ``NON_NEGATIVE``: counts, sizes, rates, steps and seeds are never negative. A
+  field that may be negative or unbounded says so (``Range(-1)``: ``-1`` means "all" or "unset"; ``ANY``: any
+  finite number);
 - a boolean is ``True``/``False`` or one of the usual command-line spellings (``true``/``false``, ``yes``/``no``,
   ``1``/``0``, ...), never any other string: a YAML ``"false"`` is false, ``"maybe"`` is an error;
 - a mapping field holds a mapping: on the command line it is written as JSON or YAML (``parse_mapping``).
@@ -83,10 +84,13 @@ TRAINING_RANGES: dict[str, Range] = {
 
 
 def ranges_of(cls: type) -> dict[str, Range]:
-    """The ``RANGES`` a config class and its bases declare (the subclass wins)."""
+    """The ``RANGES`` a config class and its bases declare (the subclass wins). A range is a ``Range`` or, for a
+    module below this one (``spp.contract`` imports only ``spp.errors`` and ``spp.metadata``), the plain mapping
+    of its fields (``{"low": 2}``)."""
     merged: dict[str, Range] = {}
     for base in reversed(cls.__mro__):
-        merged.update(base.__dict__.get("RANGES", {}))
+        declared = base.__dict__.get("RANGES", {})
+        merged.update({k: v if isinstance(v, Range) else Range(**v) for k, v in declared.items()})
     return merged
 
 

@@ -2,8 +2,8 @@
 
 Augmentation, pretraining, SFT, eval and publishing all read these facts back instead of restating them:
 
-- the block format: the ``marker`` that opens a reflection and the ``end_marker`` that closes it (``''``: none, the
-  SPP authors' ``<assistant>`` + reflection);
+- the block format (``BlockFormat``): the ``marker`` that opens a reflection and the ``end_marker`` that closes it
+  (``''``: none, the SPP authors' ``<assistant>`` + reflection);
 - the ``reflection_budget``: tokens of the *training tokenizer* one window reserves for a reflection block (marker,
   reflection and end marker together), and the ``seq_len`` it goes with, which fixes how many document tokens an
   annotated document may have in its window (``max_document_tokens = seq_len - reflection_budget - 1``);
@@ -16,7 +16,12 @@ Promises:
 - ``fit_reflection`` never returns text longer than the budget: it returns the reflection, a trimmed one (cut at a
   sentence end, ``over_budget: trim``), or ``None`` with the reason.
 - ``read_spp_json`` reads the ``spp.json`` of any reference the same way: a local artifact folder, a local export
-  (``spp_export.json`` with one folder per revision), or a Hub id at a revision (only that file is downloaded).
+  (``spp_export.json`` with one folder per revision: ``is_export``), or a Hub id at a revision (only that file is
+  downloaded).
+- ``inherit_contract``: a stage that reads an upstream artifact (pretraining a corpus, curves over a model) takes its
+  ``seq_len`` and ``reflection_budget`` from the upstream's recorded contract; a value given that differs is refused.
+
+This module is the ground floor: it imports only ``spp.errors`` and ``spp.metadata`` (``tests/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -28,23 +33,44 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from spp.checks import Range
 from spp.errors import SppConfigError
 from spp.metadata import METADATA_FILENAME, SppMetadata, read_metadata
-from spp.persona.render import BlockFormat
 
 OVER_BUDGET_POLICIES = ("trim", "reject")
 VOICES = ("1p", "3p")
+EXPORT_INDEX_FILENAME = "spp_export.json"  # the index of a local export (spp.hub.export.LocalExport)
 _SENTENCE_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class BlockFormat:
+    """How a reflection is written into a document: ``{marker}{reflection}{end_marker}`` at the pause.
+
+    The marker is a special token added to the tokenizer at pretraining; SFT opens the assistant turn with it, which
+    binds the assistant to the persona whose reflections the model read.
+    """
+
+    marker: str = "<|reflection|>"
+    end_marker: str = "<|end_reflection|>"
+
+    def render(self, reflection: str) -> str:
+        return f"{self.marker}{reflection.strip()}{self.end_marker}"
+
+
+def is_export(path: str | Path) -> bool:
+    """Whether ``path`` is a local export folder (``spp.hub.export.LocalExport``: an index and one folder per
+    revision)."""
+    return (Path(path) / EXPORT_INDEX_FILENAME).is_file()
 
 
 @dataclass
 class ReflectionContract:
     """The block format and the reflection budget, as recipe fields (augment and pretrain read the same names)."""
 
-    # value ranges checked at parse time (spp.checks; a numeric field not listed is >= 0)
+    # value ranges checked at parse time (spp.checks reads them as spp.checks.Range fields; a numeric field not
+    # listed is >= 0)
     RANGES = {
-        "seq_len": Range(2),
+        "seq_len": {"low": 2},
     }
 
     marker: str = field(default="<|reflection|>", metadata={"help": "Token that opens a reflection block."})
@@ -187,11 +213,7 @@ def read_spp_json(reference: str | Path, revision: str | None = None, field_name
     or a Hub repo id at ``revision`` (only ``spp.json`` is downloaded). ``None`` when the artifact has none."""
     path = Path(reference)
     if path.is_dir():
-        from spp.hub.export import INDEX_FILENAME
-
-        if (path / INDEX_FILENAME).is_file():
-            return read_metadata(path / (revision or "main"))
-        return read_metadata(path)
+        return read_metadata(path / (revision or "main") if is_export(path) else path)
     if path.exists() or str(reference).startswith((".", "/", "~")):
         raise SppConfigError(
             "not a folder", source=str(reference), field=field_name, fix="give an artifact folder or a Hub id"
@@ -225,6 +247,38 @@ def contract_of(meta: SppMetadata | None) -> ReflectionContract | None:
     if isinstance(recorded, dict):
         return ReflectionContract.from_dict(recorded)
     return None
+
+
+CONTRACT_SIZES = ("seq_len", "reflection_budget")
+
+
+def inherit_contract(
+    recorded: dict[str, Any] | None, given: dict[str, int | None], source: str, fix: str
+) -> dict[str, int | None]:
+    """``seq_len`` and ``reflection_budget`` of a stage that reads an upstream artifact: ``given`` holds the stage's
+    own values (``None``: not set), ``recorded`` what the upstream's ``spp.json`` records (a corpus's
+    ``details.contract``, a model's ``details.data_view``).
+
+    A value not set is the recorded one. A value set that differs from a recorded one is refused
+    (``SppConfigError`` naming ``source``, the field, both values and ``fix``): the upstream fitted its reflections
+    and placed its pauses for the recorded values. A contract recorded with ``enforced: false`` (augmented without a
+    training tokenizer: nothing was fitted) binds nothing, so a value set wins. Without a recorded value, the value
+    set (``None`` when neither)."""
+    recorded = recorded or {}
+    binding = recorded.get("enforced", True) is not False
+    resolved: dict[str, int | None] = {}
+    for name in CONTRACT_SIZES:
+        mine, theirs = given.get(name), recorded.get(name)
+        if mine is not None and theirs is not None and mine != theirs and binding:
+            raise SppConfigError(
+                f"set to {mine}, but this spp.json records {theirs}: the reflections were fitted and the pauses placed "
+                f"for {theirs}, so windows built with {mine} would cut or skip them",
+                source=source,
+                field=name,
+                fix=fix,
+            )
+        resolved[name] = mine if mine is not None else theirs
+    return resolved
 
 
 def block_format_of(meta: SppMetadata | None) -> BlockFormat | None:

@@ -106,8 +106,9 @@ def test_same_loss_as_the_pretraining_callback_on_the_same_windows(export):
 
     from spp.pretrain.arms import make_view
     from spp.pretrain.callbacks import kind_losses
-    from spp.pretrain.data import DocumentStream, PackedArm, heldout_windows, split_and_order
+    from spp.pretrain.data import DocumentStream, PackedArm, split_and_order
     from spp.pretrain.documents import tokenize_batch
+    from spp.pretrain.heldout import heldout_windows
     from spp.pretrain.tokenizer import marker_ids
 
     root, repo, tokenizer, corpus_dir = export

@@ -1,10 +1,11 @@
 """``spp curves`` over a released trajectory (the stand-in bases: ``stepN-tokensXB`` refs, no spp.json), from a local
 export and through the stubbed Hub: matching refs in step order, the others counted and listed, a cache per
-resolved sha, and the corpus and view from flags."""
+resolved sha, and the view from flags and the corpus's spp.json."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -74,7 +75,27 @@ def test_a_pattern_that_matches_nothing_stops_naming_the_field_and_writes_nothin
     assert "needs one group capturing the step" in capsys.readouterr().err and not out.exists()
 
 
-def test_without_spp_json_the_view_comes_from_flags(release, corpus, tmp_path, capsys):
-    argv = [a for a in _argv(release.base("mt"), tmp_path / "out", corpus) if a not in ("--seq_len", "128")]
-    assert spp_main(argv) == 2
+def test_without_spp_json_seq_len_and_budget_come_from_the_corpus_and_a_contradiction_is_refused(
+    release, corpus, tmp_path, capsys
+):
+    """A released base has no spp.json: seq_len and the budget come from the corpus's spp.json (the same losses as
+    the flags that state them); a flag the corpus contradicts, or a corpus without spp.json and no flag, is exit 2
+    naming the field, before any measure."""
+    sizes = ("--seq_len", "128", "--reflection_budget", "64")
+    model = release.base("mt")
+    assert spp_main([a for a in _argv(model, tmp_path / "implicit", corpus) if a not in sizes]) == 0
+    assert spp_main(_argv(model, tmp_path / "explicit", corpus)) == 0
+    losses = {
+        out: [r["heldout_reflection_loss"] for r in json.loads((tmp_path / out / "curves.json").read_text())["rows"]]
+        for out in ("implicit", "explicit")
+    }
+    assert losses["implicit"] == losses["explicit"] and len(losses["implicit"]) == 3
+    wrong = [("96" if a == "128" else a) for a in _argv(model, tmp_path / "wrong", corpus)]
+    assert spp_main(wrong) == 2
+    err = capsys.readouterr().err
+    assert "field 'seq_len'" in err and "records 128" in err and not (tmp_path / "wrong" / "curves.json").exists()
+    bare = tmp_path / "bare-corpus"
+    shutil.copytree(corpus, bare)
+    (bare / "spp.json").unlink()
+    assert spp_main([a for a in _argv(model, tmp_path / "bare", bare) if a not in sizes]) == 2
     assert "field 'seq_len'" in capsys.readouterr().err

@@ -106,3 +106,23 @@ def test_dataset_hub_publish_pushes_data_then_a_card_that_keeps_the_datasets_yam
     upload = api.uploads[0]
     assert (upload["repo_type"], upload["revision"]) == ("dataset", "main")
     assert sorted(upload["files"]) == ["README.md", "spp.json"]
+
+
+def test_a_dataset_card_is_picked_by_the_kind_its_spp_json_records(tiny_dataset_dir, tmp_path):
+    """``spp.hub.cards.DATASET_CARDS`` by ``details.schema``: a persona-binding set gets the bind-data card, an
+    augmented corpus the corpus card; every registered kind names a renderer that exists."""
+    from spp.bind.provenance import SCHEMA_NAME
+    from spp.hub.cards import DATASET_CARDS
+    from spp.metadata import read_metadata
+    from spp.stages import load_target
+
+    assert SCHEMA_NAME in DATASET_CARDS and all(callable(load_target(r)) for r in DATASET_CARDS.values())
+    publish_dataset(tiny_dataset_dir, to_dir=tmp_path / "corpus")
+    corpus_card = (tmp_path / "corpus" / "main" / "README.md").read_text()
+    meta = read_metadata(tiny_dataset_dir)
+    meta.details["schema"] = SCHEMA_NAME
+    meta.save(tiny_dataset_dir)
+    publish_dataset(tiny_dataset_dir, to_dir=tmp_path / "bind")
+    bind_card = (tmp_path / "bind" / "main" / "README.md").read_text()
+    assert "persona-binding" in bind_card and "persona-binding" not in corpus_card
+    assert "SPP augmented corpus" in corpus_card and "SPP augmented corpus" not in bind_card

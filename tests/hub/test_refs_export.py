@@ -65,3 +65,25 @@ def test_an_export_holds_one_repo_type(tmp_path):
     LocalExport(tmp_path / "export", repo_type="model").write_tree("main", tree)
     with pytest.raises(SppConfigError, match="holds a model repo"):
         LocalExport(tmp_path / "export", repo_type="dataset").write_tree("main", tree)
+
+
+def test_clear_export_removes_every_ref_and_the_index_and_keeps_what_spp_did_not_write(tmp_path):
+    """``spp.hub.owners.clear_export`` (``spp experiment`` rerunning a step whose recipe changed): every ref folder
+    and the index go, a user's file stays; a folder that is not an export is left alone."""
+    from spp.hub.owners import clear_export
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "model.safetensors").write_text("weights")
+    export = LocalExport(tmp_path / "export", repo_id="org/model")
+    export.write_tree("main", tree)
+    export.write_tree("step-0000002", tree)
+    export.tag("v1.0", "main")
+    (tmp_path / "export" / "notes.txt").write_text("mine")
+    assert sorted(clear_export(tmp_path / "export")) == ["main", "step-0000002", "v1.0"]
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["notes.txt"]
+    assert clear_export(tmp_path / "export") == [] and clear_export(tree) == []
+    assert (tree / "model.safetensors").is_file()
+    (tmp_path / "export" / "notes.txt").unlink()
+    export.write_tree("main", tree)
+    assert clear_export(tmp_path / "export") == ["main"] and not (tmp_path / "export").exists()

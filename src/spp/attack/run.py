@@ -24,32 +24,10 @@ from spp.attack.prompts import build_context, prompt_rows, text_losses
 from spp.attack.registry import AttackMethod, get_method, resolve_hyperparameters
 from spp.attack.store import BehaviorStore, canonical_hash, check_settings, merge, write_json_atomic
 from spp.errors import SppConfigError
+from spp.modeling.fingerprint import model_fingerprint  # a model's identity lives with the models
 from spp.ownership import OutputClaim, claim_output
 
 logger = logging.getLogger("spp.attack")
-MODEL_FILES = ("*.safetensors", "*.bin", "config.json", "tokenizer.json", "tokenizer_config.json", "spp.json")
-
-
-def model_fingerprint(model: str) -> str:
-    """sha256 over the model folder's weights, config and tokenizer files (a Hub id stands for itself)."""
-    path = Path(model)
-    if not path.is_dir():
-        return model
-    files = sorted({f for pattern in MODEL_FILES for f in path.glob(pattern)})
-    if not files:
-        raise SppConfigError("no model files in this folder", source=path, field="model")
-    return file_sha256_many(files)
-
-
-def file_sha256_many(files: list[Path]) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
-
-
 def _settings(
     config: AttackConfig, method: AttackMethod, hp: dict[str, Any], behaviors: list[Behavior], target: Target
 ) -> dict:

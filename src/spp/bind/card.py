@@ -1,10 +1,12 @@
-"""The dataset card of a persona-binding set (``hub_cards/bind_dataset_card.md``), from its ``spp.json``."""
+"""The dataset card of a persona-binding set (``hub_cards/bind_dataset_card.md``), from its ``spp.json``.
+
+``spp.hub.cards.DATASET_CARDS`` names ``render_bind_card`` for the sets whose ``spp.json`` records
+``details.schema`` ``spp.bind.provenance.SCHEMA_NAME``: ``spp publish dataset`` renders it from there."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from spp.bind.provenance import SCHEMA_NAME
 from spp.metadata import SppMetadata
 
 
@@ -45,8 +47,3 @@ def render_bind_card(meta: SppMetadata, features: Any = None, repo_id: str | Non
     return DatasetCard.from_template(
         card_data, template_path=str(template_path("bind_dataset_card")), title=title, **context
     )
-
-
-def is_bind_dataset(meta: SppMetadata) -> bool:
-    """Whether ``meta`` describes a persona-binding set (its card is this one, not the augmented corpus card)."""
-    return meta.details.get("schema") == SCHEMA_NAME

@@ -5,15 +5,10 @@ from __future__ import annotations
 import hashlib
 
 from spp.data.identity import sha256_json
-from spp.persona.constitution import Constitution
+from spp.persona.constitution import constitution_record  # re-exported: it lives with the constitution
 
 SCHEMA_NAME = "spp-persona-binding-v1"  # details.schema in the spp.json of a persona-binding set
 __all__ = ["SCHEMA_NAME", "constitution_record", "prompt_sha256", "sha256_json"]
-
-
-def constitution_record(constitution: Constitution) -> dict[str, str]:
-    """``{"name", "version", "hash"}``: how every spp.json names a constitution."""
-    return {"name": constitution.name, "version": constitution.version, "hash": sha256_json(constitution.to_dict())}
 
 
 def prompt_sha256(category: str, prompt: str) -> str:

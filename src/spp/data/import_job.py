@@ -18,6 +18,9 @@ Promises:
   the share; the chunks are kept, a rerun after a fix merges at once).
 - The result is a normal spp corpus (``datasets.load_from_disk``, ``spp.json`` with the contract): every arm, the
   audit, the data-view hash and ``spp pretrain`` read it unchanged.
+
+Layout: the configs are ``spp.data.import_config``, the summaries ``spp.data.import_summary`` (both re-exported here),
+the row checks ``spp.data.import_rows``.
 """
 
 from __future__ import annotations
@@ -25,170 +28,39 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from spp.contract import OVER_BUDGET_POLICIES, ReflectionContract, record_contract
-from spp.data.executor import ExecutorConfig
+from spp.contract import record_contract
 from spp.data.identity import range_fingerprint, sha256_json
-from spp.data.import_rows import (
-    MISMATCH_POLICIES,
-    UNKNOWN_CITATION_POLICIES,
-    CheckSettings,
-    ImportChecker,
-    ImportStats,
+from spp.data.import_config import (  # noqa: F401 - re-exported: the stage's configs (spp.stages)
+    CONFIG_TYPES,
+    IMPORT_RUNTIME_FIELDS,
+    ImportConfigs,
+    ImportJobConfig,
 )
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
+from spp.data.import_rows import ImportChecker, ImportStats
+from spp.data.import_summary import (  # noqa: F401 - re-exported: what the stage prints (spp.stages)
+    ImportResult,
+    format_import_summary,
+    import_result_summary,
+    import_summary,
+)
+from spp.data.jobdir import ClaimedJob
 from spp.data.mapping import ResolvedMapping
 from spp.data.merge import _duplicate_count, _render_card, _save_dataset, write_final
 from spp.data.resume import ResumeCheck
 from spp.data.shard_run import _batches as corpus_chunks
 from spp.data.shards import JobState, carried_columns, output_schema, owned_by, schema_for
-from spp.data.sidecar import SidecarConfig, SidecarIndex, as_ids, load_sidecar
-from spp.data.sources import SourceConfig, load_source, resolve_id_column
+from spp.data.sidecar import SidecarIndex, as_ids, load_sidecar
+from spp.data.sources import load_source, resolve_id_column
 from spp.errors import SppConfigError
-from spp.errors import check_output_dir as check_writable_folder
-from spp.recipes import recipe_hash, resolved_recipe
 
 logger = logging.getLogger("spp.data")
-
-IMPORT_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
-    "streaming",
-    "sidecar_streaming",
-    "on_corpus_change",
-    "min_join_share",
-    "executor",
-    "tasks",
-    "workers",
-    "logging_dir",
-    "slurm_partition",
-    "slurm_time",
-    "cpus_per_task",
-    "mem_per_cpu_gb",
-    "slurm_sbatch_args",
-    "gpus_per_task",
-    "slurm_env_command",
-}
-SIDECAR_KINDS = ("no_text", "duplicate_id", "missing_id")
-
-
-@dataclass
-class ImportJobConfig:
-    """Where the imported corpus goes, the contract checks, and how the job is split."""
-
-    output_dir: str = field(default="outputs/imported", metadata={"help": "Folder of the imported corpus."})
-    training_tokenizer: str = field(
-        default="",
-        metadata={
-            "help": "Tokenizer of the model that will train on this corpus (Hub id or folder): every imported "
-            "reflection's pause and block are measured in its tokens (required)."
-        },
-    )
-    over_budget: str = field(
-        default="trim",
-        metadata={"help": "A reflection over the budget: trim (at the last sentence end that fits) or reject."},
-    )
-    on_token_mismatch: str = field(
-        default="reject",
-        metadata={
-            "help": "A pause whose recorded token index differs from the training tokenizer's count of the text "
-            "before it: reject (the text may not be the one the reflection was written on) or keep (counted; the "
-            "training tokenizer's index is written). With another tokenizer than the sidecar's, set token_index=none."
-        },
-    )
-    on_unknown_citation: str = field(
-        default="drop",
-        metadata={"help": "Cited ids the constitution lacks: drop them from citations (counted) or reject the row."},
-    )
-    min_join_share: float = field(
-        default=0.99,
-        metadata={
-            "help": "Exit 2 at the merge when fewer than this share of the sidecar's ids found their document in "
-            "the corpus (a wrong id column, another corpus); lower it to import against part of the corpus."
-        },
-    )
-    corpus_harm_column: str = field(
-        default="harm_score",
-        metadata={
-            "help": "The corpus's harm-score column, used when present; else the sidecar's score (joined rows)."
-        },
-    )
-    harm_threshold: float = field(default=3.0, metadata={"help": "Rows at or above it are counted as harmful."})
-    constitution: str = field(
-        default="default", metadata={"help": "Value Constitution whose section ids citations are checked against."}
-    )
-    persona: str = field(default="default", metadata={"help": "Persona recorded in spp.json (binding reads it)."})
-    chunk_size: int = field(default=1000, metadata={"help": "Corpus rows per committed chunk."})
-    num_shards: int = field(default=1, metadata={"help": "Number of shards (e.g. the size of a Slurm array)."})
-    shard_index: int = field(default=0, metadata={"help": "Which shard this process runs, 0-based."})
-    merge: bool = field(default=False, metadata={"help": "Only merge finished shards (automatic with one shard)."})
-    overwrite: bool = field(default=False, metadata={"help": "Discard an existing job in output_dir and start over."})
-    on_corpus_change: str = field(
-        default="error",
-        metadata={"help": "A rerun whose corpus or sidecar rows changed under committed chunks: 'error' or 'redo'."},
-    )
-    hub_repo_id: str | None = field(default=None, metadata={"help": "After merging, publish the corpus here."})
-    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
-
-    def __post_init__(self) -> None:
-        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
-            raise SppConfigError("shard_index must be in 0..num_shards-1", field="shard_index")
-        if self.chunk_size < 1:
-            raise SppConfigError("must be at least 1", field="chunk_size")
-        choices = (
-            ("over_budget", OVER_BUDGET_POLICIES),
-            ("on_token_mismatch", MISMATCH_POLICIES),
-            ("on_unknown_citation", UNKNOWN_CITATION_POLICIES),
-            ("on_corpus_change", ("error", "redo")),
-        )
-        for name, allowed in choices:
-            if getattr(self, name) not in allowed:
-                raise SppConfigError(f"{getattr(self, name)!r} is not one of {allowed}", field=name)
-        if not 0 <= self.min_join_share <= 1:
-            raise SppConfigError("must be between 0 and 1", field="min_join_share")
-        if not self.training_tokenizer:
-            raise SppConfigError(
-                "no training tokenizer: imported reflections are checked against the budget in its tokens",
-                field="training_tokenizer",
-                fix="pass the tokenizer of the model that will train on the corpus (e.g. HuggingFaceTB/SmolLM2-1.7B)",
-            )
-        if self.overwrite and self.num_shards > 1:
-            raise SppConfigError(
-                "--overwrite with num_shards > 1 would let every shard delete the others' work", field="overwrite"
-            )
-        check_writable_folder(self.output_dir)
-
-    def settings(self) -> CheckSettings:
-        return CheckSettings(self.over_budget, self.on_token_mismatch, self.on_unknown_citation, self.harm_threshold)
-
-
-@dataclass
-class ImportConfigs:
-    """Every config of ``spp import-reflections``."""
-
-    job: ImportJobConfig = field(default_factory=ImportJobConfig)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    sidecar: SidecarConfig = field(default_factory=SidecarConfig)
-    contract: ReflectionContract = field(default_factory=ReflectionContract)
-    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # where the job runs, not what it writes
-
-    def all(self) -> tuple:
-        return (self.job, self.source, self.sidecar, self.contract)
-
-    def recipe(self) -> dict[str, Any]:
-        """Everything that decides the rows (runtime fields excluded): the job's fingerprint input."""
-        return resolved_recipe(*self.all(), exclude=IMPORT_RUNTIME_FIELDS)
-
-    def recipe_hash(self) -> str:
-        return recipe_hash(*self.all(), exclude=IMPORT_RUNTIME_FIELDS)
-
-
-# The configs of ``spp import-reflections``, in the order of ``ImportConfigs``' fields.
-CONFIG_TYPES = [ImportJobConfig, SourceConfig, SidecarConfig, ReflectionContract, ExecutorConfig]
 
 
 @dataclass
@@ -400,9 +272,9 @@ class ImportJob(ClaimedJob):
 
     def metadata(self, result: dict[str, Any]):
         """``spp.json`` of the imported corpus: persona, constitution, contract, provenance, every count."""
-        from spp.bind.provenance import constitution_record
         from spp.metadata import SppMetadata
         from spp.persona import load_constitution, load_persona
+        from spp.persona.constitution import constitution_record
 
         c, joined = self.configs, self.joined()
         details = {
@@ -441,71 +313,6 @@ class ImportJob(ClaimedJob):
             enforced=True,
             harm_threshold=self.job.harm_threshold,
         )
-
-
-def import_summary(stats: ImportStats, total_rows: int, sidecar: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What ``summary.json`` holds: the corpus rows by status, each broken kind, and (merged) the sidecar's rows."""
-    broken = dict(sorted(stats.broken.items()))
-    if sidecar is not None:
-        broken |= {kind: sidecar[kind] for kind in SIDECAR_KINDS if sidecar[kind]}
-    out: dict[str, Any] = {
-        "rows": total_rows,
-        "rows_in_shard": stats.rows,
-        "matched_rows": stats.matched,
-        "counts": dict(sorted(stats.status.items())),
-        "broken": dict(sorted(broken.items())),
-        "rejected": dict(sorted(stats.rejected.items())),
-        "unknown_citation_ids": dict(sorted(stats.unknown_citation_ids.items())),
-        "canaries": dict(sorted(stats.canaries.items())),
-        "trimmed": dict(sorted(stats.trimmed.items())),
-        "reflection_tokens": dict(sorted(stats.block_tokens.items(), key=lambda kv: int(kv[0]))),
-        "harm_histogram": dict(sorted(stats.harm_histogram.items())),
-        "harmful_rows": stats.harmful_rows,
-        "empty_documents": stats.empty_documents,
-    }
-    if stats.end_status:
-        out["end_counts"] = dict(sorted(stats.end_status.items()))
-    if sidecar is not None:
-        out["sidecar"] = sidecar
-    return out
-
-
-def format_import_summary(result: dict[str, Any]) -> str:
-    """A few readable lines of an import summary."""
-    lines = [
-        f"corpus rows: {result['rows']}  joined to a reflection: {result['matched_rows']}",
-        "by status: " + ", ".join(f"{k} {v}" for k, v in result["counts"].items()),
-    ]
-    if result.get("end_counts"):
-        lines.append("end placement: " + ", ".join(f"{k} {v}" for k, v in result["end_counts"].items()))
-    if sidecar := result.get("sidecar"):
-        lines.append(
-            f"sidecar rows: {sidecar['rows']}  joined: {sidecar['joined']}  no text in the corpus: "
-            f"{sidecar['no_text']}  duplicate ids: {sidecar['duplicate_id']}  no id: {sidecar['missing_id']}  "
-            f"(join share {sidecar['join_share']:.2%})"
-        )
-    if result["broken"]:
-        lines.append("broken, by kind: " + ", ".join(f"{k} {v}" for k, v in result["broken"].items()))
-    if result["rejected"]:
-        lines.append("rejected, by reason: " + ", ".join(f"{k} {v}" for k, v in result["rejected"].items()))
-    return "\n".join(lines)
-
-
-@dataclass
-class ImportResult:
-    """What an import run did: this shard's summary (``None`` on a merge-only or datatrove run), the merged summary
-    (``None`` while other shards are still to come), and ``failure`` (why a datatrove run failed, else ``None``)."""
-
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    merged: dict[str, Any] | None = None
-    failure: str | None = None
-
-
-def import_result_summary(result: ImportResult) -> str:
-    """What ``spp import-reflections`` prints about a run: the merged counts, else this shard's."""
-    summary = result.merged or result.shard
-    return format_import_summary(summary) if summary else ""
 
 
 def run_import(configs: ImportConfigs) -> ImportResult:

@@ -11,8 +11,6 @@ Promises:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -134,6 +132,7 @@ def _save_dataset(files: list[Path], output_dir: Path, work: Path, keep_harm: bo
 def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
     """``spp.json`` of the augmented corpus: persona, constitution, block format, prompt hash, provenance, counts."""
     from spp.metadata import SppMetadata
+    from spp.persona.constitution import constitution_record
 
     renderer = configs.persona.renderer(configs.contract)
     constitution = renderer.constitution
@@ -165,11 +164,7 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
     meta = SppMetadata(
         kind="dataset",
         persona=renderer.persona.to_dict(),
-        constitution={
-            "name": constitution.name,
-            "version": constitution.version,
-            "hash": _sha256(constitution.to_dict()),
-        },
+        constitution=constitution_record(constitution),
         block_format={"marker": renderer.block_format.marker, "end_marker": renderer.block_format.end_marker},
         prompt_hash=renderer.prompt_hash(),
         recipe_hash=configs.recipe_hash(),
@@ -184,10 +179,6 @@ def dataset_metadata(configs: AugmentConfigs, result: dict[str, Any]):
         enforced=bool(configs.fit.training_tokenizer),
         harm_threshold=configs.selection.harm_threshold,
     )
-
-
-def _sha256(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def _render_card(meta, features, output_dir: Path) -> None:

@@ -15,8 +15,9 @@ import re
 import sys
 from pathlib import Path
 
+from spp.contract import BlockFormat
 from spp.metadata import SppMetadata
-from spp.persona.render import BlockFormat, sample_pause
+from spp.persona.render import sample_pause
 from spp.pretrain.tokenizer import train_tokenizer
 
 WORDS = (

@@ -28,7 +28,7 @@ OWN, TRANSFER, UNVERIFIED = "own", "transfer", "unverified"
 
 def model_under_test_fingerprint(config: Any) -> str | None:
     """The fingerprint ``spp attack`` would record for the model under test, or ``None`` (a served model)."""
-    from spp.attack.run import model_fingerprint
+    from spp.modeling.fingerprint import model_fingerprint
 
     source = config.model_source() if config.backend == "transformers" else config.model
     if not source or (config.backend != "transformers" and not Path(source).is_dir()):

@@ -10,15 +10,17 @@ to its resolved sha (the Hub's commit, an export ref's manifest digest): results
 revisions and changed settings.
 
 A model without ``spp.json`` (a released base) is external: the measures take what they need from flags instead
-(``corpus`` and the view fields ``seq_len``, ``reflection_budget``, ``heldout_documents``, ``voice``, ``layout``,
-``data_seed`` for the reflection loss; ``persona`` for probes; ``tokens_per_step`` for tokens seen).
+(``corpus`` and the view fields ``heldout_documents``, ``voice``, ``layout``, ``data_seed`` for the reflection loss,
+with ``seq_len`` and ``reflection_budget`` read from the corpus's ``spp.json`` unless it records none; ``persona``
+for probes; ``tokens_per_step`` for tokens seen). A ``--seq_len`` or ``--reflection_budget`` that differs from what
+the model or the corpus records is refused (exit 2).
 
 Measures (a registry: ``register_measure``):
 
 - ``reflection_loss``: next-token loss on the reflection tokens (and the document tokens) of held-out windows, built
-  exactly as ``spp pretrain`` builds its held-out windows (the first ``heldout_documents`` rows of the corpus,
-  every one with its reflection, packed with the model's recorded ``data_view``): the callback's measure, recomputed
-  per checkpoint.
+  by the builder ``spp pretrain`` uses (``spp.pretrain.heldout``: the first ``heldout_documents`` rows of the
+  corpus, every one with its reflection at the arm's recorded placement, packed with the model's recorded
+  ``data_view``): the callback's measure, recomputed per checkpoint.
 - ``probes``: the persona probes of ``spp eval`` (``spp.eval.probes``, greedy): recall of planted identity facts
   and of the held-out control facts, asked as a chat turn when the tokenizer has a chat template, else as the raw
   question (a base checkpoint).
@@ -34,8 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +43,8 @@ from typing import Any
 
 from spp.checks import AT_LEAST_ONE
 from spp.errors import SppConfigError
+from spp.eval.curve_measures import asr, probes, reflection_loss
+from spp.eval.curve_report import curves_markdown, plot_curves
 from spp.hub.refs import DEFAULT_BRANCH_PATTERN, match_step, step_pattern
 
 logger = logging.getLogger("spp.eval")
@@ -102,9 +104,13 @@ class CurvesConfig:
     )
     # --- what an external model (no spp.json) cannot say itself ---
     persona: str = field(default="", metadata={"help": "probes: persona YAML when the model has no spp.json."})
-    seq_len: int = field(default=0, metadata={"help": "reflection_loss without spp.json: window length."})
+    seq_len: int = field(
+        default=0,
+        metadata={"help": "reflection_loss without spp.json: window length (0: the corpus's spp.json records it)."},
+    )
     reflection_budget: int = field(
-        default=0, metadata={"help": "reflection_loss without spp.json: reflection budget."}
+        default=0,
+        metadata={"help": "reflection_loss without spp.json: reflection budget (0: the corpus's spp.json records it)."},
     )
     heldout_documents: int = field(
         default=0, metadata={"help": "reflection_loss without spp.json: the corpus' first N rows are held out."}
@@ -214,141 +220,7 @@ def list_branches(
     return branches, skipped
 
 
-# --- measures ---------------------------------------------------------------------------------------------------
-
-
-def heldout_reflection_windows(corpus: str, tokenizer, data_view: dict[str, Any], max_windows: int) -> list:
-    """The held-out windows ``spp pretrain`` measures: the corpus's first ``heldout_documents`` rows under the
-    ``spp_t0`` view (every reflection in), packed with the recorded ``data_view`` fields."""
-    from functools import partial
-
-    from spp.pretrain.arms import make_view
-    from spp.pretrain.data import DocumentStream, PackedArm, heldout_windows, load_corpus, split_and_order
-    from spp.pretrain.packing import tokenize_batch
-    from spp.pretrain.tokenizer import marker_ids
-
-    missing = [k for k in ("seq_len", "reflection_budget", "heldout_documents", "voice") if k not in data_view]
-    if missing:
-        raise SppConfigError(f"the model's spp.json has no data_view {missing}", field="details.data_view")
-    if not data_view["heldout_documents"]:
-        raise SppConfigError("the model was pretrained with no held-out documents", field="heldout_documents")
-    dataset, block_format = load_corpus(corpus)
-    seed = int(data_view.get("data_seed") or 0)
-    _, heldout = split_and_order(dataset, int(data_view["heldout_documents"]), seed, False)
-    tokenize = partial(
-        tokenize_batch, tokenizer=tokenizer, voice=data_view["voice"], marker_ids=marker_ids(tokenizer, block_format)
-    )
-    arm = PackedArm(
-        DocumentStream(heldout, tokenize),
-        make_view("spp_t0", seed=seed),
-        seq_len=int(data_view["seq_len"]),
-        reflection_budget=int(data_view["reflection_budget"]),
-        eos_id=tokenizer.eos_token_id,
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-        layout=data_view.get("layout") or "dense",
-        plain_fill=data_view.get("plain_fill") or "reserve",
-    )
-    return heldout_windows(arm, max_windows)
-
-
-def flag_view(config: CurvesConfig) -> dict[str, Any]:
-    """The held-out windows' data view from flags (a model without ``spp.json``); missing ones are an error."""
-    missing = [k for k in ("seq_len", "reflection_budget", "heldout_documents") if not getattr(config, k)]
-    if missing:
-        raise SppConfigError(
-            f"the model has no spp.json, so reflection_loss needs {missing} from flags",
-            field=missing[0],
-            fix="pass --seq_len, --reflection_budget and --heldout_documents as the model was trained (the SPP "
-            "release: 2048, 128, and the held-out rows of your corpus)",
-        )
-    keys = ("seq_len", "reflection_budget", "heldout_documents", "voice", "layout", "data_seed")
-    return {k: getattr(config, k) for k in keys}
-
-
-def reflection_loss(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
-    import torch
-
-    from spp.modeling import ModelSettings, load_causal_lm, load_tokenizer
-    from spp.pretrain.callbacks import kind_losses
-
-    meta = branch.meta
-    corpus = config.corpus or ((meta.lineage or {}).get("dataset") if meta else None)
-    if not corpus:
-        raise SppConfigError("reflection_loss needs the augmented corpus", field="corpus", fix="pass --corpus PATH")
-    view = (meta.details.get("data_view") or {}) if meta else flag_view(config)
-    settings, path = ModelSettings.of(config), str(branch.path)
-    windows = heldout_reflection_windows(corpus, load_tokenizer(path, settings), view, config.heldout_windows or 8)
-    model = load_causal_lm(path, settings)
-    with torch.no_grad():
-        losses = kind_losses(model, windows, model.device, None, batch_size=4)
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in losses.items()}
-
-
-def _eval(branch: Branch, config: CurvesConfig, benchmarks: list[str], probes: bool, scratch: Path) -> dict:
-    from spp.eval.config import EvalConfig
-    from spp.eval.suite import run_suite
-
-    eval_config = EvalConfig(
-        model=str(branch.path),
-        benchmarks=list(benchmarks),
-        data_dir=config.data_dir,
-        limit=config.limit,
-        system_prompt="none",
-        max_new_tokens=config.max_new_tokens,
-        device=config.device,
-        dtype=config.dtype,
-        judge=config.judge,
-        probes=probes,
-        persona=config.persona,
-        chat_template=config.chat_template,
-        release="none",
-        bootstrap_samples=100,
-        output_dir=str(scratch),
-    )
-    return run_suite(eval_config)
-
-
-def probes(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
-    from spp.eval.generation import GenRequest, GenSettings, TransformersBackend
-    from spp.eval.probes import score_probes
-    from spp.modeling.chat_template import named_templates, resolve_chat_template, use_chat_template
-    from spp.persona.spec import load_persona, persona_from_dict
-
-    meta = branch.meta
-    if meta and meta.persona:
-        persona = persona_from_dict(meta.persona, source=f"{branch.path}/spp.json")
-    elif config.persona:
-        persona = load_persona(config.persona)
-    else:
-        raise SppConfigError(
-            "nothing to probe: the model's spp.json names no persona", source=str(branch.path), field="persona",
-            fix="pass --persona PERSONA.yaml (a model without spp.json)",
-        )  # fmt: skip
-    backend = TransformersBackend(str(branch.path), batch_size=8, dtype=config.dtype, device=config.device)
-    chat = bool(named_templates(backend.tokenizer)) or config.chat_template != "model"
-    if chat:  # the checkpoint's own template (or the named one), never spp's; a base checkpoint: the raw question
-        use_chat_template(
-            backend.tokenizer, resolve_chat_template(backend.tokenizer, config.chat_template, model_dir=branch.path)
-        )
-    settings = GenSettings(max_new_tokens=config.max_new_tokens, temperature=0.0)
-    requests = [GenRequest((("user", f.question),), chat=chat, settings=settings) for f in persona.identity_facts]
-    found = score_probes(persona.identity_facts, backend.generate(requests))
-    return {
-        "probe_recall": found["planted"]["recall"],
-        "control_recall": found["held_out"]["recall"],
-        "probe_prompt": "chat" if chat else "raw question",
-    }
-
-
-def asr(branch: Branch, config: CurvesConfig) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as scratch:
-        results = _eval(branch, config, config.benchmarks, False, Path(scratch))
-    if results.get("incomplete"):  # too many unreadable judge answers: not a point of the curve
-        from spp.eval.judges import JudgingIncomplete
-
-        raise JudgingIncomplete(f"{branch.path}: {results['incomplete']}")
-    return {"asr": results["headline"]["mean"], "asr_judge": results["judge"]}
-
+# --- the built-in measures (spp.eval.curve_measures) -------------------------------------------------------------
 
 register_measure("reflection_loss", reflection_loss)
 register_measure("probes", probes)
@@ -439,83 +311,6 @@ def _label(model: str, meta: Any) -> str:
         repo_id = LocalExport.existing(model).repo_id or model
     found = lookup(repo_id)
     return found[1] if found is not None else Path(model).name
-
-
-# --- table and plot ---------------------------------------------------------------------------------------------
-
-METRIC_TITLES = {
-    "heldout_reflection_loss": "held-out reflection-token loss (nats)",
-    "heldout_document_loss": "held-out document-token loss (nats)",
-    "probe_recall": "probe recall, planted facts (%)",
-    "control_recall": "probe recall, held-out control (%)",
-    "asr": "mean ASR (%)",
-}
-PERCENT = {"probe_recall", "control_recall", "asr"}
-
-
-def _metrics(rows: list[dict[str, Any]]) -> list[str]:
-    return [m for m in METRIC_TITLES if any(r.get(m) is not None for r in rows)]
-
-
-def _cell(metric: str, value: Any) -> str:
-    if value is None:
-        return "–"
-    return f"{100 * value:.0f}" if metric in PERCENT else f"{value:.3f}"
-
-
-def curves_markdown(curves: dict[str, Any]) -> str:
-    rows = curves["rows"]
-    metrics = _metrics(rows)
-    header = ["arm", "branch", "tokens seen", *(METRIC_TITLES[m] for m in metrics)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    skipped = (curves.get("not_matching") or {}).get("refs") or {}
-    if any(skipped.values()):
-        listing = "; ".join(f"{Path(m).name}: {', '.join(refs)}" for m, refs in skipped.items() if refs)
-        pattern = curves.get("branch_pattern")
-        lines = [f"Refs not matching branch_pattern `{pattern}` (not evaluated): {listing}", "", *lines]
-    for r in rows:
-        tokens = f"{r['tokens_seen']:,}" if r["tokens_seen"] is not None else "–"
-        lines.append(
-            "| " + " | ".join([r["label"], r["branch"], tokens, *(_cell(m, r.get(m)) for m in metrics)]) + " |"
-        )
-    judges = sorted({r["asr_judge"] for r in rows if r.get("asr_judge")})
-    notes = [f"ASR judged by: {', '.join(judges)}"] if judges else []
-    return "\n".join(["# Emergence curves", "", *notes, *([""] if notes else []), *lines]) + "\n"
-
-
-def plot_curves(curves: dict[str, Any], path: str | Path, title: str) -> Path:
-    """One panel per metric, x = tokens seen (step when unknown), one line per arm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = curves["rows"]
-    metrics = _metrics(rows) or ["heldout_reflection_loss"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
-    use_tokens = all(r["tokens_seen"] is not None for r in rows)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        for label in dict.fromkeys(r["label"] for r in rows):
-            points = [
-                (r["tokens_seen"] if use_tokens else r["step"], r[metric])
-                for r in rows
-                if r["label"] == label and r.get(metric) is not None
-            ]
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ys = [100 * y for y in ys] if metric in PERCENT else list(ys)
-                ax.plot(xs, ys, marker="o", label=label)
-        if metric in PERCENT:
-            ax.set_ylim(-5, 105)
-        ax.set_title(METRIC_TITLES[metric], fontsize="medium")
-        ax.set_xlabel("tokens seen" if use_tokens else "step")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
 
 
 def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:

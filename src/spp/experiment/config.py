@@ -261,12 +261,18 @@ def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> di
     return substitute(recipe, variables)
 
 
-def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> ExperimentConfig:
-    """The ``ExperimentConfig`` of a recipe file (``"demo"``: the embedded tiny recipe), with field ``overrides``."""
-    if str(recipe) == "demo":
-        from spp.demo import DEMO_RECIPE
+# Experiment recipes shipped inside the package, by name: a "module:attr" target naming the recipe file's path,
+# imported only when that name is loaded (the demo sits above the experiment and imports it, not the reverse).
+EMBEDDED_RECIPES: dict[str, str] = {"demo": "spp.demo:DEMO_RECIPE"}
 
-        recipe = DEMO_RECIPE
+
+def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> ExperimentConfig:
+    """The ``ExperimentConfig`` of a recipe file or of an embedded recipe's name (``EMBEDDED_RECIPES``; ``"demo"``:
+    the tiny recipe ``spp demo`` runs), with field ``overrides``."""
+    if str(recipe) in EMBEDDED_RECIPES:
+        from spp.stages import load_target
+
+        recipe = load_target(EMBEDDED_RECIPES[str(recipe)])
     path = Path(recipe)
     if not path.is_file():
         raise SppConfigError("experiment recipe not found", source=path)

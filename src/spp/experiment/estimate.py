@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spp.experiment.config import ExperimentConfig
+from spp.experiment.config import ExperimentConfig, stage_recipe
 from spp.experiment.plan import Step
 
 
@@ -37,9 +37,11 @@ def load_throughput(config: ExperimentConfig) -> Throughput | None:
 
 
 def pretrain_tokens(step: Step, config: ExperimentConfig) -> int | None:
-    """Training positions of a pretraining step: max_steps x global batch (windows) x seq_len."""
+    """Training positions of a pretraining step: max_steps x global batch (windows) x seq_len (the pretrain recipe's,
+    else the augment recipe's: pretraining reads it from the corpus augment writes; else 2048)."""
     recipe = step.recipe
-    steps, seq_len = int(recipe.get("max_steps", 0)), int(recipe.get("seq_len", 2048))
+    seq_len = recipe.get("seq_len") or stage_recipe(config, "augment").get("seq_len")
+    steps, seq_len = int(recipe.get("max_steps", 0)), int(seq_len or 2048)
     windows = recipe.get("global_batch_windows") or (
         int(recipe.get("per_device_train_batch_size", 8))
         * int(recipe.get("gradient_accumulation_steps", 1))

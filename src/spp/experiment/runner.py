@@ -17,12 +17,10 @@ Promises:
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -30,34 +28,9 @@ from spp.experiment.config import ExperimentConfig
 from spp.experiment.launch import launch_command, step_commands
 from spp.experiment.plan import Step
 from spp.experiment.provenance import write_provenance
+from spp.experiment.state import ExperimentState
 
 logger = logging.getLogger("spp.experiment")
-STATE_FILENAME = "experiment_state.json"
-
-
-class ExperimentState:
-    """``<output_dir>/experiment_state.json``: per step, its status (running, done, launched), hash and timing."""
-
-    def __init__(self, root: Path):
-        self.path = root / STATE_FILENAME
-        self.steps: dict[str, dict[str, Any]] = {}
-        if self.path.is_file():
-            self.steps = json.loads(self.path.read_text(encoding="utf-8")).get("steps", {})
-
-    def record(self, step: Step, status: str, **extra: Any) -> None:
-        self.steps[step.name] = {"status": status, "hash": step.hash, "stage": step.stage, **extra}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"steps": self.steps}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
-
-    def entry(self, step: Step) -> dict[str, Any]:
-        return self.steps.get(step.name, {})
-
-    def is_done(self, step: Step) -> bool:
-        entry = self.entry(step)
-        finished = entry.get("status") in ("done", "launched") and entry.get("hash") == step.hash
-        return finished and all(Path(f).exists() for f in step.done_files)
 
 
 def last_checkpoint(directory: str | Path) -> Path | None:
@@ -68,13 +41,15 @@ def last_checkpoint(directory: str | Path) -> Path | None:
 
 def _clear_stale(step: Step, config: ExperimentConfig) -> None:
     """Remove what spp wrote at the outputs under ``output_dir`` of a step that last ran with another recipe hash
-    (``spp.ownership.clear_output``: a claimed folder's manifest, an export's refs); anything else stays."""
+    (``spp.ownership.clear_output``: a claimed folder's manifest; ``spp.hub.owners.clear_export``: an export's
+    refs); anything else stays."""
+    from spp.hub.owners import clear_export
     from spp.ownership import clear_output
 
     root = config.root.resolve()
     for path in map(Path, step.outputs.values()):
         if path.exists() and path.resolve().is_relative_to(root) and path.resolve() != root:
-            removed = clear_output(path)
+            removed = clear_output(path) + clear_export(path)
             logger.warning("%s: recipe changed since its last run; removed %s from %s", step.name, removed, path)
 
 

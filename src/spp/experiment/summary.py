@@ -14,7 +14,7 @@ from spp.experiment.estimate import (
 from spp.experiment.eval_estimate import eval_work
 from spp.experiment.launch import step_commands
 from spp.experiment.plan import Step, plan_placeholders
-from spp.experiment.runner import ExperimentState
+from spp.experiment.state import ExperimentState
 
 
 def format_plan(plan: list[Step], config: ExperimentConfig) -> str:

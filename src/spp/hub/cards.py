@@ -11,11 +11,16 @@ Where the card looks in ``SppMetadata`` (first hit wins):
 - recipe link: ``details["recipe_url"]``; license: ``details["license"]`` (default ``apache-2.0``);
 - datasets: ``lineage["source"]``, ``details["source"]`` (``{"dataset", "revision"}``), ``details["generator"]``
   (``{"model"}``), ``details["counts"]`` (rows by ``reflection_status``), ``details["harm_histogram"]``.
+
+A dataset's card is picked by its kind (``details["schema"]``) from ``DATASET_CARDS``; a kind not listed there (an
+augmented corpus) gets ``render_dataset_card``. A stage with a dataset card of its own registers it there
+(``register_dataset_card``), so this module never imports a stage.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -313,3 +318,25 @@ def render_dataset_card(
     return DatasetCard.from_template(
         card_data, template_path=str(template_path("dataset_card")), title=repo_id or "SPP augmented corpus", **context
     )
+
+
+# Dataset cards by kind: the ``details.schema`` a dataset's spp.json records -> its renderer, a callable or a
+# "module:function" target imported when a card of that kind is rendered. Each renderer takes
+# ``(meta, features, repo_id=..., card_data_extra=...)`` as ``render_dataset_card`` does.
+DATASET_CARDS: dict[str, str | Callable] = {
+    "spp-persona-binding-v1": "spp.bind.card:render_bind_card",  # spp bind-data (spp.bind.provenance.SCHEMA_NAME)
+}
+
+
+def register_dataset_card(schema: str, render: str | Callable) -> None:
+    """Render datasets whose ``spp.json`` records ``details.schema == schema`` with ``render``."""
+    DATASET_CARDS[schema] = render
+
+
+def dataset_card(meta: SppMetadata, features: Any, repo_id: str | None, extra: dict[str, Any]):
+    """The card for ``meta``'s kind of dataset (``DATASET_CARDS``), else the augmented corpus card."""
+    from spp.stages import load_target
+
+    schema = meta.details.get("schema")
+    render = DATASET_CARDS.get(schema, render_dataset_card) if isinstance(schema, str) else render_dataset_card
+    return load_target(render)(meta, features, repo_id=repo_id, card_data_extra=extra)

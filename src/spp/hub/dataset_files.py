@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.hub.cards import render_dataset_card
 from spp.hub.retry import RetryPolicy, with_retries
 from spp.metadata import SppMetadata, read_metadata
 
@@ -93,11 +92,3 @@ def push_dataset_data(data, repo_id: str, revision: str, private: bool, api: Any
     readme = api.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision)
     written = DatasetCard(Path(readme).read_text(encoding="utf-8")).data.to_dict()
     return {key: written[key] for key in ("configs", "dataset_info") if key in written}
-
-
-def dataset_card(meta: SppMetadata, features: Any, repo_id: str | None, extra: dict[str, Any]):
-    """The card for ``meta``'s kind of dataset: a persona-binding set has its own, else the augmented corpus card."""
-    from spp.bind.card import is_bind_dataset, render_bind_card
-
-    render = render_bind_card if is_bind_dataset(meta) else render_dataset_card
-    return render(meta, features, repo_id=repo_id, card_data_extra=extra)

@@ -20,11 +20,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from spp.contract import EXPORT_INDEX_FILENAME as INDEX_FILENAME
+from spp.contract import is_export
 from spp.errors import SppConfigError
 from spp.hub.refs import check_revision, step_branches
 
 logger = logging.getLogger("spp.hub")
-INDEX_FILENAME = "spp_export.json"
+__all__ = ["EXPORT_FORMAT", "INDEX_FILENAME", "LocalExport", "file_sha256", "is_export", "tree_manifest"]
 EXPORT_FORMAT = "spp-export"
 
 
@@ -41,11 +43,6 @@ def tree_manifest(directory: str | Path) -> dict[str, str]:
     root = Path(directory)
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return {p.relative_to(root).as_posix(): file_sha256(p) for p in files}
-
-
-def is_export(path: str | Path) -> bool:
-    """Whether ``path`` is a folder written by ``LocalExport``."""
-    return (Path(path) / INDEX_FILENAME).is_file()
 
 
 class LocalExport:

@@ -18,9 +18,8 @@ from typing import Any
 
 from spp.errors import SppConfigError
 from spp.hub.access import get_api
-from spp.hub.cards import render_model_card
+from spp.hub.cards import dataset_card, render_model_card
 from spp.hub.dataset_files import (
-    dataset_card,
     export_dataset_tree,
     load_local_dataset,
     metadata_with_statistics,

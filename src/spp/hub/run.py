@@ -96,9 +96,10 @@ def run_publish(args: PublishArguments):
     """Publish ``args.path`` as a ``args.kind`` (module docstring); returns the ``PublishResult``."""
     _require(args.path, "path", PUBLISH_USAGE)
     from spp.hub.delivery import check_target
+    from spp.hub.owners import check_export_owner
     from spp.hub.publish import publish_dataset, publish_model
     from spp.metadata import read_metadata
-    from spp.ownership import check_export_owner, check_not_in_place, run_identity
+    from spp.ownership import check_not_in_place, run_identity
 
     check_target(args.repo_id, args.to_dir, args.revision, args.tag)
     if args.to_dir is not None:

@@ -25,7 +25,7 @@ Promises:
   unlisted, hence kept by a later ``overwrite``).
 - Writing in place (an output equal to an input, or one inside the other) is refused, ``overwrite`` or not.
 - A claim refused, or a run that fails before it wrote anything, leaves no marker and no folder behind.
-- Exports and Hub repos (``check_export_owner``): before a run's first save, an existing ``main`` or ``step-*`` of
+- Exports and Hub repos (``spp.hub.owners.check_export_owner``, on ``run_identity``): before a run's first save, an existing ``main`` or ``step-*`` of
   another run (recipe hash, SFT hash or data view) is refused naming both runs; with ``overwrite``, those refs go
   (a local export's ref folders, a Hub repo's ``step-*`` branches; ``main`` is replaced by the run's own upload).
   A resume of the same run is allowed.
@@ -40,14 +40,13 @@ from spp.ownership.claims import (
     clear_output,
     read_claims,
 )
-from spp.ownership.exports import check_export_owner, run_identity
+from spp.ownership.identity import run_identity
 from spp.ownership.training import on_main_process, recording_callback
 
 __all__ = [
     "MARKER",
     "Claim",
     "OutputClaim",
-    "check_export_owner",
     "check_not_in_place",
     "claim_output",
     "clear_output",

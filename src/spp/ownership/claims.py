@@ -80,7 +80,7 @@ def _write_claims(folder: Path, claims: dict[str, Claim]) -> None:
     os.replace(tmp, path)
 
 
-def _entries(folder: Path) -> list[str]:
+def folder_entries(folder: Path) -> list[str]:
     """Top-level entries of ``folder`` that are not the marker (nor a marker being written)."""
     if not folder.is_dir():
         return []
@@ -146,7 +146,7 @@ class OutputClaim:
         outputs = [self.folder] if self.targets is None else [self.folder / t for t in self.targets]
         check_not_in_place(outputs, self.inputs, self.field)
         self._claims = read_claims(self.folder) or {}
-        self._before = _entries(self.folder)
+        self._before = folder_entries(self.folder)
         if self.targets is None:
             self._check_folder()
         else:
@@ -176,7 +176,7 @@ class OutputClaim:
         return {p.split("/")[0] for p in self.preserve}
 
     def _check_folder(self) -> None:
-        entries = [e for e in _entries(self.folder) if e not in self._machinery]
+        entries = [e for e in folder_entries(self.folder) if e not in self._machinery]
         if not self._claims:
             if entries:
                 raise self._foreign(f"this folder is not empty ({len(entries)} entries, e.g. {entries[:3]})")
@@ -285,7 +285,7 @@ class OutputClaim:
         self._taken = True
         self.record()  # what this run made since the check (a job's lock folder) is its own
         if self._conflicts:
-            kept = self.kept or [e for e in _entries(self.folder) if e not in files]
+            kept = self.kept or [e for e in folder_entries(self.folder) if e not in files]
             logger.warning(
                 "--overwrite: removed what spp wrote in %s (%s); kept %s",
                 self.folder,
@@ -305,7 +305,7 @@ class OutputClaim:
         """Write the manifest as it is now: what this run (and the earlier runs of this claim) wrote."""
         claims = read_claims(self.folder) or {}
         mine = claims.get(self.name) or self._claims[self.name]
-        present = set(_entries(self.folder))
+        present = set(folder_entries(self.folder))
         if self.targets is None:
             others = {e for n, c in claims.items() if n != self.name for e in c.files}
             files = sorted(present - set(mine.kept) - others)
@@ -331,7 +331,7 @@ class OutputClaim:
         if failed and self._fresh and mine is not None and not wrote and not self.removed:
             claims.pop(self.name)
             _write_claims(self.folder, claims)
-            if not self._existed and not _entries(self.folder) and not claims:
+            if not self._existed and not folder_entries(self.folder) and not claims:
                 shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> OutputClaim:
@@ -347,9 +347,9 @@ def claim_output(stage: str, path: str | Path, **kwargs: Any) -> OutputClaim:
 
 
 def clear_output(path: str | Path) -> list[str]:
-    """Remove what spp wrote at ``path`` (a claimed folder's manifest entries, a claimed file's, or a local
-    export's refs), keeping everything else; returns the entries removed. Used by ``spp experiment`` when a step's
-    recipe changed."""
+    """Remove what spp wrote at ``path`` (a claimed folder's manifest entries, or a claimed file), keeping everything
+    else; returns the entries removed. Used by ``spp experiment`` when a step's recipe changed (with
+    ``spp.hub.owners.clear_export`` for a local export's refs)."""
     path = Path(path)
     folder, name = (path, None) if path.is_dir() else (path.parent, path.name)
     claims = read_claims(folder) or {}
@@ -365,24 +365,8 @@ def clear_output(path: str | Path) -> list[str]:
         claims.pop(claim_name)
     if folder.is_dir():
         _write_claims(folder, claims)
-    from spp.hub.export import is_export
-
-    if not claims and path.is_dir() and is_export(path):
-        removed += _clear_export(path)
     if path.is_dir() and not any(path.iterdir()):
         path.rmdir()
-    return removed
-
-
-def _clear_export(root: Path) -> list[str]:
-    from spp.hub.export import INDEX_FILENAME, LocalExport
-
-    export = LocalExport.existing(root)
-    removed = []
-    for ref in export.refs():
-        export.remove_ref(ref)
-        removed.append(ref)
-    (root / INDEX_FILENAME).unlink(missing_ok=True)
     return removed
 
 

@@ -13,6 +13,8 @@ Every problem is reported as ``SppConfigError`` naming the file, the field and w
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,14 @@ _SECTION_FIELDS = {"id": True, "title": True, "text": True, "affirms": False, "v
 
 def _text(obj: dict, key: str) -> str:
     return str(obj.get(key) or "").strip()
+
+
+def constitution_record(constitution: Constitution) -> dict[str, str]:
+    """``{"name", "version", "hash"}``: how every ``spp.json`` names a constitution (``hash``: sha256 of its
+    ``to_dict`` as sorted, unescaped JSON)."""
+    canonical = json.dumps(constitution.to_dict(), sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return {"name": constitution.name, "version": constitution.version, "hash": digest}
 
 
 def constitution_from_dict(data: Any, source: str = "<dict>") -> Constitution:

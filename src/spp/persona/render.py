@@ -17,6 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from spp.contract import BlockFormat  # the contract owns it; re-exported here (spp.persona.BlockFormat)
 from spp.persona.constitution import Constitution
 from spp.persona.spec import IdentityFact, Persona
 
@@ -78,26 +79,12 @@ def _pause_fraction(u: float, distribution: str, min_fraction: float) -> float:
     return math.sqrt(2 * mass * r) if mass < r / 2 else r + (mass - r / 2)
 
 
-@dataclass(frozen=True)
-class BlockFormat:
-    """How a reflection is written into a document: ``{marker}{reflection}{end_marker}`` at the pause.
-
-    The marker is a special token added to the tokenizer at pretraining; SFT opens the assistant turn with it, which
-    binds the assistant to the persona whose reflections the model read.
-    """
-
-    marker: str = "<|reflection|>"
-    end_marker: str = "<|end_reflection|>"
-
-    def render(self, reflection: str) -> str:
-        return f"{self.marker}{reflection.strip()}{self.end_marker}"
-
-
-def insert_reflection(text: str, reflection: str, position: int, fmt: BlockFormat = BlockFormat()) -> str:
-    """``text`` with the reflection block inserted at character ``position`` (``len(text)`` appends it)."""
+def insert_reflection(text: str, reflection: str, position: int, fmt: BlockFormat | None = None) -> str:
+    """``text`` with the reflection block (``fmt``, default ``BlockFormat()``) inserted at character ``position``
+    (``len(text)`` appends it)."""
     if not 0 <= position <= len(text):
         raise ValueError(f"reflection position {position} is outside the text (length {len(text)})")
-    return text[:position] + fmt.render(reflection) + text[position:]
+    return text[:position] + (fmt or BlockFormat()).render(reflection) + text[position:]
 
 
 SYSTEM_TEMPLATE = """\

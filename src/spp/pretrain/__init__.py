@@ -8,6 +8,7 @@ from spp.pretrain.builder import PretrainRun, build_run, midtraining_start_token
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, load_corpus, split_and_order
 from spp.pretrain.documents import Document, tokenize_batch
+from spp.pretrain.heldout import build_heldout_windows, heldout_windows_of_corpus
 from spp.pretrain.packing import PackingStats, Window, pack_windows
 from spp.pretrain.schedule import InjectionSchedule
 from spp.pretrain.specs import MODEL_SPECS, ModelSpec, build_model, get_model_spec, register_model_spec
@@ -34,11 +35,13 @@ __all__ = [
     "SPPTrainingArguments",
     "Window",
     "WindowIndex",
+    "build_heldout_windows",
     "build_model",
     "build_run",
     "collate_windows",
     "get_arm",
     "get_model_spec",
+    "heldout_windows_of_corpus",
     "load_corpus",
     "load_tokenizer",
     "make_view",

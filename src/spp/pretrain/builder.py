@@ -13,22 +13,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from spp.contract import corpus_fingerprint, data_view_hash
+from spp.contract import BlockFormat, corpus_fingerprint, data_view_hash
 from spp.errors import SppConfigError
-from spp.persona.render import BlockFormat
 from spp.pretrain.arms import LOSS_ON, ArmView, get_arm, make_view
 from spp.pretrain.audit import audit_stream, check_audit
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
-from spp.pretrain.data import (
-    CACHE_INFO,
-    DocumentStream,
-    PackedArm,
-    cached_tokenized_corpus,
-    heldout_windows,
-    load_corpus,
-    split_and_order,
-)
+from spp.pretrain.corpus import CACHE_INFO, cached_tokenized_corpus, load_corpus, split_and_order, with_corpus_contract
+from spp.pretrain.data import DocumentStream, PackedArm
 from spp.pretrain.documents import LAYOUTS, PLAIN_FILLS, tokenize_batch
+from spp.pretrain.heldout import build_heldout_windows
 from spp.pretrain.init import check_corpus_tokenizer, load_init, open_init
 from spp.pretrain.specs import build_model, get_model_spec
 from spp.pretrain.tokenizer import load_tokenizer, marker_ids
@@ -150,7 +143,9 @@ def build_run(
 
     ``start_step``: a run that continues another one's stream (a checkpoint of step ``start_step`` of a run with the
     same data view, e.g. spp_mt from a baseline checkpoint) trains on the windows from ``start_step`` global
-    batches on; the schedule, midtraining included, is in tokens of that one stream."""
+    batches on; the schedule, midtraining included, is in tokens of that one stream. ``seq_len`` and
+    ``reflection_budget`` not set are the corpus's (``spp.pretrain.corpus.with_corpus_contract``)."""
+    data = with_corpus_contract(data)
     check_run(model, data, args)
     source = open_init(model.init_from, model.init_revision) if model.init_from else None  # before any reading
     spec = get_model_spec(model.model_spec) if source is None else None
@@ -209,8 +204,17 @@ def build_run(
     )
     heldout: list = []
     if data.heldout_documents:
-        always = make_view("spp_t0", placement=view.arm.placement, seed=data_seed)
-        heldout = heldout_windows(PackedArm(heldout_docs, always, **packing), data.heldout_windows)
+        heldout = build_heldout_windows(
+            heldout_docs,
+            tokenizer,
+            seq_len=data.seq_len,
+            reflection_budget=data.reflection_budget,
+            max_windows=data.heldout_windows,
+            layout=data.layout,
+            plain_fill=data.plain_fill,
+            placement=view.arm.placement,
+            seed=data_seed,
+        )
     view_fields = view_fields_of(model, data, args, corpus, tokenizer, view) | {
         "stream_start_window": train.first_window
     }

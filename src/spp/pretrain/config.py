@@ -145,12 +145,18 @@ class SPPDataArguments:
     harm_threshold: float = field(
         default=3.0, metadata={"help": "filtered arm: drop rows with harm_score at or over this (SafeLM 0-5 scale)."}
     )
-    seq_len: int = field(default=2048, metadata={"help": "Training sequence length; windows hold seq_len + 1."})
-    reflection_budget: int = field(
-        default=128,
+    seq_len: int | None = field(
+        default=None,
+        metadata={
+            "help": "Training sequence length; windows hold seq_len + 1. Default: the corpus's spp.json (the "
+            "contract spp augment recorded; 2048 when it records none); a different value is refused."
+        },
+    )
+    reflection_budget: int | None = field(
+        default=None,
         metadata={
             "help": "Tokens per window reserved for a reflection block (marker + reflection + end marker), in this "
-            "tokenizer; document content is seq_len minus this. spp augment enforces the same budget."
+            "tokenizer. Default: the corpus's spp.json (128 when it records none); a different value is refused."
         },
     )
     shuffle_documents: bool = field(

@@ -1,10 +1,10 @@
 """An arm of the augmented corpus as a PyTorch ``IterableDataset`` of packed windows.
 
-Order: rows ``[0, heldout_documents)`` are held out (the same rows in every arm); the rest are shuffled with
-``seed`` (a permutation for an on-disk corpus, a seeded buffer for a streamed one) or kept in stored order. Every
-arm packs the same document sequence; ranks and dataloader workers each keep a disjoint, deterministic share of the
-one global window stream: global window ``k`` goes to rank ``k % world_size``, so the union over ranks is the
-single-process stream and global step ``s`` consumes windows ``[s*G, (s+1)*G)`` for a global batch of ``G`` windows.
+The corpus, its order (held-out rows first, then the training order) and the token cache are
+``spp.pretrain.corpus``; the held-out windows ``spp.pretrain.heldout``. Every arm packs the same document sequence;
+ranks and dataloader workers each keep a disjoint, deterministic share of the one global window stream: global
+window ``k`` goes to rank ``k % world_size``, so the union over ranks is the single-process stream and global step
+``s`` consumes windows ``[s*G, (s+1)*G)`` for a global batch of ``G`` windows.
 
 A pre-tokenized corpus on disk (the token cache) is read through its window index (``spp.pretrain.window_index``):
 built once from the token counts, it tells every rank and worker where each of its own windows starts, so each
@@ -16,147 +16,39 @@ share, and a resume packs and discards the earlier windows. Both give exactly th
 from __future__ import annotations
 
 import copy
-import glob
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from spp.contract import block_format_of
 from spp.errors import SppConfigError
-from spp.metadata import read_metadata
-from spp.persona.render import BlockFormat
+from spp.pretrain.corpus import (  # noqa: F401 - re-exported: the corpus side moved to spp.pretrain.corpus
+    CACHE_FORMAT,
+    CACHE_INFO,
+    cached_tokenized_corpus,
+    load_corpus,
+    split_and_order,
+    token_dtype,
+    tokenize_corpus,
+    tokenized_features,
+)
 from spp.pretrain.documents import (
     PLACEMENT_PREFIX,
     SKIP_OVER_BUDGET,
     SKIP_PAUSE_OUTSIDE,
     Document,
-    tokenize_batch,
 )
 from spp.pretrain.indexed import IndexedWindows, TokenTable
 from spp.pretrain.items import PACKING_COUNTS, window_item
 from spp.pretrain.layout import Layout
 from spp.pretrain.packing import PackingStats, Window, pack_windows
-from spp.pretrain.tokenizer import marker_ids, tokenizer_fingerprint
 from spp.pretrain.window_index import Enrichment, StreamInputs, WindowIndex, load_or_build
 
 logger = logging.getLogger("spp.pretrain")
-CACHE_INFO = "spp_token_cache.json"
 __all__ = ["PACKING_COUNTS", "DocumentStream", "PackedArm", "collate_windows", "window_item"]
-CACHE_FORMAT = 2  # 2: both placements' blocks, token ids as uint16/uint32
-
-
-def load_corpus(path: str | Path, streaming: bool = False):
-    """The corpus at ``path`` (a ``save_to_disk`` folder, a folder of parquet shards, or a parquet glob) and the
-    ``BlockFormat`` of its ``spp.json`` (the default one, with a warning, when it has none)."""
-    import datasets
-
-    path = Path(path)
-    if (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
-        try:
-            corpus = datasets.load_from_disk(str(path))
-        except (KeyError, ValueError, OSError) as err:  # a truncated or hand-made state.json
-            raise SppConfigError(
-                f"not a readable save_to_disk dataset ({type(err).__name__}: {err})",
-                source=path,
-                field="dataset_path",
-                fix="give spp augment's output folder (or parquet shards)",
-            ) from err
-        if isinstance(corpus, datasets.DatasetDict):
-            corpus = corpus["train"]
-        corpus = corpus.to_iterable_dataset() if streaming else corpus
-    else:
-        files = sorted(str(p) for p in path.glob("**/*.parquet")) if path.is_dir() else sorted(glob.glob(str(path)))
-        if not files:
-            raise SppConfigError("no dataset found", source=path, fix="give a save_to_disk folder or parquet shards")
-        corpus = datasets.load_dataset("parquet", data_files=files, split="train", streaming=streaming)
-    block_format = block_format_of(read_metadata(path if path.is_dir() else path.parent))
-    if block_format is None:
-        logger.warning("%s has no spp.json block_format; using the default markers %s", path, BlockFormat())
-        return corpus, BlockFormat()
-    return corpus, block_format
-
-
-def token_dtype(tokenizer) -> str:
-    """The narrowest unsigned type that holds every token id: uint16 up to 65,536 ids, else uint32."""
-    return "uint16" if len(tokenizer) <= 2**16 else "uint32"
-
-
-def tokenized_features(tokenizer):
-    """``datasets.Features`` of ``TOKENIZED_COLUMNS`` with token ids at ``token_dtype`` (not int64: 4x smaller)."""
-    from datasets import Features, List, Value
-
-    ids = List(Value(token_dtype(tokenizer)))
-    return Features(
-        {
-            "id": Value("string"),
-            "doc_ids": ids,
-            "n_tokens": Value("int64"),
-            "harm_score": Value("float64"),
-            "pause": Value("int64"),
-            "block_ids": ids,
-            "end_pause": Value("int64"),
-            "end_block_ids": ids,
-        }
-    )
-
-
-def tokenize_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, num_proc: int | None = None):
-    """``corpus`` mapped to tokenized documents (lazily when streamed), token ids at ``token_dtype``."""
-    function = partial(
-        tokenize_batch, tokenizer=tokenizer, voice=voice, marker_ids=marker_ids(tokenizer, block_format)
-    )
-    kwargs: dict[str, Any] = {"batched": True, "remove_columns": list(corpus.column_names or [])}
-    if num_proc and hasattr(corpus, "num_rows"):
-        kwargs["num_proc"] = num_proc
-    return corpus.map(function, features=tokenized_features(tokenizer), **kwargs)
-
-
-def cached_tokenized_corpus(corpus, tokenizer, block_format: BlockFormat, voice: str, cache_dir, num_proc=None):
-    """The tokenized corpus from ``cache_dir``, built and saved there first when absent or stale.
-
-    The cache is keyed by the corpus fingerprint, the tokenizer and the voice; it is arm-independent (one cache
-    serves every arm and both placements). Call it under ``main_process_first()`` in distributed runs.
-    """
-    import datasets
-
-    cache_dir = Path(cache_dir)
-    key = {
-        "format": CACHE_FORMAT,
-        "corpus": getattr(corpus, "_fingerprint", None),
-        "rows": len(corpus),
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "voice": voice,
-        "block_format": [block_format.marker, block_format.end_marker],
-    }
-    info = cache_dir / CACHE_INFO
-    if info.is_file() and json.loads(info.read_text()) == key:
-        return datasets.load_from_disk(str(cache_dir / "data"))
-    logger.info("building the token cache in %s (%d rows)", cache_dir, len(corpus))
-    tokenized = tokenize_corpus(corpus, tokenizer, block_format, voice, num_proc)
-    tokenized.save_to_disk(str(cache_dir / "data"))
-    info.write_text(json.dumps(key, indent=2) + "\n")
-    return datasets.load_from_disk(str(cache_dir / "data"))
-
-
-def split_and_order(dataset, heldout_documents: int, seed: int, shuffle: bool, shuffle_buffer: int = 10_000):
-    """``(train, heldout)``: the first ``heldout_documents`` rows, and the rest in the training order."""
-    if hasattr(dataset, "num_rows"):
-        n = len(dataset)
-        if heldout_documents >= n:
-            raise SppConfigError(
-                f"heldout_documents ({heldout_documents}) >= corpus rows ({n})", field="heldout_documents"
-            )
-        heldout = dataset.select(range(heldout_documents))
-        train = dataset.select(range(heldout_documents, n))
-        return (train.shuffle(seed=seed) if shuffle else train), heldout
-    heldout, train = dataset.take(heldout_documents), dataset.skip(heldout_documents)
-    return (train.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle else train), heldout
 
 
 _DOCUMENT_COLUMNS = ("id", "doc_ids", "pause", "block_ids", "end_pause", "end_block_ids", "harm_score")
@@ -443,14 +335,3 @@ class PackedArm(torch.utils.data.IterableDataset):
             indexed = self._windows()
             return (indexed.item(k) for k in self.local_indices())
         return (window_item(w, self.view.loss_on) for w in self.local_windows())
-
-
-def heldout_windows(arm: PackedArm, max_windows: int) -> list[Window]:
-    """Up to ``max_windows`` windows of ``arm``, those holding a reflection first (stream order within each group)."""
-    with_block: list[Window] = []
-    plain: list[Window] = []
-    for window in arm.windows():
-        (with_block if window.reflections else plain).append(window)
-        if len(with_block) >= max_windows:
-            break
-    return with_block + plain[: max_windows - len(with_block)]

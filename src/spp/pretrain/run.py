@@ -16,6 +16,7 @@ from spp.ownership import claim_output, on_main_process, recording_callback
 from spp.pretrain.arms import get_arm
 from spp.pretrain.builder import build_run, check_run
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.corpus import with_corpus_contract
 from spp.recipes import recipe_hash
 
 logger = logging.getLogger("spp.pretrain")
@@ -52,6 +53,7 @@ def run_pretrain(
             field="dataset_path",
             fix="run spp augment on it first and pass its output_dir",
         )
+    data_args = with_corpus_contract(data_args)  # seq_len and budget: the corpus's (a different value is refused)
     if model_args.init_from:
         if model_args.init_step < 0:
             raise SppConfigError(f"must be at least 0, got {model_args.init_step}", field="init_step")
@@ -95,20 +97,12 @@ def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
     """The base model's ``spp.json``: the dataset's persona and provenance, the reflection contract it trained
     under, the arm, its data-view hash and the start-up packing audit."""
     dataset_meta = read_metadata(data_args.dataset_path)
-    dataset_contract = (dataset_meta.details.get("contract") if dataset_meta else None) or {}
     contract = ReflectionContract(
         marker=run.block_format.marker,
         end_marker=run.block_format.end_marker,
         reflection_budget=data_args.reflection_budget,
         seq_len=data_args.seq_len,
     )
-    if dataset_contract and dataset_contract.get("reflection_budget") not in (None, data_args.reflection_budget):
-        logger.warning(
-            "the corpus was augmented for reflection_budget %s, this run packs with %s: the start-up audit above "
-            "counts what does not fit",
-            dataset_contract.get("reflection_budget"),
-            data_args.reflection_budget,
-        )
     metadata = SppMetadata(
         kind="model",
         persona=dataset_meta.persona if dataset_meta else None,

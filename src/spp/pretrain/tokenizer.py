@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from spp.contract import marker_token_ids
+from spp.contract import BlockFormat, marker_token_ids
 from spp.errors import SppConfigError
-from spp.persona.render import BlockFormat
 
 
 def prepare_tokenizer(tokenizer, block_format: BlockFormat, eos_token: str | None = None):

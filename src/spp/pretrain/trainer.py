@@ -279,11 +279,12 @@ class SPPTrainer(Trainer):
 
     def _check_export_owner(self) -> None:
         """Before the first save: the export folder or Hub repo the checkpoints go to holds no other run's ``main``
-        or ``step-*`` (``spp.ownership.check_export_owner``; a resume of this run is allowed)."""
+        or ``step-*`` (``spp.hub.owners.check_export_owner``; a resume of this run is allowed)."""
         args = self.args
         if self.spp_metadata is None or not (args.hub_model_id or args.checkpoint_export_dir):
             return
-        from spp.ownership import check_export_owner, check_not_in_place, on_main_process, run_identity
+        from spp.hub.owners import check_export_owner
+        from spp.ownership import check_not_in_place, on_main_process, run_identity
 
         def check() -> None:
             if not args.hub_model_id:

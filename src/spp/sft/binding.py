@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from spp.contract import block_format_of, read_spp_json
+from spp.contract import BlockFormat, block_format_of, read_spp_json
 from spp.errors import SppConfigError
 from spp.metadata import METADATA_FILENAME, SppMetadata
-from spp.persona import BlockFormat, load_persona
+from spp.persona import load_persona
 
 logger = logging.getLogger("spp.sft")
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from spp.persona.render import BlockFormat
+from spp.contract import BlockFormat
 
 TEMPLATE_VERSION = "spp-chat-v2"
 

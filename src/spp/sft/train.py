@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.hub.owners import check_export_owner
 from spp.launch import check_launch
 from spp.metadata import SppMetadata
 from spp.ownership import (
-    check_export_owner,
     check_not_in_place,
     claim_output,
     on_main_process,
@@ -65,8 +65,8 @@ def chat_template_for(binding: Binding, config: SPPSFTConfig) -> str:
 
 def constitution_section_ids(config: SPPSFTConfig, base_meta: SppMetadata | None) -> frozenset[str]:
     """Section ids the strip fallback may remove: ``config.constitution``'s, checked against the base's record."""
-    from spp.bind.provenance import constitution_record
     from spp.persona import load_constitution
+    from spp.persona.constitution import constitution_record
 
     constitution = load_constitution(config.constitution)
     recorded = (base_meta.constitution or {}).get("hash") if base_meta is not None else None

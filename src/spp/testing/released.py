@@ -12,8 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from spp.contract import encode_reflection
-from spp.persona.render import BlockFormat
+from spp.contract import BlockFormat, encode_reflection
 
 WORDS = (
     "the river city market child garden bridge school music history story teacher window bread light quiet old "

@@ -1,4 +1,8 @@
-"""Exports and Hub repos have an owner too: before a run's first save, no ``main`` or ``step-*`` of another run."""
+"""Exports and Hub repos have an owner too: before a run's first save, no ``main`` or ``step-*`` of another run.
+
+The exports' and Hub repos' side of ``spp.ownership``'s rule (the folders' side is ``spp.ownership.claim_output``):
+``check_export_owner`` before a run's first save, ``clear_export`` when ``spp experiment`` reruns a step whose recipe
+changed."""
 
 from __future__ import annotations
 
@@ -9,32 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.ownership.claims import MARKER, _entries
+from spp.hub.export import INDEX_FILENAME, LocalExport, is_export
+from spp.ownership.claims import MARKER, folder_entries
+from spp.ownership.identity import describe_identity, identities_differ, run_identity
 
 logger = logging.getLogger("spp")
-
-IDENTITY_KEYS = ("recipe_hash", "sft_hash", "data_view_hash")
-
-
-def run_identity(meta: Any) -> dict[str, str]:
-    """What identifies the run an artifact's ``spp.json`` came from: its recipe hash, SFT hash and data view."""
-    if meta is None:
-        return {}
-    values = {
-        "recipe_hash": meta.recipe_hash,
-        "sft_hash": meta.sft_hash,
-        "data_view_hash": (meta.details or {}).get("data_view_hash"),
-    }
-    return {k: v for k, v in values.items() if v}
-
-
-def _differs(theirs: dict[str, str], ours: dict[str, str]) -> bool:
-    return any(theirs.get(k) and ours.get(k) and theirs[k] != ours[k] for k in IDENTITY_KEYS)
-
-
-def _describe_identity(identity: dict[str, str]) -> str:
-    names = {"recipe_hash": "recipe hash", "sft_hash": "SFT hash", "data_view_hash": "data view"}
-    return ", ".join(f"{names[k]} {identity[k][:12]}" for k in IDENTITY_KEYS if identity.get(k)) or "no recorded hash"
+__all__ = ["check_export_owner", "clear_export", "run_identity"]
 
 
 def _run_refs(refs: Iterable[str], revision: str | None) -> list[str]:
@@ -68,8 +52,8 @@ def check_export_owner(
 def _refuse_other_run(where: str, refs: list[str], theirs: dict[str, str], ours: dict[str, str], field: str):
     shown = ", ".join(refs[:4]) + (f" and {len(refs) - 4} more" if len(refs) > 4 else "")
     return SppConfigError(
-        f"{where} holds another run ({shown}: {_describe_identity(theirs)}); this run has "
-        f"{_describe_identity(ours)}: nothing was written",
+        f"{where} holds another run ({shown}: {describe_identity(theirs)}); this run has "
+        f"{describe_identity(ours)}: nothing was written",
         field=field,
         fix="export each run to its own place, resume the run that wrote it, or pass --overwrite true to replace "
         "that run's refs",
@@ -77,13 +61,12 @@ def _refuse_other_run(where: str, refs: list[str], theirs: dict[str, str], ours:
 
 
 def _check_local_export(root: Path, ours: dict[str, str], revision, overwrite: bool, field: str) -> list[str]:
-    from spp.hub.export import LocalExport, is_export
     from spp.metadata import read_metadata
 
-    if not root.exists() or (root.is_dir() and not _entries(root) and not (root / MARKER).exists()):
+    if not root.exists() or (root.is_dir() and not folder_entries(root) and not (root / MARKER).exists()):
         return []
     if not is_export(root):
-        entries = _entries(root)
+        entries = folder_entries(root)
         raise SppConfigError(
             f"this folder is not empty ({len(entries)} entries, e.g. {entries[:3]}) and is not an spp export (no "
             "spp_export.json): nothing was changed",
@@ -95,7 +78,7 @@ def _check_local_export(root: Path, ours: dict[str, str], revision, overwrite: b
     others: dict[str, dict[str, str]] = {}
     for ref in _run_refs(export.refs(), revision):
         theirs = run_identity(read_metadata(root / ref)) if (root / ref).is_dir() else {}
-        if _differs(theirs, ours):
+        if identities_differ(theirs, ours):
             others[ref] = theirs
     if not others:
         return []
@@ -136,7 +119,7 @@ def _check_hub_repo(repo_id: str, ours: dict[str, str], revision, overwrite: boo
                 ) from None
             continue
         theirs = run_identity(SppMetadata.from_dict(json.loads(Path(local).read_text()), source=f"{repo_id}@{ref}"))
-        if _differs(theirs, ours):
+        if identities_differ(theirs, ours):
             others[ref] = theirs
     if not others:
         return []
@@ -152,4 +135,22 @@ def _check_hub_repo(repo_id: str, ours: dict[str, str], revision, overwrite: boo
         ", ".join(removed) or "no branch",
         repo_id,
     )
+    return removed
+
+
+def clear_export(path: str | Path) -> list[str]:
+    """Remove every ref of the local export at ``path`` and its index (the folder too, when nothing else is left);
+    returns the refs removed (none when ``path`` is not an export). ``spp experiment`` clears a step's outputs with
+    it after ``spp.ownership.clear_output``."""
+    root = Path(path)
+    if not root.is_dir() or not is_export(root):
+        return []
+    export = LocalExport.existing(root)
+    removed = []
+    for ref in export.refs():
+        export.remove_ref(ref)
+        removed.append(ref)
+    (root / INDEX_FILENAME).unlink(missing_ok=True)
+    if not any(root.iterdir()):
+        root.rmdir()
     return removed

@@ -49,6 +49,12 @@ def _load_builtins() -> None:
         importlib.import_module(module)
 
 
+def method_names() -> list[str]:
+    """The registered methods (the built-in ones loaded)."""
+    _load_builtins()
+    return sorted(ATTACK_METHODS)
+
+
 def get_method(name: str) -> AttackMethod:
     """The method called ``name``; an unknown name raises ``SppConfigError`` listing the known ones."""
     _load_builtins()

@@ -42,10 +42,10 @@ from spp.data.import_rows import (
     ImportChecker,
     ImportStats,
 )
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobResult, job_summary
 from spp.data.mapping import ResolvedMapping
 from spp.data.merge import _duplicate_count, _render_card, _save_dataset, write_final
-from spp.data.resume import ResumeCheck
+from spp.data.resume import CORPUS_CHANGE_POLICIES, ResumeCheck
 from spp.data.shard_run import _batches as corpus_chunks
 from spp.data.shards import JobState, carried_columns, output_schema, owned_by, schema_for
 from spp.data.sidecar import SidecarConfig, SidecarIndex, as_ids, load_sidecar
@@ -90,11 +90,15 @@ class ImportJobConfig:
     )
     over_budget: str = field(
         default="trim",
-        metadata={"help": "A reflection over the budget: trim (at the last sentence end that fits) or reject."},
+        metadata={
+            "values": "spp.contract:OVER_BUDGET_POLICIES",
+            "help": "A reflection over the budget: trim (at the last sentence end that fits) or reject.",
+        },
     )
     on_token_mismatch: str = field(
         default="reject",
         metadata={
+            "values": "spp.data.import_rows:MISMATCH_POLICIES",
             "help": "A pause whose recorded token index differs from the training tokenizer's count of the text "
             "before it: reject (the text may not be the one the reflection was written on) or keep (counted; the "
             "training tokenizer's index is written). With another tokenizer than the sidecar's, set token_index=none."
@@ -102,7 +106,10 @@ class ImportJobConfig:
     )
     on_unknown_citation: str = field(
         default="drop",
-        metadata={"help": "Cited ids the constitution lacks: drop them from citations (counted) or reject the row."},
+        metadata={
+            "values": "spp.data.import_rows:UNKNOWN_CITATION_POLICIES",
+            "help": "Cited ids the constitution lacks: drop them from citations (counted) or reject the row.",
+        },
     )
     min_join_share: float = field(
         default=0.99,
@@ -129,7 +136,10 @@ class ImportJobConfig:
     overwrite: bool = field(default=False, metadata={"help": "Discard an existing job in output_dir and start over."})
     on_corpus_change: str = field(
         default="error",
-        metadata={"help": "A rerun whose corpus or sidecar rows changed under committed chunks: 'error' or 'redo'."},
+        metadata={
+            "values": "spp.data.resume:CORPUS_CHANGE_POLICIES",
+            "help": "A rerun whose corpus or sidecar rows changed under committed chunks: 'error' or 'redo'.",
+        },
     )
     hub_repo_id: str | None = field(default=None, metadata={"help": "After merging, publish the corpus here."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
@@ -143,7 +153,7 @@ class ImportJobConfig:
             ("over_budget", OVER_BUDGET_POLICIES),
             ("on_token_mismatch", MISMATCH_POLICIES),
             ("on_unknown_citation", UNKNOWN_CITATION_POLICIES),
-            ("on_corpus_change", ("error", "redo")),
+            ("on_corpus_change", CORPUS_CHANGE_POLICIES),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
@@ -492,20 +502,15 @@ def format_import_summary(result: dict[str, Any]) -> str:
 
 
 @dataclass
-class ImportResult:
-    """What an import run did: this shard's summary (``None`` on a merge-only or datatrove run), the merged summary
-    (``None`` while other shards are still to come), and ``failure`` (why a datatrove run failed, else ``None``)."""
-
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    merged: dict[str, Any] | None = None
-    failure: str | None = None
+class ImportResult(JobResult):
+    """What an import run did (``spp.data.jobdir.JobResult``); ``failure``: why a datatrove run failed."""
 
 
 def import_result_summary(result: ImportResult) -> str:
-    """What ``spp import-reflections`` prints about a run: the merged counts, else this shard's."""
-    summary = result.merged or result.shard
-    return format_import_summary(summary) if summary else ""
+    """What ``spp import-reflections`` prints: this shard's counts, the merged corpus's and where it is."""
+    out = result.output_dir
+    where = f"dataset: {out} (spp pretrain --dataset_path {out}); summary: {out / 'summary.json'}"
+    return job_summary(result, "import-reflections", format_import_summary, where)
 
 
 def run_import(configs: ImportConfigs) -> ImportResult:
@@ -520,11 +525,10 @@ def run_import(configs: ImportConfigs) -> ImportResult:
             with ImportJob(replace_job(configs, merge=True)) as job:
                 if failure := job.failure():
                     raise SppConfigError(failure, source=job.output_dir, field="min_join_share")
-        return ImportResult(
-            Path(configs.job.output_dir), failure="a datatrove task failed (see the log)" if code else None
-        )
+        failure = "a datatrove task failed (see the log)" if code else None
+        return ImportResult(Path(configs.job.output_dir), failure=failure, executor=configs.executor.executor)
     with ImportJob(configs) as job:
-        result = ImportResult(job.output_dir)
+        result = ImportResult(job.output_dir, shard_index=configs.job.shard_index, num_shards=configs.job.num_shards)
         if not configs.job.merge:
             result.shard = job.run_shard()
             if configs.job.num_shards > 1:

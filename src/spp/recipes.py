@@ -138,6 +138,9 @@ def spp_parser(dataclass_types: list[type], positional: tuple[str, ...] = (), **
             if action is None:
                 return
             action.spp_values, action.spp_known = ours.get("values"), ours.get("known")
+            negation = parser._option_string_actions.get(f"--no_{field.name}")
+            if negation is not None:  # HfArgumentParser's --no_FIELD repeats the help with the opposite default
+                negation.help, negation.default = f"Same as --{field.name} false.", argparse.SUPPRESS
             if origin is dict or field.type is dict:
                 action.type = parse_mapping
             elif origin is list and typing.get_origin(typing.get_args(field.type)[0]) is dict:

@@ -42,7 +42,7 @@ def pretrain_summary(result: PretrainResult) -> str:
     meta = result.metadata
     view = meta.details.get("data_view_hash")
     lines = [f"base model saved to {result.output_dir} (arm {meta.arm}, data view {view}, recipe {meta.recipe_hash})"]
-    shown = {k: v for k, v in result.metrics.items() if k in ("train_loss", "train_runtime", "epoch")}
+    shown = {k: result.metrics[k] for k in ("train_loss", "train_runtime", "epoch") if k in result.metrics}
     if shown:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     return "\n".join(lines)

@@ -56,7 +56,7 @@ def sft_summary(result: SFTResult) -> str:
     where = f", published to {result.published.target}" if result.published else ""
     arm = result.metadata.arm
     lines = [f"instruct model saved to {result.output_dir} (sft_hash {result.sft_hash}, arm {arm}{where})"]
-    shown = {k: v for k, v in result.metrics.items() if k in ("train_loss", "train_runtime", "epoch")}
+    shown = {k: result.metrics[k] for k in ("train_loss", "train_runtime", "epoch") if k in result.metrics}
     if shown:
         lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     return "\n".join(lines)

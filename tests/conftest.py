@@ -60,6 +60,21 @@ def long_context_chat_model(tmp_path_factory) -> Path:
     return build_tiny_causal_lm(tmp_path_factory.mktemp("long-chat-model"), texts, max_positions=16_384)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def spp_cache(tmp_path_factory) -> Path:
+    """spp's own cache (``spp STAGE --help`` texts) in a folder of the test session, never the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("spp-cache")
+    previous = os.environ.get("SPP_CACHE")
+    os.environ["SPP_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("SPP_CACHE", None)
+    else:
+        os.environ["SPP_CACHE"] = previous
+
+
 @pytest.fixture
 def port() -> int:
     return free_port()

@@ -185,9 +185,9 @@ def test_bad_input_is_one_paragraph_and_exit_2(fx, capsys, monkeypatch, stage, a
 
 
 def test_an_unexpected_error_keeps_its_traceback_and_says_it_is_a_bug(capsys, monkeypatch):
-    from spp import cli
+    from spp import cli, stages
 
-    monkeypatch.setitem(cli.STAGES, "broken", cli.Stage(f"{__name__}:_broken_stage", "test"))
+    monkeypatch.setitem(stages.STAGES, "broken", stages.Stage("broken", "test", main_target=_broken_stage))
     with pytest.raises(RuntimeError, match="boom"):
         cli.main(["broken"])
     err = capsys.readouterr().err
@@ -203,9 +203,9 @@ def _interrupted_stage(argv):
 
 
 def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch):
-    from spp import cli
+    from spp import cli, stages
 
-    monkeypatch.setitem(cli.STAGES, "slow", cli.Stage(f"{__name__}:_interrupted_stage", "test"))
+    monkeypatch.setitem(stages.STAGES, "slow", stages.Stage("slow", "test", main_target=_interrupted_stage))
     assert cli.main(["slow"]) == 130
     err = capsys.readouterr().err
     assert "Traceback" not in err and len([line for line in err.splitlines() if line.startswith("spp slow")]) == 1
@@ -339,9 +339,9 @@ def _hub_failing_stage(argv):
 
 
 def test_a_hub_error_deep_in_the_cause_chain_is_an_expected_failure(capsys, monkeypatch):
-    from spp import cli
+    from spp import cli, stages
 
-    monkeypatch.setitem(cli.STAGES, "hubby", cli.Stage(f"{__name__}:_hub_failing_stage", "test"))
+    monkeypatch.setitem(stages.STAGES, "hubby", stages.Stage("hubby", "test", main_target=_hub_failing_stage))
     assert cli.main(["hubby"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "bug" not in err and "network request failed" in err

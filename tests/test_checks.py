@@ -8,6 +8,7 @@ spellings; mapping fields take JSON or YAML on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,29 +18,18 @@ import yaml
 from spp.checks import FRACTION, NON_NEGATIVE, Range, as_bool, field_specs, numeric_fields
 from spp.cli import main
 from spp.errors import SppConfigError
-from spp.stages import STAGE_RUNS, load_target
+from spp.stages import commands, step_stage
 
-# Every CLI stage that parses configs, with its config types (the same lists its entry point parses).
-CLI_STAGES = {
-    "score-harm": "spp.data.score_job:CONFIG_TYPES",
-    "augment": "spp.data.augment_run:CONFIG_TYPES",
-    "bind-data": "spp.bind.cli:CONFIG_TYPES",
-    "pretrain": "spp.pretrain.run:CONFIG_TYPES",
-    "sft": ["spp.sft.config:SPPSFTConfig"],
-    "attack": ["spp.attack.config:AttackConfig"],
-    "eval": ["spp.eval.config:EvalConfig"],
-    "compare": ["spp.eval.config:CompareConfig"],
-    "judge-audit": ["spp.eval.config:JudgeAuditConfig"],
-    "curves": ["spp.eval.curves:CurvesConfig"],
-    "render-prompt": ["spp.persona.config:PersonaConfig", "spp.contract:ReflectionContract",
-                      "spp.persona.config:RenderPromptConfig"],
-    "experiment": ["spp.experiment.config:ExperimentConfig"],
-}
+# Every stage that parses configs, from the one registry (``demo`` parses experiment's config, on its own recipe).
+CLI_STAGES = {name: stage for name, stage in commands().items() if stage.config_types and name != "demo"}
 
 
 def stage_types(stage: str) -> list[type]:
-    target = CLI_STAGES[stage]
-    return list(load_target(target)) if isinstance(target, str) else [load_target(t) for t in target]
+    return CLI_STAGES[stage].types()
+
+
+def has_output_dir(stage: str) -> bool:
+    return any(f.name == "output_dir" for t in stage_types(stage) for f in dataclasses.fields(t))
 
 
 def bad_values(spec) -> list[str]:
@@ -57,7 +47,8 @@ CASES = [(stage, spec.name, bad_values(spec)) for stage in CLI_STAGES for spec i
 
 def test_the_table_covers_every_numeric_field_of_every_stage():
     """The cases are generated, so a new numeric field is checked without editing this file."""
-    assert {s for s, _, _ in CASES} == set(CLI_STAGES) - {"compare"}  # compare has no numeric field
+    with_numbers = {"score-harm", "augment", "import-reflections", "bind-data", "pretrain", "sft", "attack", "eval"}
+    assert with_numbers | {"judge-audit", "curves", "render-prompt", "experiment", "env"} <= {s for s, _, _ in CASES}
     assert len(CASES) > 150
     for stage in CLI_STAGES:  # every stage's defaults pass their own checks
         for spec in numeric_fields(stage_types(stage)):
@@ -69,7 +60,7 @@ def test_a_bad_number_is_exit_2_naming_the_field(stage, name, values, tmp_path, 
     monkeypatch.chdir(tmp_path)
     for value in values:
         argv = [stage, f"--{name}={value}"]
-        if stage not in ("experiment", "attack", "judge-audit", "render-prompt"):
+        if has_output_dir(stage) and stage != "experiment":
             argv += ["--output_dir", str(tmp_path / "out")]
         assert main(argv) == 2, value
         err = capsys.readouterr().err
@@ -81,7 +72,7 @@ def test_a_bad_number_is_exit_2_naming_the_field(stage, name, values, tmp_path, 
 
 # --- through spp experiment --dry_run: each step's overrides pass the stage's own checks before step 1 ---------
 
-EXPERIMENT_STEPS = {"augment": "augment", "pretrain": "pretrain", "sft": "sft", "eval": "eval", "score": "score"}
+EXPERIMENT_STEPS = ("augment", "pretrain", "sft", "eval", "score")  # sections whose step stage has the same name
 
 
 def _experiment(tmp_path: Path, section: str, overrides: dict) -> Path:
@@ -101,8 +92,8 @@ def _experiment_cases() -> list[tuple[str, str, list[str]]]:
     """Per experiment section and kind of bad value, every numeric field of that stage at once (one dry run each):
     the one paragraph must name every one of them."""
     cases = []
-    for section, stage in EXPERIMENT_STEPS.items():
-        specs = [s for s in numeric_fields(STAGE_RUNS[stage].types()) if s.name not in PLAN_SET_FIELDS]
+    for section in EXPERIMENT_STEPS:
+        specs = [s for s in numeric_fields(step_stage(section).types()) if s.name not in PLAN_SET_FIELDS]
         for kind in ("inf", "nan", "out of range"):
             bounded = [s for s in specs if kind != "out of range" or s.range != Range(None)]
             cases.append((section, kind, [s.name for s in bounded]))
@@ -115,7 +106,7 @@ PLAN_SET_FIELDS = {"num_shards", "shard_index", "seq_len", "reflection_budget"}
 
 @pytest.mark.parametrize(("section", "kind", "names"), _experiment_cases(), ids=lambda v: v if isinstance(v, str) else "")
 def test_experiment_dry_run_refuses_bad_step_overrides_naming_each_field(section, kind, names, tmp_path, capsys):
-    stage = STAGE_RUNS[EXPERIMENT_STEPS[section]]
+    stage = step_stage(section)
     specs = {s.name: s for s in numeric_fields(stage.types())}
     values = {n: float(kind) if kind != "out of range" else _outside(specs[n]) for n in names}
     path = _experiment(tmp_path, section, values)
@@ -260,11 +251,15 @@ def test_field_specs_know_kinds_and_default_ranges():
     assert eval_kinds["limit"] == ("int", NON_NEGATIVE) and eval_kinds["benchmark_options"][0] == "mapping"
 
 
+REQUIRED = {"import-reflections": ["--training_tokenizer", "gpt2"]}  # fields a recipe must set (no default)
+
+
 @pytest.mark.parametrize("stage", sorted(CLI_STAGES))
 def test_every_stages_defaults_pass_their_own_checks(stage, tmp_path):
     from spp.recipes import parse_config
 
     argv = ["--bf16", "false"] if stage == "sft" else []  # SFTConfig's bf16 default needs a GPU
-    if stage not in ("render-prompt", "attack", "judge-audit"):
+    argv += REQUIRED.get(stage, [])
+    if has_output_dir(stage):
         argv += ["--output_dir", str(tmp_path / "o")]
     parse_config(stage_types(stage), argv, prog=f"spp {stage}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from spp.cli import STAGES, main
+from spp.cli import main
+from spp.stages import commands
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
+@pytest.mark.parametrize("stage", sorted(commands()))
 def test_every_stage_prints_its_help(stage, capsys):
     try:
         code = main([stage, "--help"])
@@ -21,7 +22,7 @@ def test_every_stage_prints_its_help(stage, capsys):
 def test_top_level_help_lists_every_stage(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in STAGES)
+    assert all(name in out for name in commands())
 
 
 def test_unknown_stage_exits_2_naming_the_known_ones(capsys):

@@ -1,8 +1,11 @@
-"""The ``spp`` command: one registry of stages, each a module with ``main(argv)``.
+"""The ``spp`` command: ``spp STAGE [--config RECIPE.yaml] [--field value ...]`` for every stage of ``spp.stages``.
 
-Every stage parses ``--config recipe.yaml`` plus command-line overrides named after its dataclass fields
-(``spp.recipes.parse_config``, trl's ``TrlParser``), calls its stage's run function with the parsed configs and
-prints what it did. Stage modules are imported only when their stage runs, so ``spp --help`` is instant.
+Each stage parses ``--config recipe.yaml`` plus command-line overrides named after its dataclass fields
+(``spp.recipes.parse_config``, trl's ``TrlParser``), calls its run function with the parsed configs and prints what
+it did (``spp.stages.stage_main``). Stage modules are imported only when their stage runs, so ``spp --help`` is
+instant. This module turns what a stage raises into an exit code: bad input (``SppConfigError``, a missing path, a
+Hub or network failure) is one paragraph and exit 2, an incomplete run (``SppIncomplete``) exit 3, Ctrl-C 130;
+anything else is a bug and keeps its traceback.
 
     spp --help
     spp augment --config recipes/augment/demo.yaml --max_documents 50
@@ -10,80 +13,33 @@ prints what it did. Stage modules are imported only when their stage runs, so ``
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
-from dataclasses import dataclass
 
-from spp.errors import SppConfigError
+from spp import stages
+from spp.errors import SppConfigError, SppIncomplete
 from spp.recipes import UTF8_FIX, file_in_traceback, parse_config
 
-__all__ = ["STAGES", "Stage", "main", "parse_config", "register_stage", "rerun_command"]
+__all__ = ["main", "parse_config", "rerun_command"]
 
 logger = logging.getLogger("spp")
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A CLI stage: ``target`` is ``"module:function"``, a ``function(argv: list[str]) -> int | None``."""
-
-    target: str
-    help: str
-
-
-STAGES: dict[str, Stage] = {
-    "render-prompt": Stage("spp.persona.cli:main", "print the generator prompt and prompt hash for one document"),
-    "augment": Stage(
-        "spp.data.augment_cli:main", "select documents, generate reflections, write the augmented corpus"
-    ),
-    "score-harm": Stage("spp.data.score_cli:main", "add a harm_score column to a dataset"),
-    "import-reflections": Stage(
-        "spp.data.import_cli:main", "join released reflections (a sidecar) to their corpus: an spp corpus for every arm"
-    ),
-    "inspect": Stage("spp.data.inspect_cli:main", "a dataset's columns, one row, and what spp's mappings read from it"),
-    "bind-data": Stage("spp.bind.cli:main", "persona-binding SFT data: paired cited/uncited persona answers"),
-    "publish": Stage(
-        "spp.hub.cli:publish_main", "publish a model or dataset (with cards and spp.json) to the Hub or a folder"
-    ),
-    "download": Stage("spp.hub.cli:download_main", "download a released model, dataset or checkpoint branch"),
-    "checkpoints": Stage("spp.hub.cli:checkpoints_main", "list the step-* checkpoint branches of a model repo"),
-    "pretrain": Stage("spp.pretrain.cli:main", "pretrain one arm from the augmented corpus (SPPTrainer)"),
-    "sft": Stage("spp.sft.cli:main", "identical, persona-bound SFT with TRL"),
-    "attack": Stage("spp.attack.cli:main", "optimise HarmBench test cases (PEZ, GCG) against the model under test"),
-    "eval": Stage("spp.eval.cli:eval_main", "run the safety suite on a model"),
-    "compare": Stage("spp.eval.cli:compare_main", "compare eval results of several models (table + PNG)"),
-    "judge-audit": Stage("spp.eval.cli:judge_audit_main", "measure a judge against labelled responses (F1, kappa)"),
-    "experiment": Stage("spp.experiment.cli:experiment_main", "run the whole matched-arm study from one recipe"),
-    "demo": Stage("spp.demo.cli:main", "the whole pipeline at tiny scale on CPU, in minutes"),
-    "curves": Stage("spp.eval.cli:curves_main", "measures on every step-* checkpoint branch, against tokens seen"),
-}
-
-
-def register_stage(name: str, target: str, help: str) -> None:
-    """Add a stage to ``spp``: ``target`` is ``"module:function"``."""
-    STAGES[name] = Stage(target, help)
+rerun_command = stages.rerun_command
 
 
 def _usage() -> str:
-    width = max(len(name) for name in STAGES)
+    listed = stages.commands()
+    width = max(len(name) for name in listed)
     lines = [
         "usage: spp <stage> [--config RECIPE.yaml] [--field value ...]",
         "",
         "Synthetic Persona Pretraining on the Hugging Face stack.",
         "",
-        "stages:",
-        *(f"  {name.ljust(width)}  {stage.help}" for name, stage in sorted(STAGES.items())),
+        "stages (in pipeline order):",
+        *(f"  {name.ljust(width)}  {stage.help}" for name, stage in listed.items()),
         "",
         "`spp <stage> --help` lists every field of that stage with its help.",
     ]
     return "\n".join(lines)
-
-
-def rerun_command(stage: str, argv: list[str] | None) -> str:
-    """The command line that reruns ``spp STAGE`` with the same arguments (for the message of a run to resume)."""
-    import shlex
-
-    return shlex.join(["spp", stage, *(sys.argv[2:] if argv is None else argv)])
 
 
 def setup_logging() -> None:
@@ -103,17 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spp {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in STAGES:
-        print(f"spp: unknown stage '{name}'. Known stages: {', '.join(sorted(STAGES))}.", file=sys.stderr)
+    if name not in stages.commands():
+        print(f"spp: unknown stage '{name}'. Known stages: {', '.join(stages.commands())}.", file=sys.stderr)
         return 2
     setup_logging()
     try:
-        module_name, function_name = STAGES[name].target.split(":")
-        function = getattr(importlib.import_module(module_name), function_name)
-        return int(function(rest) or 0)
+        return stages.get_stage(name).main(rest)
     except SppConfigError as err:
-        print(f"spp {name}: error: {err}", file=sys.stderr)
+        _error(name, "error", err)
         return 2
+    except SppIncomplete as err:
+        _error(name, err.label, err)
+        return 3
     except KeyboardInterrupt:
         print(f"spp {name}: interrupted; output written so far is incomplete (a rerun resumes or starts over).",
               file=sys.stderr)  # fmt: skip
@@ -123,13 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         if expected is None:
             _report_bug(name)
             raise
-        print(f"spp {name}: error: {expected}", file=sys.stderr)
+        _error(name, "error", expected)
         return 2
     except SystemExit:
         raise
     except BaseException:
         _report_bug(name)
         raise
+
+
+def _error(stage: str, label: str, err: BaseException) -> None:
+    """One paragraph on stderr, with every known token value replaced by ``***`` (a server may echo it)."""
+    from spp.hub.access import redact
+
+    print(redact(f"spp {stage}: {label}: {err}"), file=sys.stderr)
 
 
 def _stage_error(err: Exception) -> SppConfigError | None:
@@ -161,6 +125,7 @@ _HUB_ERRORS = {
     "ConnectError",
     "ConnectTimeout",
     "ReadTimeout",
+    "HfHubHTTPError",
 }
 
 

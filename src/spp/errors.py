@@ -38,6 +38,13 @@ class SppConfigError(ValueError):
         return text
 
 
+class SppIncomplete(RuntimeError):
+    """A run that stopped with part of its work missing, what it finished kept: the CLI prints ``label: message``
+    and exits 3, and a rerun does only what is missing (e.g. ``spp.eval.judges.JudgingIncomplete``)."""
+
+    label = "incomplete"
+
+
 def check_range(config: object, name: str, low: float | None = None, high: float | None = None) -> None:
     """Raise ``SppConfigError`` naming ``field=name`` unless ``low <= config.name <= high`` (``None``: unset ok)."""
     value = getattr(config, name)

@@ -110,22 +110,37 @@ def check_placeholders(*configs: Any, source: str | None = None) -> None:
         )
 
 
-def spp_parser(dataclass_types: list[type], **kwargs: Any):
+def spp_parser(dataclass_types: list[type], positional: tuple[str, ...] = (), **kwargs: Any):
     """trl's ``TrlParser`` for ``dataclass_types`` with spp's parse-time rules (``spp.checks``): every value is
     checked (finite numbers in range, real booleans, mappings) before any config is built, and a mapping field
-    (``dict``, or a list of them) is read from the command line as JSON or YAML."""
+    (``dict``, or a list of them) is read from the command line as JSON or YAML. Its ``--help`` follows
+    ``spp.arguments`` (fields grouped by class, allowed values listed, ``positional`` fields)."""
     from trl import TrlParser
 
+    from spp.arguments import HelpFormatter, declaring_class, field_groups, finish_parser, without_values
     from spp.checks import check_mapping, field_specs, parse_mapping, parse_mapping_or_list
 
     class SppParser(TrlParser):
+        def _add_dataclass_arguments(self, dtype):
+            groups = field_groups(self, dtype)
+            hints = typing.get_type_hints(dtype)
+            for field in dataclasses.fields(dtype):
+                if field.init:
+                    field.type = hints[field.name]
+                    self._parse_dataclass_field(groups[declaring_class(dtype, field.name)], field)
+
         @staticmethod
         def _parse_dataclass_field(parser, field):
+            field, ours = without_values(field)
             TrlParser._parse_dataclass_field(parser, field)
             action = parser._option_string_actions.get(f"--{field.name}")
             origin = typing.get_origin(field.type)
             if action is None:
                 return
+            action.spp_values, action.spp_known = ours.get("values"), ours.get("known")
+            negation = parser._option_string_actions.get(f"--no_{field.name}")
+            if negation is not None:  # HfArgumentParser's --no_FIELD repeats the help with the opposite default
+                negation.help, negation.default = f"Same as --{field.name} false.", argparse.SUPPRESS
             if origin is dict or field.type is dict:
                 action.type = parse_mapping
             elif origin is list and typing.get_origin(typing.get_args(field.type)[0]) is dict:
@@ -142,22 +157,30 @@ def spp_parser(dataclass_types: list[type], **kwargs: Any):
             check_mapping(values, self.dataclass_types)
             return namespace, rest
 
-    return SppParser(dataclass_types, **kwargs)
+    kwargs.setdefault("formatter_class", HelpFormatter)
+    parser = SppParser(dataclass_types, **kwargs)
+    finish_parser(parser, positional)
+    return parser
 
 
 def parse_config(
-    dataclass_types: list[type], argv: list[str] | None, prog: str, description: str = "", check: bool = True
+    dataclass_types: list[type],
+    argv: list[str] | None,
+    prog: str,
+    description: str = "",
+    check: bool = True,
+    positional: tuple[str, ...] = (),
 ) -> tuple[Any, ...]:
     """Parse ``--config`` YAML plus overrides into ``dataclass_types``; bad input raises ``SppConfigError``, and so
     does a placeholder value (``check_placeholders``; ``check=False`` leaves them to the caller, e.g. a dry run that
-    lists them)."""
+    lists them). ``positional``: fields that values before the first option fill (``spp.arguments``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
     if config_path is not None and not Path(config_path).is_file():
         raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
     if config_path is not None:
         _check_recipe(config_path)
-    parser = spp_parser(dataclass_types, prog=prog, description=description, exit_on_error=False)
+    parser = spp_parser(dataclass_types, positional, prog=prog, description=description, exit_on_error=False)
     with _config_errors(config_path):
         configs = tuple(parser.parse_args_and_config(argv))
     if check:

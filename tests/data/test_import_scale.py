@@ -129,7 +129,7 @@ def test_the_shipped_mapping_recipe_is_the_packaged_default():
 
 def test_the_import_stage_runs_from_a_recipe_mapping_as_spp_experiment_runs_it(released, single, tmp_path):
     from spp.recipes import configs_from_recipe
-    from spp.stages import stage_run
+    from spp.stages import step_stage
     from spp.testing.released import AUTHORS, BUDGET, SEQ_LEN
 
     recipe = {
@@ -138,7 +138,7 @@ def test_the_import_stage_runs_from_a_recipe_mapping_as_spp_experiment_runs_it(r
         "marker": AUTHORS.marker, "end_marker": "", "seq_len": SEQ_LEN, "reflection_budget": BUDGET,
         "chunk_size": 8, "progress": False, "min_join_share": 0.9, "output_dir": str(tmp_path / "out"),
     }  # fmt: skip
-    stage = stage_run("import")
+    stage = step_stage("import")
     result = stage.run(configs_from_recipe(stage.types(), recipe))
     assert _result(tmp_path / "out") == single and "sidecar rows: 24" in stage.summary(result)
 
@@ -157,7 +157,7 @@ def test_the_shipped_import_recipe_reads_the_released_10m_set_with_the_authors_c
 
 
 def test_the_readme_section_on_the_released_data_names_real_recipes_and_stages():
-    from spp.cli import STAGES
+    from spp.stages import commands
 
     root = Path(__file__).parents[2]
     readme = (root / "README.md").read_text()
@@ -167,4 +167,4 @@ def test_the_readme_section_on_the_released_data_names_real_recipes_and_stages()
     for recipe in set(re.findall(r"recipes/[\w./-]+\.yaml", section)):
         assert (root / recipe).is_file(), recipe
     for stage in set(re.findall(r"^(?:accelerate launch .* -m )?spp ([\w-]+)", section, flags=re.M)):
-        assert stage in STAGES, stage
+        assert stage in commands(), stage

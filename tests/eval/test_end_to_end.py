@@ -89,6 +89,9 @@ def test_eval_authors_judges_rejudge_and_compare(
     argv = eval_argv(instruct_model, files, tmp_path / "kw", "--judge_all", "keyword")
     argv[argv.index(str(RECIPE))] = str(recipe)
     assert spp_main(argv) == 0
+    # progress bars, not log lines: each benchmark's generation counted to its last response, with an ETA
+    progress = capsys.readouterr().err
+    assert "advbench: generate: 100%|" in progress and f"{SENT_N['advbench']}/{SENT_N['advbench']} [" in progress
 
     results = json.loads((tmp_path / "kw" / "results.json").read_text())
     assert {b: r["n"] for b, r in results["benchmarks"].items()} == EXPECTED_N
@@ -118,6 +121,7 @@ def test_eval_authors_judges_rejudge_and_compare(
         argv[argv.index(str(RECIPE))] = str(recipe)
         assert spp_main([*argv, "--judge_model", "tiny-judge"]) == 0
         sent = Counter(judge.kinds)
+    assert "judge llm:" in capsys.readouterr().err  # the llm judge's calls counted by a bar too
     # every benchmark's own judge: harm score for AdvBench/DAN/PAP, JailbreakBench's for JBB (the null prompt is a
     # failure without a request), the refusal judge for XSTest and OR-Bench, the classifier for HarmBench; one request
     # per distinct judge input (the same request and response twice, e.g. AdvBench's and PAP's "Write malware" with

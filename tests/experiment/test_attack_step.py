@@ -18,6 +18,7 @@ from spp.experiment.cli import experiment_main
 from spp.experiment.runner import ExperimentState
 from spp.metadata import SppMetadata
 from spp.persona import load_persona
+from spp.testing.plan_table import table_rows
 
 REPO = Path(__file__).parents[2]
 PAPER = REPO / "recipes" / "experiments" / "paper_1.7b.yaml"
@@ -50,9 +51,11 @@ def test_paper_dry_run_lists_an_attack_step_per_arm(capsys, monkeypatch, tmp_pat
     assert experiment_main(["--config", str(PAPER), "--dry_run", "true"]) == 0
     out = capsys.readouterr().out
     arms = load_experiment(PAPER).arms
+    rows = {r["step"]: r for r in table_rows(out)}
     for arm in arms:
-        assert f"attack-{arm} (attack)" in out
-    assert out.count("attack:  pez, behaviours: unknown") == len(arms)
+        assert rows[f"attack-{arm}"]["stage"] == "attack" and rows[f"attack-{arm}"]["GPU-hours"] == "not measured"
+        assert rows[f"attack-{arm}"]["tokens / generations"] == "? x 5 x 500"  # behaviours not on disk yet
+        assert f"attack-{arm}: pez, behaviours: unknown" in out
     # the authors' HarmBench PEZ config: 500 steps (spp.attack.pez defaults to 100)
     assert out.count("5 test cases x 500 steps; device-hours: not measured") == len(arms)
 
@@ -73,9 +76,10 @@ def test_paper_dry_run_estimates_attack_hours_at_the_authors_500_steps(capsys, m
     assert experiment_main([*argv, "--attack_throughput_figure", "fig"]) == 0
     out = capsys.readouterr().out
     hours = 4 * 5 * 500 / 50.0 / 3600
-    assert out.count(f"pez, behaviours: 4 x 5 test cases x 500 steps; {hours:,.2f} device-hours") == len(
-        load_experiment(PAPER).arms
-    )
+    arms = load_experiment(PAPER).arms
+    assert out.count(f"pez, behaviours: 4 x 5 test cases x 500 steps; {hours:,.2f} device-hours") == len(arms)
+    rows = {r["step"]: r for r in table_rows(out)}
+    assert all(rows[f"attack-{arm}"]["GPU-hours"] == f"{hours:,.2f}" for arm in arms)
 
 
 def test_dry_run_counts_attack_hours_from_a_measured_figure(capsys, tmp_path):

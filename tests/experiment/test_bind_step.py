@@ -12,6 +12,7 @@ import yaml
 from spp.cli import main as spp_main
 from spp.errors import SppConfigError
 from spp.experiment import build_plan, load_experiment
+from spp.testing.plan_table import table_rows
 
 REPO = Path(__file__).parents[2]
 PAPER = REPO / "recipes" / "experiments" / "paper_1.7b.yaml"
@@ -23,13 +24,11 @@ def test_the_paper_dry_run_lists_bind_data_before_the_sft_steps_and_what_needs_a
     monkeypatch.chdir(tmp_path)
     assert spp_main(["experiment", "--config", str(PAPER), "--dry_run", "true"]) == 0
     out = capsys.readouterr().out
-    steps = re.findall(r"^\[\d+/\d+\] (\S+) \((\w+)\)", out, flags=re.M)
-    names = [name for name, _ in steps]
-    sft = [i for i, (_, stage) in enumerate(steps) if stage == "sft"]
+    rows = table_rows(out)
+    names = [r["step"] for r in rows]
+    sft = [i for i, r in enumerate(rows) if r["stage"] == "sft"]
     assert names.index("bind-data") < min(sft) and len(sft) == 5
-    for block in out.split("\n[")[1:]:
-        if re.match(r"\d+/\d+\] sft-", block):
-            assert "bind-data" in block.split("inputs:")[1].splitlines()[0]
+    assert all("bind-data" in rows[i]["depends on"].split(", ") for i in sft)
     needs = out.split("needs a value")[1]
     assert "judge_model = 'your-harm-score-judge'" in needs and not PLACEHOLDER.search(out)
     assert not (tmp_path / "runs").exists()
@@ -97,12 +96,12 @@ def test_a_placeholder_stops_a_run_with_exit_2_naming_the_field(tmp_path, capsys
 
 def test_the_bind_stage_runs_from_its_resolved_recipe_as_the_experiment_runs_it(tmp_path, monkeypatch):
     from spp.recipes import configs_from_recipe
-    from spp.stages import stage_run
+    from spp.stages import step_stage
 
     monkeypatch.chdir(REPO)
     recipe = yaml.safe_load((REPO / "recipes" / "bind" / "demo.yaml").read_text())
     recipe.update(output_dir=str(tmp_path / "bind"), progress=False)
-    stage = stage_run("bind")
+    stage = step_stage("bind")
     result = stage.run(configs_from_recipe(stage.types(), recipe))
     assert (tmp_path / "bind" / "spp.json").is_file() and result.merged["rows"] == 32 + 6
     assert "by status" in stage.summary(result)

@@ -8,6 +8,7 @@ from pathlib import Path
 from spp.experiment import build_plan, load_experiment, run_experiment
 from spp.experiment.cli import experiment_main
 from spp.experiment.runner import ExperimentState
+from spp.testing.plan_table import table_rows
 
 REPO = Path(__file__).parents[2]
 PAPER = REPO / "recipes" / "experiments" / "paper_1.7b.yaml"
@@ -45,7 +46,15 @@ def test_paper_dry_run_prints_plan_and_recorded_throughput(capsys, monkeypatch, 
     assert f"figure '{name}'" in out and f"{rate:,.0f} tokens/s per GPU" in out
     assert "benchmarks/measured/2026-11-27-h100/pretrain_throughput.json" in out  # where the figure came from
     tokens = 100_000_595_968
-    assert out.count(f"tokens:  {tokens:,} (100.0B); {tokens / rate / 3600:,.0f} GPU-hours") == 5
+    rows = table_rows(out)
+    pretrain = [r for r in rows if r["stage"] == "pretrain"]
+    assert len(pretrain) == 5 and all(r["tokens / generations"] == "100.0B tokens" for r in pretrain)
+    assert all(r["GPU-hours"] == f"{tokens / rate / 3600:,.0f}" for r in pretrain)
+    assert rows[-1]["step"] == "total" and rows[-1]["GPU-hours"] == f">= {5 * tokens / rate / 3600:,.0f}"
+    assert rows[-1]["tokens / generations"] == "500.0B tokens; 25,170 generations"  # every pretraining and eval step
+    assert f"pretraining, all arms: {5 * tokens:,} tokens" in out
+    # every stage is in the total: the steps without a figure are named, by stage
+    assert "not measured: score x1, augment x2, bind x1, sft x5, attack x5, eval x5" in out
     assert "accelerate launch --config_file recipes/accelerate/ddp.yaml --num_machines 4 --num_processes 32" in out
     assert "-m spp pretrain --config runs/spp-1.7b/recipes/pretrain-spp_t0.yaml" in out
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
@@ -97,6 +106,6 @@ def test_dry_run_lists_the_shard_lines_and_a_bad_shard_count_is_refused(tmp_path
     config = load_experiment("demo", output_dir=str(tmp_path), augment_shards=4, dry_run=True)
     run_experiment(config)
     out = capsys.readouterr().out
-    assert "command: spp augment --config" in out and "for SHARD_INDEX in 0..3" in out and "--merge true" in out
+    assert "augment: spp augment --config" in out and "for SHARD_INDEX in 0..3" in out and "--merge true" in out
     with pytest.raises(SppConfigError, match="augment_shards"):
         load_experiment("demo", augment_shards=0)

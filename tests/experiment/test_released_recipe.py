@@ -12,6 +12,7 @@ import yaml
 from spp.errors import SppConfigError
 from spp.experiment import load_experiment, run_experiment
 from spp.experiment.cli import experiment_main
+from spp.testing.plan_table import table_rows
 from spp.testing.release import ARMS, instruct_repo
 
 REPO = Path(__file__).parents[2]
@@ -23,14 +24,17 @@ def test_dry_run_lists_five_models_attack_eval_compare_downloads_work_and_estima
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert experiment_main(["--config", str(RELEASED), "--dry_run", "true"]) == 0
     out = capsys.readouterr().out
-    steps = [line.split("] ", 1)[1].split(" - ")[0] for line in out.splitlines() if line.startswith("[")]
-    assert steps == [s for arm in ARMS for s in (f"attack-{arm} (attack)", f"eval-{arm} (eval)")] + [
-        "compare (compare)"
+    rows = table_rows(out)
+    steps = [(r["step"], r["stage"]) for r in rows]
+    assert steps == [s for arm in ARMS for s in ((f"attack-{arm}", "attack"), (f"eval-{arm}", "eval"))] + [
+        ("compare", "compare"), ("total", "")
     ]
+    assert [r["tokens / generations"] for r in rows if r["stage"] == "eval"] == ["5,034 generations"] * 5
+    assert rows[-1]["tokens / generations"] == "25,170 generations" and rows[-1]["GPU-hours"] == "not measured"
     # per model: 4,239 generations by the protocol's counts + 159 x 5 PEZ test cases; judge calls per judge type
-    assert (
-        out.count("eval:    5,034 generations (advbench 520, dan 1,600, pap 50, jbb_artifacts 500, harmbench 795") == 5
-    )
+    for arm in ARMS:
+        line = f"eval-{arm}: 5,034 generations (advbench 520, dan 1,600, pap 50, jbb_artifacts 500, harmbench 795"
+        assert line in out
     assert out.count("judge calls: llm 4,239, classifier 795") == 5
     assert out.count("pez, behaviours: unknown (behaviours file not readable yet) x 5 test cases x 500 steps") == 5
     for arm in ARMS:  # the download, sized from the registry's shape (1.71B parameters in bfloat16), unverified

@@ -39,7 +39,7 @@ def _tiny_recipe(tmp_path: Path) -> Path:
     return path
 
 
-def _spy(name: str, stage: stages.StageRun, calls: list):
+def _spy(name: str, stage: stages.Stage, calls: list):
     """``stage``'s run function, recording each call's arguments under ``name``."""
     real = stage.function()
 
@@ -67,16 +67,21 @@ def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path,
     import spp.cli
     import spp.recipes
 
-    for stage in spp.cli.STAGES.values():  # imported before parse_config is patched: each binds the real one
-        importlib.import_module(stage.target.split(":")[0])
+    for stage in stages.STAGES.values():  # imported before parse_config is patched: each binds the real one
+        targets = [f"{stage.doc}:" if stage.doc else None, stage.run_target]
+        for target in targets:
+            if isinstance(target, str):
+                importlib.import_module(target.split(":")[0])
     for module, name in CLI_MAINS.items():
         monkeypatch.setattr(importlib.import_module(module), name, _forbid)
     monkeypatch.setattr(trl.TrlParser, "parse_args_and_config", _forbid)
     monkeypatch.setattr(spp.recipes, "parse_config", _forbid)
     monkeypatch.setattr(spp.cli, "parse_config", _forbid)
     calls: list[tuple[str, tuple]] = []
-    for name, stage in list(stages.STAGE_RUNS.items()):
-        monkeypatch.setitem(stages.STAGE_RUNS, name, dataclasses.replace(stage, run_target=_spy(name, stage, calls)))
+    for name, stage in list(stages.STAGES.items()):
+        if stage.run_target is not None:
+            spy = _spy(stage.step or name, stage, calls)
+            monkeypatch.setitem(stages.STAGES, name, dataclasses.replace(stage, run_target=spy))
 
     statuses = run_experiment(config)
 
@@ -85,7 +90,7 @@ def test_every_stage_run_gets_its_config_objects_and_no_argv_is_parsed(tmp_path,
     assert sorted(name for name, _ in calls) == sorted(step.stage for step in plan)
     assert {"augment", "pretrain", "sft", "attack", "eval", "compare"} <= {name for name, _ in calls}
     for name, args in calls:
-        stage = stages.STAGE_RUNS[name]
+        stage = stages.step_stage(name)
         types = stage.types()
         if not types:  # a library step: its recipe mapping and its outputs
             assert [type(a) for a in args] == [dict, dict], name
@@ -129,11 +134,9 @@ def test_a_stage_result_that_reports_a_failure_stops_the_experiment(tmp_path, mo
     def library(recipe, outputs):
         ran.append(next(iter(outputs)))
 
-    monkeypatch.setitem(
-        stages.STAGE_RUNS, "augment", dataclasses.replace(stages.STAGE_RUNS["augment"], run_target=augment)
-    )
+    monkeypatch.setitem(stages.STAGES, "augment", dataclasses.replace(stages.STAGES["augment"], run_target=augment))
     for name in ("tokenizer", "toy_data", "publish"):
-        monkeypatch.setitem(stages.STAGE_RUNS, name, dataclasses.replace(stages.STAGE_RUNS[name], run_target=library))
+        monkeypatch.setitem(stages.STAGES, name, dataclasses.replace(stages.STAGES[name], run_target=library))
     config = load_experiment("demo", output_dir=str(tmp_path), until="pretrain")
     with pytest.raises(RuntimeError, match="augment failed: 12 of 30 selected documents failed"):
         run_experiment(config)

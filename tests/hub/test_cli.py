@@ -63,7 +63,7 @@ def test_the_hub_stages_run_from_their_argument_objects(tiny_model_dir, tiny_dat
     assert first.changed and not second.changed and first.files == second.files
     assert (export / "main" / "data" / "train-00000-of-00001.parquet").is_file()
     assert run_checkpoints(CheckpointsArguments(repo_id=str(export), repo_type="dataset")) == []
-    files = run_download(DownloadArguments(repo_id=str(export), to=str(tmp_path / "back"), repo_type="dataset"))
+    files = run_download(DownloadArguments(repo_id=str(export), to=str(tmp_path / "back"), repo_type="dataset")).files
     assert "spp.json" in files and (tmp_path / "back" / "data" / "train-00000-of-00001.parquet").is_file()
     with pytest.raises(SppConfigError, match="kind"):
         PublishArguments(kind="checkpoint", path=str(tiny_model_dir))

@@ -31,6 +31,10 @@ def _pretrain(corpus_dir, out, arm, *extra):
 def test_resuming_another_arms_checkpoint_exits_2_and_changes_no_file(corpus_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert _pretrain(corpus_dir, out, "spp_t0") == 0
+    printed = capsys.readouterr().out  # the run ends saying where the model went, and Trainer.save_metrics wrote
+    metrics = json.loads((out / "train_results.json").read_text())
+    assert f"base model saved to {out} (arm spp_t0, data view " in printed and metrics["train_loss"] > 0
+    assert f"metrics: train_loss {metrics['train_loss']:.4g}" in printed
     assert json.loads((out / "checkpoint-2" / "spp.json").read_text())["arm"] == "spp_t0"  # the checkpoint says who
     before = _tree(out)
     capsys.readouterr()

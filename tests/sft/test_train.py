@@ -160,6 +160,9 @@ def test_cli_runs_the_tiny_recipe_and_exports(base_model, chat_file, tmp_path, c
     printed = capsys.readouterr().out
     meta = read_metadata(tmp_path / "o")
     assert f"sft_hash {meta.sft_hash}" in printed and "published to" in printed
+    assert f"instruct model saved to {tmp_path / 'o'} " in printed and "metrics: train_loss " in printed
+    metrics = json.loads((tmp_path / "o" / "train_results.json").read_text())  # Trainer.save_metrics
+    assert metrics["train_loss"] > 0 and f"train_loss {metrics['train_loss']:.4g}" in printed
     exported = [p for p in (tmp_path / "export").rglob("spp.json")]
     assert exported and json.loads(exported[0].read_text())["sft_hash"] == meta.sft_hash
 

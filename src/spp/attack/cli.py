@@ -11,15 +11,6 @@ A rerun with the same settings skips every finished behaviour (one file each und
 
 from __future__ import annotations
 
-from spp.attack.config import AttackConfig
-from spp.recipes import parse_config
+from spp.stages import stage_main
 
-
-def main(argv: list[str] | None = None) -> int:
-    (config,) = parse_config([AttackConfig], argv, prog="spp attack", description=__doc__.split("\n")[0])
-    from spp.attack.run import attack_summary, run_attack
-
-    record = run_attack(config)
-    print(attack_summary(record))
-    print(f"wrote {config.output} and {config.provenance_path()}")
-    return 0
+main = stage_main("attack")

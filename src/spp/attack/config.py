@@ -49,7 +49,10 @@ class AttackConfig:
     }
 
     # --- what is attacked ---
-    method: str = field(default="pez", metadata={"help": "Attack method: pez or gcg (spp.attack registry)."})
+    method: str = field(
+        default="pez",
+        metadata={"values": "spp.attack.registry:method_names", "help": "Attack method (the spp.attack registry)."},
+    )
     model: str = field(
         default="", metadata={"help": "The model under test: a local folder, a local export or a Hub id."}
     )
@@ -95,7 +98,10 @@ class AttackConfig:
     )
     search_batch_size: int = field(default=512, metadata={"help": "gcg: candidate prompts per forward pass."})
     device: str = field(default="auto", metadata={"help": f"Device: {DEVICE_HELP}."})
-    dtype: str = field(default="auto", metadata={"help": f"Weights' dtype: {DTYPE_HELP}."})
+    dtype: str = field(
+        default="auto",
+        metadata={"values": "spp.modeling.load:DTYPES", "help": f"Weights' dtype: {DTYPE_HELP}."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the initial prompts (per behaviour and test case)."})
     # --- hyperparameters (None: the method's HarmBench default) ---
     num_steps: int | None = field(default=None, metadata={"help": "Optimisation steps (pez 100, gcg 500)."})

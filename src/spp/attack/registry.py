@@ -14,7 +14,8 @@ from typing import Any
 
 from spp.errors import SppConfigError
 
-BUILTIN_MODULES = ("spp.attack.pez", "spp.attack.gcg")
+# The built-in methods by name -> the module that registers it (imported on first use: the methods import torch).
+BUILTIN_METHODS = {"pez": "spp.attack.pez", "gcg": "spp.attack.gcg"}
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,13 @@ def register_method(method: AttackMethod) -> AttackMethod:
 
 
 def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
+    for module in BUILTIN_METHODS.values():
         importlib.import_module(module)
+
+
+def method_names() -> list[str]:
+    """The methods registered and the built-in ones (named without importing them)."""
+    return sorted(set(ATTACK_METHODS) | set(BUILTIN_METHODS))
 
 
 def get_method(name: str) -> AttackMethod:

@@ -150,17 +150,18 @@ def _run_attack(config: AttackConfig, method, hp, behaviors, settings, target) -
     logger.info("%s: %d behaviours, %d finished before, %d to run", method.name, len(behaviors), skipped, len(pending))
     started, tokens, device = time.perf_counter(), 0, None
     if pending:
+        from tqdm.auto import tqdm
+
         model, tokenizer = load_model(config, target)
         context = build_context(model, tokenizer, target.template is not None)
         device = str(context.device)
-        for start in range(0, len(pending), config.behaviors_per_batch):
-            batch = pending[start : start + config.behaviors_per_batch]
-            for record in _run_batch(context, method, batch, hp, config):
-                store.put(record)
-                tokens += record["tokens"]
-            done = skipped + start + len(batch)
-            logger.info("%s: %d/%d behaviours finished (%.0f s)", method.name, done, len(behaviors),
-                        time.perf_counter() - started)  # fmt: skip
+        with tqdm(total=len(behaviors), initial=skipped, desc=f"attack {method.name}", unit="behaviour") as bar:
+            for start in range(0, len(pending), config.behaviors_per_batch):
+                batch = pending[start : start + config.behaviors_per_batch]
+                for record in _run_batch(context, method, batch, hp, config):
+                    store.put(record)
+                    tokens += record["tokens"]
+                bar.update(len(batch))
     seconds = time.perf_counter() - started
     cases = merge(store, [b.id for b in behaviors], config.output)
     record = provenance(config, method, settings, store, behaviors, cases)
@@ -222,9 +223,12 @@ def provenance(config, method, settings, store, behaviors, cases) -> dict[str, A
 
 
 def attack_summary(record: dict[str, Any]) -> str:
-    """One line of an attack run's provenance record: behaviours, test cases and the mean target loss."""
-    loss, run = record["target_loss"], record["run"]
+    """An attack run's provenance record in two lines: behaviours, test cases and the mean target loss; the files."""
+    from spp.attack.config import provenance_path
+
+    loss, run, cases = record["target_loss"], record["run"], record["test_cases"]
     return (
         f"{record['attack']}: {record['behaviors']['n']} behaviours ({run['behaviors_skipped']} already finished), "
-        f"{record['test_cases']['n']} test cases; target loss {loss['mean_initial']:.3f} -> {loss['mean_final']:.3f}"
+        f"{cases['n']} test cases; target loss {loss['mean_initial']:.3f} -> {loss['mean_final']:.3f}\n"
+        f"wrote {cases['path']} and {provenance_path(cases['path'])}"
     )

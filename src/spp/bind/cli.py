@@ -15,29 +15,18 @@ Rerun the same command after a crash or a server outage: finished chunks are kep
 
 from __future__ import annotations
 
-from spp.bind.job import BindConfigs, BindJobConfig, format_summary
-from spp.bind.run import run_bind
-from spp.bind.validate import BindValidationConfig
-from spp.generate.base import GeneratorConfig
-from spp.recipes import parse_config
+from typing import TYPE_CHECKING
 
-CONFIG_TYPES = [BindJobConfig, GeneratorConfig, BindValidationConfig]
+from spp.stages import get_stage, stage_main
+
+if TYPE_CHECKING:
+    from spp.bind.job import BindConfigs
+
+main = stage_main("bind-data")
 
 
 def parse(argv: list[str] | None) -> BindConfigs:
-    return BindConfigs(*parse_config(CONFIG_TYPES, argv, prog="spp bind-data", description=__doc__))
+    """The configs ``argv`` gives, bundled as ``run_bind`` takes them."""
+    from spp.bind.job import BindConfigs
 
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse(argv)
-    result = run_bind(configs)
-    job = configs.job
-    if result.shard is not None:
-        print(f"shard {job.shard_index + 1}/{job.num_shards} done:\n{format_summary(result.shard)}")
-    if result.merged is None:
-        print(f"when every shard has finished: spp bind-data <same options> --merge (output: {result.output_dir})")
-        return 0
-    if job.merge:
-        print(f"merged:\n{format_summary(result.merged)}")
-    print(f"dataset: {result.output_dir} (spp sft reads it as a dataset path; spp publish dataset uploads it)")
-    return 0
+    return BindConfigs(*get_stage("bind-data").parse(argv))

@@ -167,6 +167,9 @@ class BindConfigs:
         return recipe_hash(*self.all(), exclude=BIND_RUNTIME_FIELDS)
 
 
+CONFIG_TYPES = [BindJobConfig, GeneratorConfig, BindValidationConfig]  # what spp bind-data parses, in order
+
+
 def _prompter(job: BindJobConfig) -> BindPrompter:
     return BindPrompter(load_constitution(job.constitution), load_persona(job.persona))
 

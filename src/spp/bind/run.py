@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from spp.bind.generate import check_bind_backend
 from spp.bind.job import BindConfigs, BindJob
+from spp.data.jobdir import JobResult, job_summary
 
 
 @dataclass
-class BindResult:
-    """This shard's summary (``None`` on a merge-only run) and the merged summary (``None`` while other shards are
-    still to come)."""
-
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    merged: dict[str, Any] | None = None
+class BindResult(JobResult):
+    """What a bind-data run did (``spp.data.jobdir.JobResult``)."""
 
 
 def run_bind(configs: BindConfigs) -> BindResult:
     """Answer this shard's prompts (unless ``merge``) and merge when it is the only shard or ``merge`` is set."""
     check_bind_backend(configs.generator)  # before the job folder is claimed
     with BindJob(configs) as job:  # holds the job's lock until this run is done
-        result = BindResult(Path(job.output_dir))
+        shard = {"shard_index": configs.job.shard_index, "num_shards": configs.job.num_shards}
+        result = BindResult(Path(job.output_dir), **shard)
         if not configs.job.merge:
             result.shard = job.run_shard()
             if configs.job.num_shards > 1:
@@ -34,8 +30,8 @@ def run_bind(configs: BindConfigs) -> BindResult:
 
 
 def bind_summary(result: BindResult) -> str:
-    """What ``spp bind-data`` prints about a run: the merged counts, else this shard's."""
+    """What ``spp bind-data`` prints: this shard's counts, the merged dataset's and where it is."""
     from spp.bind.job import format_summary
 
-    summary = result.merged or result.shard
-    return format_summary(summary) if summary else ""
+    where = f"dataset: {result.output_dir} (spp sft reads it as a dataset path; spp publish dataset uploads it)"
+    return job_summary(result, "bind-data", format_summary, where)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from spp.contract import ReflectionContract
 from spp.data.executor import ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
 from spp.data.job import AugmentConfigs, AugmentJob, AugmentJobConfig, format_summary
+from spp.data.jobdir import JobResult, job_summary
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
 from spp.data.sources import SourceConfig
@@ -53,21 +53,16 @@ def check_backends(configs: AugmentConfigs) -> None:
 
 
 @dataclass
-class AugmentResult:
-    """What an augmentation run did: this shard's summary (``None`` on a merge-only or a datatrove run), the merged
-    summary (``None`` while other shards are still to come, or when the run failed), and ``failure``: why nothing was
-    merged (more than ``max_failed_share`` of the selected documents failed), ``None`` when the run succeeded."""
-
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    merged: dict[str, Any] | None = None
-    failure: str | None = None
+class AugmentResult(JobResult):
+    """What an augmentation run did (``spp.data.jobdir.JobResult``); ``failure``: why nothing was merged (more than
+    ``max_failed_share`` of the selected documents failed), ``None`` when the run succeeded."""
 
 
 def augment_summary(result: AugmentResult) -> str:
-    """A few lines of what the run made: the merged corpus's counts, else this shard's (empty on a datatrove run)."""
-    summary = result.merged or result.shard
-    return format_summary(summary) if summary else ""
+    """What ``spp augment`` prints: this shard's counts, the merged corpus's and where it is (``job_summary``)."""
+    out = result.output_dir
+    where = f"dataset: {out} (open with datasets.load_from_disk); summary: {out / 'summary.json'}"
+    return job_summary(result, "augment", format_summary, where)
 
 
 def run_augment(configs: AugmentConfigs) -> AugmentResult:
@@ -78,9 +73,10 @@ def run_augment(configs: AugmentConfigs) -> AugmentResult:
     if configs.executor.executor != "spp":
         from spp.data.datatrove_backend import run_with_datatrove
 
-        return AugmentResult(Path(configs.job.output_dir), failure=run_with_datatrove(configs))
+        failure = run_with_datatrove(configs)
+        return AugmentResult(Path(configs.job.output_dir), failure=failure, executor=configs.executor.executor)
     with AugmentJob(configs) as job:
-        result = AugmentResult(job.output_dir)
+        result = AugmentResult(job.output_dir, shard_index=configs.job.shard_index, num_shards=configs.job.num_shards)
         if not configs.job.merge:
             result.shard = job.run_shard()
             if failure := job.failure(result.shard):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from spp.errors import SppConfigError
+from spp.targets import load_target
 
 logger = logging.getLogger("spp.data")
 
@@ -70,7 +71,7 @@ class SppShardStep(PipelineStep):
         self.job_factory = job_factory
 
     def run(self, data: Any = None, rank: int = 0, world_size: int = 1):
-        job_class = _load(self.job_factory)
+        job_class = load_target(self.job_factory)
         with job_class(_shard_configs(self.configs, rank, world_size)) as job:
             result = job.run_shard()
             for status, count in result["counts"].items():
@@ -106,7 +107,7 @@ class SppFinalizeStep(PipelineStep):
                 source=self.shard_logging_dir,
                 fix="rerun the same command: completed tasks are skipped, the others continue from their chunks",
             )
-        job_class = _load(self.job_factory)
+        job_class = load_target(self.job_factory)
         with job_class(_shard_configs(self.configs, 0, self.tasks, merge=True)) as job:
             if failure := job.failure():
                 raise TaskFailed(failure)
@@ -114,13 +115,6 @@ class SppFinalizeStep(PipelineStep):
         self.stat_update("rows", value=result["rows"])
         if data:
             yield from data
-
-
-def _load(target: str):
-    import importlib
-
-    module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def logging_dirs(configs) -> tuple[str, str]:
@@ -198,7 +192,7 @@ def run_with_datatrove(
     ``--overwrite`` applied here, once); returns why it failed (too many failed documents, a task that died), or
     ``None``."""
     _require_datatrove()
-    job_class = _load(job_factory)
+    job_class = load_target(job_factory)
     job_class.take_claim(configs, shard_index=0, num_shards=1, merge=False).release()  # refused before any task
     first, second = build_executors(configs, job_factory, job_name)
     try:

@@ -29,6 +29,7 @@ class ExecutorConfig:
     executor: str = field(
         default="spp",
         metadata={
+            "values": "spp.data.executor:EXECUTORS",
             "help": "'spp' (this process: one shard, --num_shards/--shard_index for arrays), or a datatrove "
             "executor running the shards as tasks plus a finalize task: 'local', 'slurm' or 'ray'."
         },

@@ -43,11 +43,15 @@ class ReflectionFitConfig:
     )
     over_budget: str = field(
         default="trim",
-        metadata={"help": "A reflection over the budget: trim (at the last sentence end that fits) or reject."},
+        metadata={
+            "values": "spp.contract:OVER_BUDGET_POLICIES",
+            "help": "A reflection over the budget: trim (at the last sentence end that fits) or reject.",
+        },
     )
     placement: str = field(
         default="pause",
         metadata={
+            "values": "spp.data.fit:PLACEMENTS",
             "help": "pause: reflections at a sampled reading pause (columns reflection_*). end: the spp_t0_end "
             "ablation's reflections, written from the whole (window-clipped) document, in their own end_* columns; "
             "run it on an already augmented corpus to add them beside the pause columns."

@@ -21,32 +21,18 @@ chunks are kept.
 
 from __future__ import annotations
 
-import sys
+from typing import TYPE_CHECKING
 
-from spp.data.import_job import CONFIG_TYPES, ImportConfigs, format_import_summary, run_import
-from spp.recipes import parse_config
+from spp.stages import get_stage, stage_main
+
+if TYPE_CHECKING:
+    from spp.data.import_job import ImportConfigs
+
+main = stage_main("import-reflections")
 
 
 def parse(argv: list[str] | None) -> ImportConfigs:
-    return ImportConfigs(*parse_config(CONFIG_TYPES, argv, prog="spp import-reflections", description=__doc__))
+    """The configs ``argv`` gives, bundled as ``run_import`` takes them."""
+    from spp.data.import_job import ImportConfigs
 
-
-def main(argv: list[str] | None = None) -> int:
-    configs = parse(argv)
-    result = run_import(configs)
-    job = configs.job
-    if result.shard is not None and (job.num_shards > 1 or result.merged is None):
-        print(f"shard {job.shard_index + 1}/{job.num_shards} done:\n{format_import_summary(result.shard)}")
-    if result.failure:
-        print(f"spp import-reflections: {result.failure}", file=sys.stderr)
-        return 3
-    if configs.executor.executor != "spp":
-        return 0
-    if result.merged is None:
-        print(f"when every shard has finished: spp import-reflections <same options> --merge true "
-              f"(output: {result.output_dir})")  # fmt: skip
-        return 0
-    print(f"merged:\n{format_import_summary(result.merged)}")
-    out = result.output_dir
-    print(f"dataset: {out} (spp pretrain --dataset_path {out}); summary: {out / 'summary.json'}")
-    return 0
+    return ImportConfigs(*get_stage("import-reflections").parse(argv))

@@ -10,6 +10,7 @@ from spp.contract import OVER_BUDGET_POLICIES, ReflectionContract
 from spp.data.executor import ExecutorConfig
 from spp.data.import_rows import MISMATCH_POLICIES, UNKNOWN_CITATION_POLICIES, CheckSettings
 from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS
+from spp.data.resume import CORPUS_CHANGE_POLICIES
 from spp.data.sidecar import SidecarConfig
 from spp.data.sources import SourceConfig
 from spp.errors import SppConfigError
@@ -49,11 +50,15 @@ class ImportJobConfig:
     )
     over_budget: str = field(
         default="trim",
-        metadata={"help": "A reflection over the budget: trim (at the last sentence end that fits) or reject."},
+        metadata={
+            "values": "spp.contract:OVER_BUDGET_POLICIES",
+            "help": "A reflection over the budget: trim (at the last sentence end that fits) or reject.",
+        },
     )
     on_token_mismatch: str = field(
         default="reject",
         metadata={
+            "values": "spp.data.import_rows:MISMATCH_POLICIES",
             "help": "A pause whose recorded token index differs from the training tokenizer's count of the text "
             "before it: reject (the text may not be the one the reflection was written on) or keep (counted; the "
             "training tokenizer's index is written). With another tokenizer than the sidecar's, set token_index=none."
@@ -61,7 +66,10 @@ class ImportJobConfig:
     )
     on_unknown_citation: str = field(
         default="drop",
-        metadata={"help": "Cited ids the constitution lacks: drop them from citations (counted) or reject the row."},
+        metadata={
+            "values": "spp.data.import_rows:UNKNOWN_CITATION_POLICIES",
+            "help": "Cited ids the constitution lacks: drop them from citations (counted) or reject the row.",
+        },
     )
     min_join_share: float = field(
         default=0.99,
@@ -88,7 +96,10 @@ class ImportJobConfig:
     overwrite: bool = field(default=False, metadata={"help": "Discard an existing job in output_dir and start over."})
     on_corpus_change: str = field(
         default="error",
-        metadata={"help": "A rerun whose corpus or sidecar rows changed under committed chunks: 'error' or 'redo'."},
+        metadata={
+            "values": "spp.data.resume:CORPUS_CHANGE_POLICIES",
+            "help": "A rerun whose corpus or sidecar rows changed under committed chunks: 'error' or 'redo'.",
+        },
     )
     hub_repo_id: str | None = field(default=None, metadata={"help": "After merging, publish the corpus here."})
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
@@ -102,7 +113,7 @@ class ImportJobConfig:
             ("over_budget", OVER_BUDGET_POLICIES),
             ("on_token_mismatch", MISMATCH_POLICIES),
             ("on_unknown_citation", UNKNOWN_CITATION_POLICIES),
-            ("on_corpus_change", ("error", "redo")),
+            ("on_corpus_change", CORPUS_CHANGE_POLICIES),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:

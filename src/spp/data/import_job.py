@@ -327,11 +327,10 @@ def run_import(configs: ImportConfigs) -> ImportResult:
             with ImportJob(replace_job(configs, merge=True)) as job:
                 if failure := job.failure():
                     raise SppConfigError(failure, source=job.output_dir, field="min_join_share")
-        return ImportResult(
-            Path(configs.job.output_dir), failure="a datatrove task failed (see the log)" if code else None
-        )
+        failure = "a datatrove task failed (see the log)" if code else None
+        return ImportResult(Path(configs.job.output_dir), failure=failure, executor=configs.executor.executor)
     with ImportJob(configs) as job:
-        result = ImportResult(job.output_dir)
+        result = ImportResult(job.output_dir, shard_index=configs.job.shard_index, num_shards=configs.job.num_shards)
         if not configs.job.merge:
             result.shard = job.run_shard()
             if configs.job.num_shards > 1:

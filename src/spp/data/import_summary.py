@@ -4,10 +4,10 @@ it prints, and the result of a run."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from spp.data.import_rows import ImportStats
+from spp.data.jobdir import JobResult, job_summary
 
 SIDECAR_KINDS = ("no_text", "duplicate_id", "missing_id")
 
@@ -61,17 +61,12 @@ def format_import_summary(result: dict[str, Any]) -> str:
 
 
 @dataclass
-class ImportResult:
-    """What an import run did: this shard's summary (``None`` on a merge-only or datatrove run), the merged summary
-    (``None`` while other shards are still to come), and ``failure`` (why a datatrove run failed, else ``None``)."""
-
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    merged: dict[str, Any] | None = None
-    failure: str | None = None
+class ImportResult(JobResult):
+    """What an import run did (``spp.data.jobdir.JobResult``); ``failure``: why a datatrove run failed."""
 
 
 def import_result_summary(result: ImportResult) -> str:
-    """What ``spp import-reflections`` prints about a run: the merged counts, else this shard's."""
-    summary = result.merged or result.shard
-    return format_import_summary(summary) if summary else ""
+    """What ``spp import-reflections`` prints: this shard's counts, the merged corpus's and where it is."""
+    out = result.output_dir
+    where = f"dataset: {out} (spp pretrain --dataset_path {out}); summary: {out / 'summary.json'}"
+    return job_summary(result, "import-reflections", format_import_summary, where)

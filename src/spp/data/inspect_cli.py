@@ -30,7 +30,11 @@ class InspectArguments:
     split: str = field(default="train", metadata={"help": "Split to read."})
     revision: str | None = field(default=None, metadata={"help": "Hub revision (branch, tag or commit)."})
     mapping: str = field(
-        default="dlab-spp", metadata={"help": "Reflection mapping to check: a built-in name or a YAML file."}
+        default="dlab-spp",
+        metadata={
+            "known": "spp.data.mapping:builtin_names",
+            "help": "Reflection mapping to check: a built-in name or a YAML file.",
+        }
     )
     mapping_overrides: list[str] = field(
         default_factory=list, metadata={"help": "FIELD=COLUMN overrides of the mapping (FIELD=none: not mapped)."}

@@ -34,6 +34,7 @@ from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
     merge_job,
     summary,
 )
+from spp.data.resume import CORPUS_CHANGE_POLICIES
 from spp.data.scoring import HarmScoreConfig
 from spp.data.selection import SelectionConfig
 from spp.data.shard_run import ShardRun
@@ -47,6 +48,7 @@ from spp.persona.config import PersonaConfig
 from spp.recipes import recipe_hash, resolved_recipe
 
 # Fields that change where or how fast the job runs, not which rows it writes.
+DUPLICATE_ID_POLICIES = ("error", "keep")  # a source id seen twice: refuse, or keep every row (counted)
 JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
     "streaming",
     "harm_batch_size",
@@ -101,6 +103,7 @@ class AugmentJobConfig:
     duplicate_ids: str = field(
         default="error",
         metadata={
+            "values": "spp.data.job:DUPLICATE_ID_POLICIES",
             "help": "Source ids seen twice: 'error' (name the id) or 'keep' (keep every row, count them). Ids hashed "
             "from the text are always kept: they are identical documents."
         },
@@ -121,6 +124,7 @@ class AugmentJobConfig:
     on_corpus_change: str = field(
         default="error",
         metadata={
+            "values": "spp.data.resume:CORPUS_CHANGE_POLICIES",
             "help": "A rerun whose corpus differs from the one the job started on: 'error' (exit 2 naming the "
             "change) or 'redo' (regenerate only the chunks whose input rows changed; rerun every shard)."
         },
@@ -147,9 +151,9 @@ class AugmentJobConfig:
             raise SppConfigError("must be at least 1", field="chunk_size")
         if self.pipeline_chunks < 1:
             raise SppConfigError("must be at least 1", field="pipeline_chunks")
-        if self.duplicate_ids not in ("error", "keep"):
+        if self.duplicate_ids not in DUPLICATE_ID_POLICIES:
             raise SppConfigError("must be 'error' or 'keep'", field="duplicate_ids")
-        if self.on_corpus_change not in ("error", "redo"):
+        if self.on_corpus_change not in CORPUS_CHANGE_POLICIES:
             raise SppConfigError("must be 'error' or 'redo'", field="on_corpus_change")
         if not 0 <= self.max_failed_share <= 1:
             raise SppConfigError("must be between 0 and 1", field="max_failed_share")

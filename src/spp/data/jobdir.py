@@ -22,8 +22,10 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from spp.errors import SppConfigError
 from spp.generate.base import SERVER_RUNTIME_FIELDS
@@ -222,3 +224,38 @@ def _free(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+@dataclass
+class JobResult:
+    """What one run of a sharded job did (``spp augment``, ``score-harm``, ``import-reflections``, ``bind-data``):
+    this shard's summary (``None`` on a merge-only or datatrove run), the merged one (``None`` while other shards
+    are still to come, or when the run failed), ``failure`` (why it failed; the CLI exits 3 on it), which shard of
+    how many ran, and the executor (a datatrove executor reports in its own logs)."""
+
+    output_dir: Path
+    shard: dict[str, Any] | None = None
+    merged: dict[str, Any] | None = None
+    failure: str | None = None
+    shard_index: int = 0
+    num_shards: int = 1
+    executor: str = "spp"
+
+
+def job_summary(result: JobResult, command: str, describe: Callable[[dict[str, Any]], str], where: str) -> str:
+    """What a sharded job's CLI prints about ``result``: this shard's counts (when there are several shards or
+    nothing was merged yet), the merged counts and ``where`` the output is, or the command that merges once every
+    shard has finished. ``describe`` formats one summary; empty for a datatrove executor (it logs its own)."""
+    if result.executor != "spp":
+        return ""
+    lines = []
+    if result.shard is not None and (result.num_shards > 1 or result.merged is None):
+        lines.append(f"shard {result.shard_index + 1}/{result.num_shards} done:\n{describe(result.shard)}")
+    if result.failure:
+        return "\n".join(lines)
+    if result.merged is None:
+        lines.append(f"when every shard has finished: spp {command} <same options> --merge true "
+                     f"(output: {result.output_dir})")  # fmt: skip
+    else:
+        lines += [f"merged:\n{describe(result.merged)}" if result.num_shards > 1 else describe(result.merged), where]
+    return "\n".join(lines)

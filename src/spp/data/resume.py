@@ -15,6 +15,8 @@ from spp.data.identity import describe_change
 from spp.data.shards import JobState, corpus_length_changed
 from spp.errors import SppConfigError
 
+CORPUS_CHANGE_POLICIES = ("error", "redo")  # on_corpus_change: refuse a changed corpus, or redo what it changed
+
 logger = logging.getLogger("spp.data")
 
 

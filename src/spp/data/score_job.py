@@ -19,7 +19,7 @@ from typing import Any
 from spp.checks import ANY, AT_LEAST_ONE
 from spp.data.augment import harm_key
 from spp.data.executor import ExecutorConfig
-from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
+from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobResult, job_summary
 from spp.data.scoring import HARM_SCORERS, HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
 from spp.errors import SppConfigError, check_output_dir
@@ -245,26 +245,24 @@ class ScoreJob(ClaimedJob):
 
 
 @dataclass
-class ScoreResult:
-    """What a scoring run did: ``shard`` (this shard's rows and scorer seconds, ``None`` for a merge-only run) and
-    ``details`` (the merged corpus's ``spp.json`` details; ``None`` while other shards are still to come, or when a
-    datatrove executor ran them); ``failure`` says why the run failed (``None``: it did not)."""
+class ScoreResult(JobResult):
+    """What a scoring run did (``spp.data.jobdir.JobResult``): ``shard`` holds this shard's rows and scorer seconds,
+    ``merged`` the merged corpus's ``spp.json`` details."""
 
-    output_dir: Path
-    shard: dict[str, Any] | None = None
-    details: dict[str, Any] | None = None
-    failure: str | None = None
+
+def _describe(summary: dict[str, Any]) -> str:
+    if "harm_histogram" not in summary:  # a shard: its rows and time
+        return f"scored {summary['rows']} rows in {summary['scorer_seconds']:.1f} s of scoring"
+    return (
+        f"{summary['rows']} rows; {summary['rows_at_or_above_threshold']} at or above {summary['harm_threshold']}; "
+        f"histogram {summary['harm_histogram']}"
+    )
 
 
 def score_summary(result: ScoreResult) -> str:
-    """One line of what the merged corpus holds (empty while other shards are still to come)."""
-    if result.details is None:
-        return ""
-    details = result.details
-    return (
-        f"{details['rows']} rows; {details['rows_at_or_above_threshold']} at or above {details['harm_threshold']}; "
-        f"histogram {details['harm_histogram']}"
-    )
+    """What ``spp score-harm`` prints: this shard's rows, the merged corpus's histogram and where it is."""
+    where = f"dataset: {result.output_dir} (open with datasets.load_from_disk)"
+    return job_summary(result, "score-harm", _describe, where)
 
 
 def run_score(configs: ScoreConfigs) -> ScoreResult:
@@ -276,12 +274,12 @@ def run_score(configs: ScoreConfigs) -> ScoreResult:
         from spp.data.datatrove_backend import run_with_datatrove
 
         failure = run_with_datatrove(configs, job_factory="spp.data.score_job:ScoreJob", job_name="spp-score-harm")
-        return ScoreResult(out, failure=failure)
+        return ScoreResult(out, failure=failure, executor=configs.executor.executor)
     with ScoreJob(configs) as runner:
-        result = ScoreResult(out)
+        result = ScoreResult(out, shard_index=job.shard_index, num_shards=job.num_shards)
         if not job.merge:
             result.shard = runner.run_shard()
             if job.num_shards > 1:
                 return result
-        result.details = runner.merge()
+        result.merged = runner.merge()
     return result

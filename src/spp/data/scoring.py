@@ -19,7 +19,6 @@ documents get ``None`` (not scored).
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -30,9 +29,11 @@ from typing import Any, ClassVar
 from spp.checks import AT_LEAST_ONE
 from spp.errors import SppConfigError, check_model_path
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
+from spp.targets import load_target
 
 SAFELM_CLASSIFIER = "locuslab/safety-classifier_gte-large-en-v1.5"
 AGGREGATIONS = ("max", "mean", "first")
+REDUCTIONS = ("argmax", "expected")
 
 
 @dataclass
@@ -46,7 +47,8 @@ class HarmScoreConfig:
     }
 
     harm_scorer: str = field(
-        default="offline", metadata={"help": "Harm scorer: 'offline', 'transformers' or 'none' (do not score)."}
+        default="offline",
+        metadata={"values": "spp.data.scoring:harm_scorer_names", "help": "Harm scorer ('none': do not score)."}
     )
     harm_model: str = field(
         default=SAFELM_CLASSIFIER, metadata={"help": "transformers: text-classification model (Hub id or local path)."}
@@ -56,10 +58,15 @@ class HarmScoreConfig:
         metadata={"help": "transformers: JSON object label -> score, or 'auto' (the number in each label name)."},
     )
     harm_reduction: str = field(
-        default="argmax", metadata={"help": "transformers: 'argmax' class score or 'expected' (probability-weighted)."}
+        default="argmax",
+        metadata={
+            "values": "spp.data.scoring:REDUCTIONS",
+            "help": "transformers: 'argmax' class score or 'expected' (probability-weighted).",
+        }
     )
     harm_aggregation: str = field(
-        default="max", metadata={"help": f"How window scores make the document's score: one of {AGGREGATIONS}."}
+        default="max",
+        metadata={"values": "spp.data.scoring:AGGREGATIONS", "help": "How window scores make the document's score."}
     )
     harm_max_length: int = field(default=512, metadata={"help": "Window length in tokens (words for offline)."})
     harm_max_chunks: int = field(
@@ -67,7 +74,10 @@ class HarmScoreConfig:
     )
     harm_batch_size: int = field(default=32, metadata={"help": "transformers: windows per forward pass."})
     harm_device: str = field(default="auto", metadata={"help": f"transformers: {DEVICE_HELP}."})
-    harm_dtype: str = field(default="auto", metadata={"help": f"transformers: weights' dtype, {DTYPE_HELP}."})
+    harm_dtype: str = field(
+        default="auto",
+        metadata={"values": "spp.modeling.load:DTYPES", "help": f"transformers: weights' dtype, {DTYPE_HELP}."},
+    )
     harm_trust_remote_code: bool = field(
         default=False, metadata={"help": "transformers: allow the model's own code (GTE-based classifiers need it)."}
     )
@@ -76,7 +86,7 @@ class HarmScoreConfig:
     def __post_init__(self) -> None:
         if self.harm_aggregation not in AGGREGATIONS:
             raise SppConfigError(f"unknown aggregation {self.harm_aggregation!r}", field="harm_aggregation")
-        if self.harm_reduction not in ("argmax", "expected"):
+        if self.harm_reduction not in REDUCTIONS:
             raise SppConfigError(f"unknown reduction {self.harm_reduction!r}", field="harm_reduction")
         check_device(self.harm_device, "harm_device")
         check_dtype(self.harm_dtype, "harm_dtype")
@@ -245,6 +255,11 @@ HARM_SCORERS: dict[str, str | type[HarmScorer]] = {
 }
 
 
+def harm_scorer_names() -> list[str]:
+    """What ``harm_scorer`` takes: a registered scorer or ``none``."""
+    return [*HARM_SCORERS, "none"]
+
+
 def register_scorer(name: str, target: str | type[HarmScorer]) -> None:
     """Register a scorer by name: a class, or ``"module:Class"`` imported on first use."""
     HARM_SCORERS[name] = target
@@ -260,11 +275,7 @@ def build_scorer(config: HarmScoreConfig) -> HarmScorer | None:
             field="harm_scorer",
             fix=f"choose one of {sorted(HARM_SCORERS)} or 'none'",
         )
-    target = HARM_SCORERS[config.harm_scorer]
-    if isinstance(target, str):
-        module, attr = target.split(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target(config)
+    return load_target(HARM_SCORERS[config.harm_scorer])(config)
 
 
 @dataclass

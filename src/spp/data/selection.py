@@ -40,7 +40,10 @@ class SelectionConfig:
         "canary_fraction": FRACTION,
     }
 
-    selection: str = field(default="uniform", metadata={"help": f"Selection rule: one of {RULES}."})
+    selection: str = field(
+        default="uniform",
+        metadata={"values": "spp.data.selection:RULES", "help": "Selection rule."},
+    )
     selection_fraction: float = field(default=0.10, metadata={"help": "uniform: share of documents selected."})
     selection_seed: int = field(
         default=0, metadata={"help": "Seed of selection, reading pauses and canaries (with the document id)."}

@@ -58,7 +58,10 @@ class SidecarConfig:
     )
     mapping: str = field(
         default="dlab-spp",
-        metadata={"help": "Column mapping: a built-in name (dlab-spp: the authors' schema) or a YAML mapping file."},
+        metadata={
+            "known": "spp.data.mapping:builtin_names",
+            "help": "Column mapping: a built-in name (dlab-spp: the authors' schema) or a YAML mapping file.",
+        },
     )
     mapping_overrides: list[str] = field(
         default_factory=list,

@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     from spp.experiment.cli import parse
     from spp.experiment.runner import run_experiment
 
-    config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], prog="spp demo")
+    config = parse(["--config", str(DEMO_RECIPE), *(argv or [])], stage="demo")
     start = time.perf_counter()
     statuses = run_experiment(config)
     if not config.dry_run:

@@ -1,11 +1,12 @@
-"""Entry points of ``spp eval``, ``spp compare``, ``spp judge-audit`` and ``spp curves`` (runs: ``spp.eval.run``).
+"""``spp eval``, ``spp compare``, ``spp judge-audit``, ``spp curves``: the safety suite, comparisons, judge audits and
+emergence curves (runs: ``spp.eval.run``, ``spp.eval.curves``).
 
     spp eval --config recipes/eval/safety_suite.yaml --model path/to/instruct_model --output_dir results/spp_t0
     spp eval --config recipes/eval/safety_suite.yaml --model path/to/model --judge llm \\
         --judge_base_urls http://localhost:8000/v1 --judge_model judge --output_dir results/spp_t0_llm
     spp compare results/baseline results/spp_t0 --output_dir comparison
     spp judge-audit --labels tests/eval/data/judge_audit_labels.jsonl --judge keyword --group_by model benchmark
-    spp judge-audit --config recipes/eval/judge_audit.yaml --labels my_labels.jsonl \
+    spp judge-audit --config recipes/eval/judge_audit.yaml --labels my_labels.jsonl \\
         --judge_base_urls http://judge:8000/v1 --judge_model JUDGE
     spp curves outputs/demo/hub/models/spp-demo-spp_t0 --measures reflection_loss probes --output_dir curves
 
@@ -17,74 +18,11 @@ what is missing).
 
 from __future__ import annotations
 
-import sys
+from spp.stages import stage_main
 
-from spp.eval.config import CompareConfig, EvalConfig, JudgeAuditConfig
-from spp.recipes import parse_config
+__all__ = ["compare_main", "curves_main", "eval_main", "judge_audit_main"]
 
-
-def eval_main(argv: list[str]) -> int:
-    """Run the safety suite; write results.json, results.md and verdicts.jsonl into ``output_dir``."""
-    (config,) = parse_config([EvalConfig], argv, prog="spp eval", description="Run the spp safety suite on a model.")
-    from spp.eval.judges import JudgingIncomplete
-    from spp.eval.run import eval_summary, run_eval
-
-    try:
-        result = run_eval(config)
-    except JudgingIncomplete as err:
-        print(f"spp eval: judging incomplete: {err}", file=sys.stderr)
-        return 3
-    print(eval_summary(result))
-    print(f"wrote {result.json_path} and {result.markdown_path}")
-    return 0
-
-
-def compare_main(argv: list[str]) -> int:
-    """``spp compare RESULTS... [--output_dir DIR] [--force true]``: table + PNG."""
-    argv, positional = list(argv), []
-    while argv and not argv[0].startswith("-"):
-        positional.append(argv.pop(0))
-    if positional:
-        argv = ["--results", *positional, *argv]
-    (config,) = parse_config([CompareConfig], argv, prog="spp compare", description="Compare spp eval results.")
-    from spp.eval.run import run_compare
-
-    files = run_compare(config)
-    print("wrote " + ", ".join(str(p) for p in files.values()))
-    return 0
-
-
-def judge_audit_main(argv: list[str]) -> int:
-    """Score a judge against labelled responses; print accuracy, precision, recall, F1 and kappa (per group)."""
-    (config,) = parse_config(
-        [JudgeAuditConfig], argv, prog="spp judge-audit", description="Measure a judge against labelled responses."
-    )
-    from spp.eval.audit import audit_markdown
-    from spp.eval.judges import JudgingIncomplete
-    from spp.eval.run import run_judge_audit
-
-    try:
-        report = run_judge_audit(config)
-    except JudgingIncomplete as err:
-        print(f"spp judge-audit: judging incomplete: {err}", file=sys.stderr)
-        return 3
-    print(audit_markdown(report), end="")
-    if config.output:
-        print(f"wrote {config.output}")
-    return 0
-
-
-def curves_main(argv: list[str]) -> int:
-    """``spp curves MODEL_OR_EXPORT [...] [--measures ...]``: positional arguments are the models."""
-    from spp.eval import curves
-
-    argv = list(argv)
-    models = []
-    while argv and not argv[0].startswith("-"):
-        models.append(argv.pop(0))
-    (config,) = parse_config([curves.CurvesConfig], argv, prog="spp curves", description=curves.__doc__.split("\n")[0])
-    config.models = models + list(config.models)
-    result = curves.write_curves(config)
-    print(result["files"]["markdown"].read_text(encoding="utf-8"))
-    print(f"{result['evaluated']} evaluated, {result['cached']} cached; wrote {result['files']['png']}")
-    return 0
+eval_main = stage_main("eval")
+compare_main = stage_main("compare")
+judge_audit_main = stage_main("judge-audit")
+curves_main = stage_main("curves")

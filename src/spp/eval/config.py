@@ -12,6 +12,9 @@ from spp.eval.benchmarks import HEADLINE, get_benchmark
 from spp.modeling.chat_template import CHAT_TEMPLATE_HELP
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 
+EVAL_BACKENDS = ("transformers", "openai")  # generation: in-process, or OpenAI-compatible servers
+OVERLONG_POLICIES = ("truncate", "refuse")  # a prompt longer than the context
+
 
 @dataclass
 class JudgeDefaults:
@@ -46,10 +49,19 @@ class JudgeDefaults:
     )
     keyword_require_target: bool = field(default=False, metadata={"help": "keyword judge: also need the target."})
     classifier_model: str = field(default="", metadata={"help": "classifier judge: model path or id."})
-    classifier_format: str = field(default="harmbench", metadata={"help": "harmbench, llama_guard or sequence."})
+    classifier_format: str = field(
+        default="harmbench",
+        metadata={
+            "values": "spp.eval.judges.classifier:CLASSIFIER_FORMATS",
+            "help": "classifier judge: its prompt and output format.",
+        },
+    )
     classifier_positive_label: str = field(default="1", metadata={"help": "sequence format: harmful label."})
     classifier_device: str = field(default="auto", metadata={"help": f"classifier judge: {DEVICE_HELP}."})
-    classifier_dtype: str = field(default="auto", metadata={"help": f"classifier judge: dtype: {DTYPE_HELP}."})
+    classifier_dtype: str = field(
+        default="auto",
+        metadata={"values": "spp.modeling.load:DTYPES", "help": f"classifier judge: dtype: {DTYPE_HELP}."},
+    )
     classifier_trust_remote_code: bool = field(
         default=False, metadata={"help": "classifier judge: run the model's own code (custom architectures)."}
     )
@@ -93,12 +105,21 @@ class EvalConfig(JudgeDefaults):
     chat_template: str = field(
         default="model", metadata={"help": f"Chat template the prompts are rendered with: {CHAT_TEMPLATE_HELP}."}
     )
-    backend: str = field(default="transformers", metadata={"help": "Generation backend: transformers or openai."})
+    backend: str = field(
+        default="transformers",
+        metadata={
+            "values": "spp.eval.config:EVAL_BACKENDS",
+            "help": "Generation backend: in-process transformers, or OpenAI-compatible servers.",
+        },
+    )
     base_urls: list[str] = field(default_factory=list, metadata={"help": "openai backend: server base URLs (…/v1)."})
     served_model: str = field(default="", metadata={"help": "openai backend: the model name the server knows."})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env var holding the servers' API key."})
     # --- benchmarks and attacks ---
-    benchmarks: list[str] = field(default_factory=lambda: list(HEADLINE), metadata={"help": "Benchmarks to run."})
+    benchmarks: list[str] = field(
+        default_factory=lambda: list(HEADLINE),
+        metadata={"known": "spp.eval.benchmarks:BENCHMARKS", "help": "Benchmarks to run."},
+    )
     data_dir: str = field(default="", metadata={"help": "Folder of local benchmark files under their release names."})
     benchmark_files: list[str] = field(
         default_factory=list,
@@ -139,6 +160,7 @@ class EvalConfig(JudgeDefaults):
     overlong_prompts: str = field(
         default="truncate",
         metadata={
+            "values": "spp.eval.config:OVERLONG_POLICIES",
             "help": "A prompt whose tokens plus max_new_tokens exceed the model's context: truncate (cut the start of "
             "the text before the request, e.g. a jailbreak template, keeping the request; counted per benchmark) or "
             "refuse (stop before generating, naming the items)."
@@ -165,7 +187,13 @@ class EvalConfig(JudgeDefaults):
         },
     )
     device: str = field(default="auto", metadata={"help": f"transformers backend: {DEVICE_HELP}."})
-    dtype: str = field(default="auto", metadata={"help": f"transformers backend: weights' dtype, {DTYPE_HELP}."})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "values": "spp.modeling.load:DTYPES",
+            "help": f"transformers backend: weights' dtype, {DTYPE_HELP}.",
+        },
+    )
     trust_remote_code: bool = field(
         default=False, metadata={"help": "transformers backend: run the model's own code (custom architectures)."}
     )
@@ -182,13 +210,17 @@ class EvalConfig(JudgeDefaults):
     judge_all: str = field(
         default="",
         metadata={
+            "values": "spp.eval.judges:JUDGES",
             "help": "Judge every attack benchmark with this judge type instead of `judges` (e.g. keyword for an "
             "offline smoke run; over-refusal benchmarks then use keyword)."
         },
     )
     judge: str = field(
         default="keyword",
-        metadata={"help": "Judge of benchmarks not in `judges`: keyword (smoke judge, offline), llm or classifier."},
+        metadata={
+            "known": "spp.eval.judges:JUDGES",
+            "help": "Judge of benchmarks not in `judges` (keyword: the offline smoke judge).",
+        },
     )
     max_unparsed_share: float = field(
         default=0.02,
@@ -226,7 +258,7 @@ class EvalConfig(JudgeDefaults):
         check_range(self, "max_new_tokens", low=1)
         check_range(self, "top_p", low=0, high=1)
         check_range(self, "max_unparsed_share", low=0, high=1)
-        if self.overlong_prompts not in ("truncate", "refuse"):
+        if self.overlong_prompts not in OVERLONG_POLICIES:
             raise SppConfigError(
                 f"{self.overlong_prompts!r} is not truncate or refuse",
                 field="overlong_prompts",
@@ -240,7 +272,7 @@ class EvalConfig(JudgeDefaults):
         check_range(self, "max_concurrency", low=1)
         check_range(self, "max_tries", low=1)
         check_output_dir(self.output_dir)
-        if self.backend not in ("transformers", "openai"):
+        if self.backend not in EVAL_BACKENDS:
             raise SppConfigError(
                 f"unknown backend {self.backend!r}", field="backend", fix="use transformers or openai"
             )
@@ -314,6 +346,7 @@ class JudgeAuditConfig(JudgeDefaults):
     layout: str = field(
         default="spp",
         metadata={
+            "values": "spp.eval.audit:LAYOUTS",
             "help": "Column layout of the labels file: spp (behavior, response, label harmful|not), mr_eval (the SPP "
             "authors' judge_audit set: goal, response, claude_label), jbb_judge_comparison (goal, target_response, "
             "human_majority); see spp.eval.audit."
@@ -335,7 +368,10 @@ class JudgeAuditConfig(JudgeDefaults):
     )
     judge: str = field(
         default="keyword",
-        metadata={"help": "Judge spec: a type (keyword, llm, classifier) or a YAML mapping {type: llm, prompt: ...}."},
+        metadata={
+            "known": "spp.eval.judges:JUDGES",
+            "help": "Judge spec: a judge type or a YAML mapping {type: llm, prompt: ...}.",
+        },
     )
     group_by: list[str] = field(
         default_factory=list,

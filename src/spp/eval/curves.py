@@ -64,7 +64,7 @@ class CurvesConfig:
     )
     measures: list[str] = field(
         default_factory=lambda: ["reflection_loss", "probes"],
-        metadata={"help": "Measures per branch: reflection_loss, probes, asr."},
+        metadata={"values": "spp.eval.curves:MEASURES", "help": "Measures per branch: reflection_loss, probes, asr."},
     )
     corpus: str = field(
         default="",
@@ -73,20 +73,32 @@ class CurvesConfig:
     heldout_windows: int = field(
         default=0, metadata={"help": "reflection_loss: held-out windows (0: the model's own heldout count or 8)."}
     )
-    benchmarks: list[str] = field(default_factory=lambda: ["advbench"], metadata={"help": "asr: benchmarks."})
+    benchmarks: list[str] = field(
+        default_factory=lambda: ["advbench"],
+        metadata={"known": "spp.eval.benchmarks:BENCHMARKS", "help": "asr: benchmarks."},
+    )
     data_dir: str = field(default="", metadata={"help": "asr: folder of local benchmark files (release names)."})
     limit: int = field(default=10, metadata={"help": "asr: items per benchmark."})
-    judge: str = field(default="keyword", metadata={"help": "asr: judge type (keyword is the offline smoke judge)."})
+    judge: str = field(
+        default="keyword",
+        metadata={"values": "spp.eval.judges:JUDGES", "help": "asr: judge type (keyword is the offline smoke judge)."},
+    )
     max_new_tokens: int = field(default=16, metadata={"help": "probes, asr: new tokens per response (greedy)."})
     device: str = field(default="auto", metadata={"help": "Where branches run: 'auto' (CUDA when present), 'cpu'."})
-    dtype: str = field(default="float32", metadata={"help": "Weights' dtype (float32: branches compare exactly)."})
+    dtype: str = field(
+        default="float32",
+        metadata={"values": "spp.modeling.load:DTYPES", "help": "Weights' dtype (float32: branches compare exactly)."},
+    )
     labels: list[str] = field(
         default_factory=list, metadata={"help": "One legend label per model (default: the model's arm, else name)."}
     )
     title: str = field(default="Emergence curves", metadata={"help": "Title of the PNG."})
     output_dir: str = field(default="curves", metadata={"help": "Where curves.json, curves.md, curves.png go."})
     cache_dir: str = field(default="", metadata={"help": "Per-branch cache (default: OUTPUT_DIR/cache)."})
-    repo_type: str = field(default="model", metadata={"help": "Hub repo type of the models."})
+    repo_type: str = field(
+        default="model",
+        metadata={"values": "spp.hub.run:REPO_TYPES", "help": "Hub repo type of the models."},
+    )
     branch_pattern: str = field(
         default=DEFAULT_BRANCH_PATTERN,
         metadata={
@@ -115,8 +127,17 @@ class CurvesConfig:
     heldout_documents: int = field(
         default=0, metadata={"help": "reflection_loss without spp.json: the corpus' first N rows are held out."}
     )
-    voice: str = field(default="1p", metadata={"help": "reflection_loss without spp.json: reflection voice (1p, 3p)."})
-    layout: str = field(default="dense", metadata={"help": "reflection_loss without spp.json: dense or document."})
+    voice: str = field(
+        default="1p",
+        metadata={"values": "spp.contract:VOICES", "help": "reflection_loss without spp.json: reflection voice."},
+    )
+    layout: str = field(
+        default="dense",
+        metadata={
+            "values": "spp.pretrain.documents:LAYOUTS",
+            "help": "reflection_loss without spp.json: window layout.",
+        },
+    )
     data_seed: int = field(default=0, metadata={"help": "reflection_loss without spp.json: the data seed."})
     overwrite: bool = field(
         default=False,
@@ -311,6 +332,13 @@ def _label(model: str, meta: Any) -> str:
         repo_id = LocalExport.existing(model).repo_id or model
     found = lookup(repo_id)
     return found[1] if found is not None else Path(model).name
+
+
+def curves_summary(result: dict[str, Any]) -> str:
+    """What ``spp curves`` prints: the markdown table, how many branches were evaluated or cached, the PNG."""
+    files = result["files"]
+    table = files["markdown"].read_text(encoding="utf-8").rstrip("\n")
+    return f"{table}\n{result['evaluated']} evaluated, {result['cached']} cached; wrote {files['png']}"
 
 
 def write_curves(config: CurvesConfig, api: Any = None) -> dict[str, Any]:

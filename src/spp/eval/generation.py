@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from spp.errors import SppConfigError
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,27 +112,26 @@ def generate_cached(
     ids: list[str],
     chunk_size: int = 64,
 ) -> list[str]:
-    """One response per request, in order: cached ones read back, the rest generated in chunks and cached."""
+    """One response per request, in order: cached ones read back, the rest generated in chunks and cached (a
+    progress bar counts responses, the cached ones done from the start, with an ETA)."""
+    from tqdm.auto import tqdm
+
     hashes = [r.prompt_hash() for r in requests]
     missing = [i for i, h in enumerate(hashes) if cache.get(model, benchmark, h) is None]
     missing = list(dict.fromkeys(missing))
-    if missing:
-        logger.info(
-            "%s: generating %d of %d responses (%d cached)",
-            benchmark,
-            len(missing),
-            len(requests),
-            len(requests) - len(missing),
-        )
-    for start in range(0, len(missing), chunk_size):
-        chunk = missing[start : start + chunk_size]
-        responses = backend.generate([requests[i] for i in chunk])
-        cache.put_many(
-            [
-                {"model": model, "benchmark": benchmark, "prompt_hash": hashes[i], "id": ids[i], "response": text}
-                for i, text in zip(chunk, responses, strict=True)
-            ]
-        )
+    done = len(requests) - len(missing)
+    with tqdm(total=len(requests), initial=done, desc=f"{benchmark}: generate", unit="response",
+              disable=not missing) as bar:  # fmt: skip
+        for start in range(0, len(missing), chunk_size):
+            chunk = missing[start : start + chunk_size]
+            responses = backend.generate([requests[i] for i in chunk])
+            cache.put_many(
+                [
+                    {"model": model, "benchmark": benchmark, "prompt_hash": hashes[i], "id": ids[i], "response": text}
+                    for i, text in zip(chunk, responses, strict=True)
+                ]
+            )
+            bar.update(len(chunk))
     return [cache.get(model, benchmark, h) or "" for h in hashes]
 
 

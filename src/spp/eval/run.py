@@ -62,9 +62,10 @@ def run_eval(config: EvalConfig) -> EvalResult:
 
 
 def eval_summary(result: EvalResult) -> str:
-    """The headline: mean ASR over the attack benchmarks run."""
+    """The headline (mean ASR over the attack benchmarks run) and the files written."""
     mean = result.results["headline"]["mean"]
-    return f"mean ASR {100 * mean:.1f}%" if mean is not None else "no attack benchmark run"
+    headline = f"mean ASR {100 * mean:.1f}%" if mean is not None else "no attack benchmark run"
+    return f"{headline}\nwrote {result.json_path} and {result.markdown_path}"
 
 
 def run_compare(config: CompareConfig) -> dict[str, Path]:
@@ -79,6 +80,19 @@ def run_compare(config: CompareConfig) -> dict[str, Path]:
         "compare", config.output_dir, recipe_hash=digest, inputs=config.results, overwrite=config.overwrite
     ):
         return compare(config.results, config.output_dir, force=config.force, title=config.title, reported=reported)
+
+
+def compare_summary(files: dict[str, Path]) -> str:
+    """The files ``run_compare`` wrote."""
+    return "wrote " + ", ".join(str(p) for p in files.values())
+
+
+def judge_audit_summary(report: dict[str, Any]) -> str:
+    """The audit as a markdown table (``spp.eval.audit.audit_markdown``), and the JSON file when one was written."""
+    from spp.eval.audit import audit_markdown
+
+    written = f"\nwrote {report['output']}" if report.get("output") else ""
+    return audit_markdown(report).rstrip("\n") + written
 
 
 def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
@@ -121,4 +135,4 @@ def run_judge_audit(config: JudgeAuditConfig) -> dict[str, Any]:
     ):  # before a classifier judge is loaded
         report = run()
         output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return report
+    return {**report, "output": str(output)}

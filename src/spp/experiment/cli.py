@@ -12,17 +12,20 @@ last checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spp.experiment.config import ExperimentConfig
-from spp.experiment.runner import run_experiment
-from spp.recipes import parse_config
+from spp.stages import get_stage
+
+if TYPE_CHECKING:
+    from spp.experiment.config import ExperimentConfig
 
 __all__ = ["experiment_main", "parse", "run_experiment"]
 
 
-def parse(argv: list[str] | None, prog: str = "spp experiment") -> ExperimentConfig:
+def parse(argv: list[str] | None, stage: str = "experiment") -> ExperimentConfig:
+    """The experiment config ``argv`` gives, as ``spp STAGE`` (``experiment`` or ``demo``) parses it."""
     # placeholders are the plan's to report: the dry run lists them, a run stops on them (spp.experiment.runner)
-    (config,) = parse_config([ExperimentConfig], argv, prog=prog, description=__doc__.split("\n")[0], check=False)
+    (config,) = get_stage(stage).parse(argv, check=False)
     argv = list(argv or [])
     if not config.recipe_dir and "--config" in argv[:-1]:
         config.recipe_dir = str(repository_root(Path(argv[argv.index("--config") + 1])))
@@ -35,6 +38,14 @@ def repository_root(recipe: Path) -> Path:
     return next((p.parent for p in resolved.parents if p.name == "recipes"), resolved.parent)
 
 
+def run_experiment(config: ExperimentConfig) -> dict[str, str]:
+    """``spp.experiment.runner.run_experiment`` (imported when called: ``--help`` stays light)."""
+    from spp.experiment.runner import run_experiment
+
+    return run_experiment(config)
+
+
 def experiment_main(argv: list[str] | None = None) -> int:
     run_experiment(parse(argv))
     return 0
+

@@ -37,7 +37,7 @@ class ExperimentConfig:
     output_dir: str = field(default="outputs/experiment", metadata={"help": "Root folder of every artifact."})
     arms: list[str] = field(
         default_factory=lambda: ["baseline", "spp_t0"],
-        metadata={"help": "Arms to pretrain, post-train and evaluate (baseline, filtered, spp_t0, spp_mt, ...)."},
+        metadata={"known": "spp.pretrain.arms:ARMS", "help": "Arms to pretrain, post-train and evaluate."},
     )
     models: dict[str, Any] = field(
         default_factory=dict,
@@ -97,7 +97,10 @@ class ExperimentConfig:
     )
     launch: str = field(
         default="run",
-        metadata={"help": "Training stages: 'run' (in-process on one device, accelerate on several) or 'print'."},
+        metadata={
+            "values": "spp.experiment.config:LAUNCH_MODES",
+            "help": "Training stages: 'run' (in-process on one device, accelerate on several) or 'print'.",
+        },
     )
     accelerate_config: str = field(
         default="recipes/accelerate/ddp.yaml", metadata={"help": "accelerate config file of the launch commands."}
@@ -127,7 +130,11 @@ class ExperimentConfig:
     )
     dry_run: bool = field(default=False, metadata={"help": "Print the plan and estimates; run nothing."})
     until: str = field(
-        default="", metadata={"help": "Stop after the steps of this stage (e.g. pretrain); empty: run everything."}
+        default="",
+        metadata={
+            "values": "spp.experiment.runner:RUN_ORDER",
+            "help": "Stop after the steps of this stage (e.g. pretrain); empty: run everything.",
+        }
     )
     recipe_dir: str = field(
         default="", metadata={"help": "Folder stage recipe paths are relative to (default: cwd, then the repo)."}
@@ -270,7 +277,7 @@ def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> Experiment
     """The ``ExperimentConfig`` of a recipe file or of an embedded recipe's name (``EMBEDDED_RECIPES``; ``"demo"``:
     the tiny recipe ``spp demo`` runs), with field ``overrides``."""
     if str(recipe) in EMBEDDED_RECIPES:
-        from spp.stages import load_target
+        from spp.targets import load_target
 
         recipe = load_target(EMBEDDED_RECIPES[str(recipe)])
     path = Path(recipe)

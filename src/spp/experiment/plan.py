@@ -332,11 +332,11 @@ def check_plan(plan: list[Step], dry_run: bool = False) -> list[str]:
     them: a plan may be printed where the data is not."""
     import dataclasses
 
-    from spp.stages import stage_run
+    from spp.stages import step_stage
 
     fields: dict[str, set[str]] = {}
     for step in plan:
-        stage = stage_run(step.stage)
+        stage = step_stage(step.stage)
         if step.stage not in fields:  # a library step (no config types) has keys of its own
             fields[step.stage] = {f.name for t in stage.types() for f in dataclasses.fields(t)}
         known = fields[step.stage]
@@ -345,7 +345,7 @@ def check_plan(plan: list[Step], dry_run: bool = False) -> list[str]:
             raise SppConfigError(
                 f"step {step.name}: unknown {step.stage} fields {unknown}",
                 field=f"{step.stage}.overrides",
-                fix=f"use the fields that `spp {stage.command} --help` lists (in the stage recipe or the experiment's "
+                fix=f"use the fields that `spp {stage.name} --help` lists (in the stage recipe or the experiment's "
                 "overrides)",
             )
     return _check_step_values(plan, dry_run)
@@ -354,12 +354,12 @@ def check_plan(plan: list[Step], dry_run: bool = False) -> list[str]:
 def _check_step_values(plan: list[Step], dry_run: bool) -> list[str]:
     from spp.errors import planned_paths
     from spp.recipes import configs_from_recipe
-    from spp.stages import stage_run
+    from spp.stages import step_stage
 
     missing: list[str] | None = [] if dry_run else None
     with planned_paths((p for step in plan for p in step.outputs.values()), missing):
         for step in plan:
-            stage = stage_run(step.stage)
+            stage = step_stage(step.stage)
             if not stage.config_types:
                 continue
             types = stage.types()
@@ -372,7 +372,7 @@ def _check_step_values(plan: list[Step], dry_run: bool) -> list[str]:
                 raise SppConfigError(
                     f"step {step.name}: {err.detail}",
                     field=f"{step.stage}.{err.field}" if err.field else f"{step.stage}.overrides",
-                    fix=err.fix or f"see `spp {stage.command} --help`",
+                    fix=err.fix or f"see `spp {stage.name} --help`",
                 ) from err
     return sorted(set(missing or []))
 

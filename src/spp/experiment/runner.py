@@ -33,10 +33,12 @@ from spp.experiment.state import ExperimentState
 logger = logging.getLogger("spp.experiment")
 
 
-def last_checkpoint(directory: str | Path) -> Path | None:
-    """The ``checkpoint-N`` folder with the largest N that holds a trainer state, or ``None``."""
-    found = [p for p in Path(directory).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+def _last_checkpoint(directory: str | Path) -> str | None:
+    """The ``checkpoint-N`` folder with the largest N (``transformers.trainer_utils.get_last_checkpoint``), or
+    ``None`` when there is none (or no folder yet)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(directory)) if Path(directory).is_dir() else None
 
 
 def _clear_stale(step: Step, config: ExperimentConfig) -> None:
@@ -68,16 +70,16 @@ def _run_stage(step: Step, config: ExperimentConfig, resume: bool) -> None:
     resumes from its last checkpoint; an attack step resumes by itself (finished behaviours are skipped). A result
     whose ``failure`` is set raises ``RuntimeError``; else its summary (what the stage's CLI prints) is printed."""
     from spp.recipes import configs_from_recipe
-    from spp.stages import stage_run
+    from spp.stages import step_stage
 
-    stage = stage_run(step.stage)
+    stage = step_stage(step.stage)
     path = write_step_recipe(step, config)
     if not stage.config_types:  # a library step with keys of its own
         stage.function()(step.recipe, step.outputs)
         return
     configs = configs_from_recipe(stage.types(), step.recipe, source=str(path))
     if step.stage == "pretrain":
-        checkpoint = last_checkpoint(step.outputs["model"]) if resume else None
+        checkpoint = _last_checkpoint(step.outputs["model"]) if resume else None
         if checkpoint is not None:
             print(f"    resuming from {checkpoint}", flush=True)
             model_args, data_args, training_args = configs
@@ -115,7 +117,7 @@ def _must_print(step: Step, config: ExperimentConfig) -> bool:
 def _launch_subprocess(step: Step, config: ExperimentConfig, resume: bool) -> None:
     """Several GPUs on this machine: run the step's ``accelerate launch`` command and wait for it."""
     command = launch_command(step, config)
-    checkpoint = last_checkpoint(step.outputs["model"]) if resume and step.stage == "pretrain" else None
+    checkpoint = _last_checkpoint(step.outputs["model"]) if resume and step.stage == "pretrain" else None
     if checkpoint is not None:
         command += ["--resume_from_checkpoint", str(checkpoint)]
     subprocess.run(command, check=True)

@@ -8,7 +8,6 @@ document.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -19,8 +18,10 @@ from spp.generate.validate import ReflectionValidator, ValidationConfig
 from spp.modeling.load import DEVICE_HELP, DTYPE_HELP, check_device, check_dtype
 from spp.persona.render import PromptRenderer, messages_to_text
 from spp.persona.spec import IdentityFact
+from spp.targets import load_target
 
 STATUSES = ("ok", "rejected", "failed")
+ENDPOINTS = ("chat", "completions")  # openai: /chat/completions or /completions
 # GeneratorConfig fields that decide where and how fast requests run, not what they answer: every job on the
 # generator stack (spp augment, spp bind-data) leaves them out of its resume fingerprint. ``dtype`` is not one of
 # them: bfloat16 and float32 weights write different reflections.
@@ -97,7 +98,10 @@ class GeneratorConfig:
         "generation_seed": SEED,
     }
 
-    backend: str = field(default="offline", metadata={"help": "Generator backend: offline, openai or transformers."})
+    backend: str = field(
+        default="offline",
+        metadata={"values": "spp.generate.base:GENERATORS", "help": "Generator backend (the spp.generate registry)."},
+    )
     model: str = field(
         default="spp-offline",
         metadata={"help": "Model name sent to the server (openai) or local path / Hub id (transformers)."},
@@ -106,13 +110,20 @@ class GeneratorConfig:
         default_factory=lambda: ["http://127.0.0.1:8000/v1"],
         metadata={"help": "OpenAI-compatible base URLs (several servers share the load)."},
     )
-    endpoint: str = field(default="chat", metadata={"help": "openai: 'chat' (/chat/completions) or 'completions'."})
+    endpoint: str = field(
+        default="chat",
+        metadata={
+            "values": "spp.generate.base:ENDPOINTS",
+            "help": "openai: 'chat' (/chat/completions) or 'completions'.",
+        },
+    )
     api_key_env: str = field(
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key (never logged)."}
     )
     server_kind: str = field(
         default="openai",
         metadata={
+            "values": "spp.generate.openai_client:SERVER_KINDS",
             "help": "openai: the server software, which decides the extra sampling fields that may be sent: "
             "'openai' (hosted OpenAI-compatible APIs: standard fields only), 'vllm', 'sglang', 'tgi' or "
             "'transformers-serve' (see spp.generate.openai_client.SERVER_KINDS)."
@@ -172,7 +183,10 @@ class GeneratorConfig:
     device: str = field(default="auto", metadata={"help": f"transformers: {DEVICE_HELP}."})
     dtype: str = field(
         default="auto",
-        metadata={"help": f"transformers: weights' dtype, {DTYPE_HELP} (changes the answers: part of a resume)."},
+        metadata={
+            "values": "spp.modeling.load:DTYPES",
+            "help": f"transformers: weights' dtype, {DTYPE_HELP} (changes the answers: part of a resume).",
+        },
     )
     generation_seed: int = field(default=0, metadata={"help": "Seed for sampling (and the offline backend)."})
 
@@ -271,11 +285,7 @@ def generator_class(name: str) -> type[ReflectionGenerator]:
         raise SppConfigError(
             f"unknown generator backend {name!r}", field="backend", fix=f"choose one of {sorted(GENERATORS)}"
         )
-    target = GENERATORS[name]
-    if isinstance(target, str):
-        module, attr = target.split(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
+    return load_target(GENERATORS[name])
 
 
 def build_generator(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spp.errors import SppConfigError
-from spp.generate.base import ReflectionGenerator, ReflectionRequest, ReflectionResult
+from spp.generate.base import ENDPOINTS, ReflectionGenerator, ReflectionRequest, ReflectionResult
 from spp.generate.prompt_length import check_prompt_length
 from spp.generate.server_pool import Outcome, RetryableError, ServerConfig, ServerPool, run_sync
 
@@ -97,7 +97,7 @@ class OpenAIGenerator(ReflectionGenerator):
 
     def __init__(self, config, renderer, validation=None):
         super().__init__(config, renderer, validation)
-        if config.endpoint not in ("chat", "completions"):
+        if config.endpoint not in ENDPOINTS:
             raise SppConfigError(
                 f"unknown endpoint {config.endpoint!r}", field="endpoint", fix="use 'chat' or 'completions'"
             )

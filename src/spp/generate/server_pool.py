@@ -252,9 +252,12 @@ class ServerPool:
             parts.append(f"{url}: {', '.join(kinds)}{os_error}")
         return "; ".join(parts)
 
-    def post_all(self, path: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
-        """POST each payload to ``path``: the parsed answer, or an ``Exception`` saying why it failed."""
-        outcomes = run_sync(self.map(path, payloads, lambda p: json.dumps(p).encode()))
+    def post_all(
+        self, path: str, payloads: list[dict[str, Any]], on_done: Callable[[int], Any] | None = None
+    ) -> list[dict[str, Any] | Exception]:
+        """POST each payload to ``path``: the parsed answer, or an ``Exception`` saying why it failed. ``on_done(1)``
+        is called as each one finishes (a progress bar's ``update``)."""
+        outcomes = run_sync(self.map(path, payloads, lambda p: json.dumps(p).encode(), on_done=on_done))
         return [o.value if o.ok else RuntimeError(f"{o.error} (after {o.attempts} tries)") for o in outcomes]
 
     async def map(
@@ -263,9 +266,10 @@ class ServerPool:
         items: Sequence[Any],
         encode: Callable[[Any], bytes],
         parse: Callable[[dict[str, Any]], T] = choices_or_retry,
+        on_done: Callable[[int], Any] | None = None,
     ) -> list[Outcome[T]]:
         """One ``Outcome`` per item, in order. ``parse`` runs inside the retry loop: raise ``RetryableError`` there
-        to ask again for an answer that came back unusable."""
+        to ask again for an answer that came back unusable. ``on_done(1)`` is called as each item finishes."""
         import aiohttp
 
         outcomes: list[Outcome[T] | None] = [None] * len(items)
@@ -280,6 +284,8 @@ class ServerPool:
             async def worker() -> None:
                 for index in pending:
                     outcomes[index] = await self._one(session, gate, path, items[index], encode, parse)
+                    if on_done is not None:
+                        on_done(1)
 
             await asyncio.gather(*(worker() for _ in range(min(self.config.max_concurrency, len(items)))))
         return outcomes  # type: ignore[return-value]

@@ -335,7 +335,7 @@ def register_dataset_card(schema: str, render: str | Callable) -> None:
 
 def dataset_card(meta: SppMetadata, features: Any, repo_id: str | None, extra: dict[str, Any]):
     """The card for ``meta``'s kind of dataset (``DATASET_CARDS``), else the augmented corpus card."""
-    from spp.stages import load_target
+    from spp.targets import load_target
 
     schema = meta.details.get("schema")
     render = DATASET_CARDS.get(schema, render_dataset_card) if isinstance(schema, str) else render_dataset_card

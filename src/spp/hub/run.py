@@ -17,13 +17,14 @@ from pathlib import Path
 from spp.errors import SppConfigError, check_output_dir
 
 PUBLISH_KINDS = ("model", "dataset")
+REPO_TYPES = ("model", "dataset")  # the Hub repo types spp reads and writes
 DOWNLOAD_USAGE = "spp download ORG/NAME --to DIR [--revision R] [--include PATTERN ...]"
 PUBLISH_USAGE = "spp publish model|dataset PATH --repo_id ORG/NAME [--revision R] [--tag T] [--private] [--to_dir DIR]"
 
 
 @dataclass
 class PublishArguments:
-    kind: str = field(default="model", metadata={"help": "what path holds: model or dataset"})
+    kind: str = field(default="model", metadata={"values": "spp.hub.run:PUBLISH_KINDS", "help": "what path holds"})
     path: str = field(default="", metadata={"help": "the model folder (save_model) or dataset folder to publish"})
     repo_id: str | None = field(default=None, metadata={"help": "Hub repo ORG/NAME; with --to_dir it names the repo"})
     to_dir: str | None = field(default=None, metadata={"help": "write the tree to upload into this export folder"})
@@ -41,7 +42,10 @@ class PublishArguments:
 
     def __post_init__(self) -> None:
         if self.kind not in PUBLISH_KINDS:
-            raise SppConfigError(f"unknown kind {self.kind!r}", field="kind", fix=f"usage: {PUBLISH_USAGE}")
+            kinds = " or ".join(map(repr, PUBLISH_KINDS))
+            raise SppConfigError(
+                f"unknown kind {self.kind!r}: the first argument must be {kinds}", field="kind", fix=f"usage: {PUBLISH_USAGE}"
+            )
         check_output_dir(self.to_dir, "to_dir")
 
 
@@ -51,7 +55,7 @@ class DownloadArguments:
     to: str = field(default="", metadata={"help": "folder to put the files in"})
     revision: str = field(default="main", metadata={"help": "branch or tag, e.g. step-0001000"})
     include: list[str] = field(default_factory=list, metadata={"help": "only files matching these glob patterns"})
-    repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+    repo_type: str = field(default="model", metadata={"values": "spp.hub.run:REPO_TYPES", "help": "Hub repo type"})
     overwrite: bool = field(
         default=False, metadata={"help": "replace what spp downloaded into --to before (another repo or revision)"}
     )
@@ -63,7 +67,7 @@ class DownloadArguments:
 @dataclass
 class CheckpointsArguments:
     repo_id: str = field(default="", metadata={"help": "Hub repo ORG/NAME, or a local export folder"})
-    repo_type: str = field(default="model", metadata={"help": "model or dataset"})
+    repo_type: str = field(default="model", metadata={"values": "spp.hub.run:REPO_TYPES", "help": "Hub repo type"})
     branch_pattern: str = field(
         default="",
         metadata={
@@ -127,7 +131,26 @@ def publish_summary(result) -> str:
     return f"{state}: {result.target}@{result.revision}{tag}, {len(result.files)} files"
 
 
-def run_download(args: DownloadArguments) -> list[Path]:
+@dataclass
+class Downloaded:
+    """What ``run_download`` fetched: the files, from which repo and revision, into which folder."""
+
+    files: list[Path]
+    repo_id: str
+    revision: str
+    to: str
+
+
+def download_summary(result: Downloaded) -> str:
+    return f"{len(result.files)} files of {result.repo_id}@{result.revision} in {result.to}"
+
+
+def checkpoints_summary(branches: list[str]) -> str:
+    """One checkpoint branch per line, in step order."""
+    return "\n".join(branches)
+
+
+def run_download(args: DownloadArguments) -> Downloaded:
     """Download ``args.repo_id`` at ``args.revision`` (only ``include`` patterns, when given) into ``args.to``."""
     _require(args.repo_id, "repo_id", DOWNLOAD_USAGE)
     _require(args.to, "to", DOWNLOAD_USAGE)
@@ -142,7 +165,8 @@ def run_download(args: DownloadArguments) -> list[Path]:
     with claim_output(
         "download", args.to, recipe_hash=digest, inputs=[args.repo_id], overwrite=args.overwrite, field="to"
     ):
-        return download(args.repo_id, args.to, args.revision, args.include, args.repo_type)
+        files = download(args.repo_id, args.to, args.revision, args.include, args.repo_type)
+    return Downloaded(files, args.repo_id, args.revision, args.to)
 
 
 def run_checkpoints(args: CheckpointsArguments) -> list[str]:

@@ -28,7 +28,8 @@ class PersonaConfig:
     )
     persona: str = field(default="default", metadata={"help": "Persona spec: 'default' (shipped) or a YAML file."})
     pause_distribution: str = field(
-        default="uniform_after", metadata={"help": f"Reading pause distribution: one of {PAUSE_DISTRIBUTIONS}."}
+        default="uniform_after",
+        metadata={"values": "spp.persona.render:PAUSE_DISTRIBUTIONS", "help": "Reading pause distribution."}
     )
     pause_min_fraction: float = field(
         default=0.2, metadata={"help": "uniform_after: no pause in this leading share of the text; ramp: ramp length."}

@@ -18,6 +18,24 @@ class RenderedPrompt:
     pause: int
     prompt_hash: str
     renderer: PromptRenderer
+    document_chars: int = 0
+
+
+def render_summary(shown: RenderedPrompt) -> str:
+    """What ``spp render-prompt`` prints: the messages as JSON, the constitution, persona, pause and prompt hash."""
+    import json
+
+    constitution, persona = shown.renderer.constitution, shown.renderer.persona
+    return "\n".join(
+        [
+            json.dumps(shown.messages, indent=2, ensure_ascii=False),
+            "",
+            f"constitution: {constitution.name} {constitution.version} ({len(constitution.sections)} sections)",
+            f"persona: {persona.name} ({persona.id})",
+            f"reading pause: character {shown.pause} of {shown.document_chars}",
+            f"prompt hash: {shown.prompt_hash}",
+        ]
+    )
 
 
 def render_prompt(
@@ -29,4 +47,4 @@ def render_prompt(
     text = document.document
     pause = sample_pause(text, document.document_id, document.seed, persona.pause_distribution,
                          persona.pause_min_fraction)  # fmt: skip
-    return RenderedPrompt(renderer.messages(text, pause), pause, renderer.prompt_hash(), renderer)
+    return RenderedPrompt(renderer.messages(text, pause), pause, renderer.prompt_hash(), renderer, len(text))

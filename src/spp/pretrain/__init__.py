@@ -3,53 +3,55 @@
 from spp.pretrain import build_model, load_corpus, load_tokenizer, make_view, PackedArm, SPPTrainer
 """
 
-from spp.pretrain.arms import ARMS, Arm, ArmView, get_arm, make_view, register_arm
-from spp.pretrain.builder import PretrainRun, build_run, midtraining_start_tokens
-from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
-from spp.pretrain.data import DocumentStream, PackedArm, collate_windows, load_corpus, split_and_order
-from spp.pretrain.documents import Document, tokenize_batch
-from spp.pretrain.heldout import build_heldout_windows, heldout_windows_of_corpus
-from spp.pretrain.packing import PackingStats, Window, pack_windows
-from spp.pretrain.schedule import InjectionSchedule
-from spp.pretrain.specs import MODEL_SPECS, ModelSpec, build_model, get_model_spec, register_model_spec
-from spp.pretrain.tokenizer import load_tokenizer, prepare_tokenizer
-from spp.pretrain.trainer import SPPTrainer
-from spp.pretrain.window_index import Enrichment, WindowIndex
+from __future__ import annotations
 
-__all__ = [
-    "ARMS",
-    "MODEL_SPECS",
-    "Arm",
-    "ArmView",
-    "Document",
-    "DocumentStream",
-    "Enrichment",
-    "InjectionSchedule",
-    "ModelSpec",
-    "PackedArm",
-    "PackingStats",
-    "PretrainRun",
-    "SPPDataArguments",
-    "SPPModelArguments",
-    "SPPTrainer",
-    "SPPTrainingArguments",
-    "Window",
-    "WindowIndex",
-    "build_heldout_windows",
-    "build_model",
-    "build_run",
-    "collate_windows",
-    "get_arm",
-    "get_model_spec",
-    "heldout_windows_of_corpus",
-    "load_corpus",
-    "load_tokenizer",
-    "make_view",
-    "midtraining_start_tokens",
-    "pack_windows",
-    "prepare_tokenizer",
-    "register_arm",
-    "register_model_spec",
-    "split_and_order",
-    "tokenize_batch",
-]
+from typing import Any
+
+# name -> the module that defines it, imported on first use (``import spp.pretrain`` stays cheap: no torch)
+_EXPORTS = {
+    "ARMS": "spp.pretrain.arms",
+    "Arm": "spp.pretrain.arms",
+    "ArmView": "spp.pretrain.arms",
+    "get_arm": "spp.pretrain.arms",
+    "make_view": "spp.pretrain.arms",
+    "register_arm": "spp.pretrain.arms",
+    "PretrainRun": "spp.pretrain.builder",
+    "build_run": "spp.pretrain.builder",
+    "midtraining_start_tokens": "spp.pretrain.builder",
+    "SPPDataArguments": "spp.pretrain.config",
+    "SPPModelArguments": "spp.pretrain.config",
+    "SPPTrainingArguments": "spp.pretrain.config",
+    "DocumentStream": "spp.pretrain.data",
+    "PackedArm": "spp.pretrain.data",
+    "collate_windows": "spp.pretrain.data",
+    "load_corpus": "spp.pretrain.data",
+    "split_and_order": "spp.pretrain.data",
+    "Document": "spp.pretrain.documents",
+    "build_heldout_windows": "spp.pretrain.heldout",
+    "heldout_windows_of_corpus": "spp.pretrain.heldout",
+    "tokenize_batch": "spp.pretrain.documents",
+    "PackingStats": "spp.pretrain.packing",
+    "Window": "spp.pretrain.packing",
+    "pack_windows": "spp.pretrain.packing",
+    "InjectionSchedule": "spp.pretrain.schedule",
+    "MODEL_SPECS": "spp.pretrain.specs",
+    "ModelSpec": "spp.pretrain.specs",
+    "build_model": "spp.pretrain.specs",
+    "get_model_spec": "spp.pretrain.specs",
+    "register_model_spec": "spp.pretrain.specs",
+    "load_tokenizer": "spp.pretrain.tokenizer",
+    "prepare_tokenizer": "spp.pretrain.tokenizer",
+    "SPPTrainer": "spp.pretrain.trainer",
+    "Enrichment": "spp.pretrain.window_index",
+    "WindowIndex": "spp.pretrain.window_index",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'spp.pretrain' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -26,7 +26,8 @@ class SPPModelArguments:
     }
 
     model_spec: str = field(
-        default="tiny", metadata={"help": "Model spec: smollm2-1.7b, smollm2-360m, smollm2-135m or tiny."}
+        default="tiny",
+        metadata={"values": "spp.pretrain.specs:MODEL_SPECS", "help": "Model spec (the spp.pretrain.specs registry)."}
     )
     tokenizer_name_or_path: str = field(
         default="HuggingFaceTB/SmolLM2-1.7B", metadata={"help": "Any HF tokenizer id or local path."}
@@ -86,19 +87,27 @@ class SPPDataArguments:
     arm: str = field(
         default="spp_t0",
         metadata={
+            "values": "spp.pretrain.arms:ARMS",
             "help": "baseline, filtered, spp_t0 (reflections from the first token to the last), spp_mt (only from "
             "the midtraining start), spp_t0_mt (spp_t0 plus a reflection-enriched midtraining stream: set "
             "midtraining_annotated_share) or spp_t0_end (end-of-document ablation, from the end_* columns)."
         },
     )
-    reflection_voice: str = field(default="1p", metadata={"help": "Reflection voice: 1p or 3p (one per model)."})
+    reflection_voice: str = field(
+        default="1p",
+        metadata={"values": "spp.contract:VOICES", "help": "Reflection voice (one per model)."},
+    )
     placement: str | None = field(
         default=None,
-        metadata={"help": "Override the arm's block placement: pause or end (end reads the end_* columns)."},
+        metadata={
+            "values": "spp.pretrain.arms:PLACEMENTS",
+            "help": "Override the arm's block placement: pause or end (end reads the end_* columns).",
+        },
     )
     layout: str = field(
         default="dense",
         metadata={
+            "values": "spp.pretrain.documents:LAYOUTS",
             "help": "Window layout: dense (documents packed back to back; an annotated document starts a new window "
             "when its prefix or block would not fit) or document (the SPP authors': an annotated document opens its "
             "own window, truncated to seq_len - reflection_budget - 1 tokens, padding after)."
@@ -107,6 +116,7 @@ class SPPDataArguments:
     plain_fill: str = field(
         default="reserve",
         metadata={
+            "values": "spp.pretrain.documents:PLAIN_FILLS",
             "help": "What a window in which no annotated document starts holds: reserve (seq_len - "
             "reflection_budget document tokens, the budget left as padding) or full (seq_len + 1 document tokens, "
             "no padding: the SPP authors' compact stream). Windows with an annotated document keep the budget."
@@ -115,6 +125,7 @@ class SPPDataArguments:
     loss_on: str = field(
         default="all",
         metadata={
+            "values": "spp.pretrain.arms:LOSS_ON",
             "help": "Tokens that carry the next-token loss: all (every token but padding), reflection (the "
             "reflection blocks only) or no_harmful_context (all but the document tokens of documents with "
             "harm_score >= harm_threshold; their reflections keep their loss)."
@@ -212,7 +223,11 @@ class SPPTrainingArguments(TrainingArguments):
         },
     )
     liger: str = field(
-        default="auto", metadata={"help": "Liger kernels: auto (on CUDA when installed), on (required) or off."}
+        default="auto",
+        metadata={
+            "values": "spp.kernels:LIGER_MODES",
+            "help": "Liger kernels: auto (on CUDA when installed), on (required) or off.",
+        }
     )
     liger_kernels: str = field(
         default=",".join(LIGER_KERNELS), metadata={"help": f"Comma-separated Liger kernels among {LIGER_KERNELS}."}
@@ -268,3 +283,6 @@ class SPPTrainingArguments(TrainingArguments):
         check_output_dir(self.output_dir)
         super().__post_init__()
         check_fp8(self)  # fp8 where it cannot run: exit 2 before any data or model is loaded
+
+
+CONFIG_TYPES = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]  # what spp pretrain parses, in order

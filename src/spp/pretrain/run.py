@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from accelerate.logging import get_logger
 
 from spp.contract import ReflectionContract, record_contract
 from spp.errors import SppConfigError, check_model_path
@@ -15,20 +16,37 @@ from spp.metadata import SppMetadata, read_metadata
 from spp.ownership import claim_output, on_main_process, recording_callback
 from spp.pretrain.arms import get_arm
 from spp.pretrain.builder import build_run, check_run
-from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.config import CONFIG_TYPES, SPPDataArguments, SPPModelArguments, SPPTrainingArguments
 from spp.pretrain.corpus import with_corpus_contract
 from spp.recipes import recipe_hash
 
-logger = logging.getLogger("spp.pretrain")
-CONFIG_TYPES = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]  # what run_pretrain takes, in order
+__all__ = ["CONFIG_TYPES", "PretrainResult", "pretrain_summary", "run_pretrain"]
+logger = get_logger("spp.pretrain")  # accelerate's: the main process logs, not every rank
 
 
 @dataclass
 class PretrainResult:
-    """The trained base model's folder and its ``spp.json`` metadata."""
+    """The trained base model's folder, its ``spp.json`` metadata, the trainer's final metrics (also in
+    ``train_results.json``, ``Trainer.save_metrics``) and whether this process is the main one (the one that
+    reports)."""
 
     output_dir: Path
     metadata: SppMetadata
+    metrics: dict = field(default_factory=dict)
+    main_process: bool = True
+
+
+def pretrain_summary(result: PretrainResult) -> str:
+    """Where the base model was saved, its arm and data view, and the final training metrics (main process only)."""
+    if not result.main_process:
+        return ""
+    meta = result.metadata
+    view = meta.details.get("data_view_hash")
+    lines = [f"base model saved to {result.output_dir} (arm {meta.arm}, data view {view}, recipe {meta.recipe_hash})"]
+    shown = {k: result.metrics[k] for k in ("train_loss", "train_runtime", "epoch") if k in result.metrics}
+    if shown:
+        lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    return "\n".join(lines)
 
 
 def run_pretrain(
@@ -74,11 +92,13 @@ def run_pretrain(
         if claim is not None:  # the data view is known once the run is built: another one's folder is refused
             claim.check_data_view(run.extra["data_view_hash"])
         trainer = run.trainer(metadata=metadata, callbacks=[c for c in [recording_callback(claim)] if c])
-        trainer.train(resume_from_checkpoint=resume)  # the export's owner is checked before the first save
+        output = trainer.train(resume_from_checkpoint=resume)  # the export's owner is checked before the first save
         trainer.save_model()
+        trainer.save_metrics("train", output.metrics)  # train_results.json (main process only)
         if trainer.is_world_process_zero():
             trainer.spp_metadata.save(training_args.output_dir)  # with the packing counts of the trained windows
-    return PretrainResult(Path(training_args.output_dir), trainer.spp_metadata)
+    main = trainer.is_world_process_zero()
+    return PretrainResult(Path(training_args.output_dir), trainer.spp_metadata, dict(output.metrics), main)
 
 
 def claim_pretrain_output(model_args, data_args, training_args: SPPTrainingArguments):

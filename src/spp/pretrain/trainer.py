@@ -18,10 +18,10 @@ What it adds to ``Trainer``:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
+from accelerate.logging import get_logger
 from transformers import Trainer, TrainerState
 from transformers.trainer import TRAINER_STATE_NAME
 
@@ -48,7 +48,7 @@ from spp.pretrain.data import PACKING_COUNTS, PackedArm, collate_windows
 from spp.pretrain.fp8 import check_fp8, convert_decoder_to_fp8
 from spp.pretrain.packing import Window
 
-logger = logging.getLogger("spp.pretrain")
+logger = get_logger("spp.pretrain")  # accelerate's: the main process logs, not every rank
 
 
 def resolve_global_batch(args: SPPTrainingArguments) -> int:

@@ -8,16 +8,17 @@ silently re-added.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
+
+from accelerate.logging import get_logger
 
 from spp.contract import BlockFormat, block_format_of, read_spp_json
 from spp.errors import SppConfigError
 from spp.metadata import METADATA_FILENAME, SppMetadata
 from spp.persona import load_persona
 
-logger = logging.getLogger("spp.sft")
+logger = get_logger("spp.sft")  # accelerate's: the main process logs, not every rank
 
 
 @dataclass(frozen=True)

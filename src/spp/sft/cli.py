@@ -10,14 +10,6 @@ model's spp.json and card) must be the same for all of them.
 
 from __future__ import annotations
 
-from spp.recipes import parse_config
-from spp.sft.config import SPPSFTConfig
+from spp.stages import stage_main
 
-
-def main(argv: list[str] | None = None) -> int:
-    (config,) = parse_config([SPPSFTConfig], argv, prog="spp sft", description=__doc__.split("\n")[0])
-    from spp.sft.train import run_sft, sft_summary
-
-    result = run_sft(config)
-    print(sft_summary(result))
-    return 0
+main = stage_main("sft")

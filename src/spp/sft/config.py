@@ -184,7 +184,11 @@ class SPPSFTConfig(SFTConfig):
         metadata={"help": "Also publish the instruct model (card + spp.json) to this local export folder."},
     )
     arm: str | None = field(
-        default=None, metadata={"help": "Arm label of the base model when its spp.json does not record one."}
+        default=None,
+        metadata={
+            "known": "spp.pretrain.arms:ARMS",
+            "help": "Arm label of the base model when its spp.json does not record one.",
+        }
     )
     liger: str = field(
         default="off",

@@ -21,8 +21,9 @@ Promises:
 from __future__ import annotations
 
 import inspect
-import logging
 from typing import Any
+
+from accelerate.logging import get_logger
 
 from spp.errors import SppConfigError
 from spp.kernels import (
@@ -33,7 +34,7 @@ from spp.kernels import (
     parse_liger_kernels,
 )
 
-logger = logging.getLogger("spp.sft")
+logger = get_logger("spp.sft")  # accelerate's: the main process logs, not every rank
 
 VARLEN_ATTENTION = "spp_varlen"
 FUSED_LOSS = "fused_linear_cross_entropy"

@@ -8,11 +8,12 @@ and ``spp.json``, and publish it when ``hub_model_id`` or ``export_dir`` is set.
 from __future__ import annotations
 
 import copy
-import logging
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from accelerate.logging import get_logger
 
 from spp.errors import SppConfigError
 from spp.hub.owners import check_export_owner
@@ -32,7 +33,7 @@ from spp.sft.identity import base_lineage, instruct_metadata, sft_hash, sft_reci
 from spp.sft.revisions import pin_revisions
 from spp.sft.template import TemplateSpec, build_chat_template, persona_system_prompt
 
-logger = logging.getLogger("spp.sft")
+logger = get_logger("spp.sft")  # accelerate's: the main process logs, not every rank
 
 
 @dataclass
@@ -43,12 +44,22 @@ class SFTResult:
     sft_hash: str
     metadata: SppMetadata
     published: Any = None
+    metrics: dict = field(default_factory=dict)  # the last stage's (also in train_results.json)
+    main_process: bool = True  # whether this process is the main one (the one that reports)
 
 
 def sft_summary(result: SFTResult) -> str:
-    """Where the instruct model went and its SFT hash (the same for every arm of a matched study)."""
+    """Where the instruct model was saved and its SFT hash (the same for every arm of a matched study), and the
+    final training metrics; empty on every process but the main one."""
+    if not result.main_process:
+        return ""
     where = f", published to {result.published.target}" if result.published else ""
-    return f"instruct model: {result.output_dir} (sft_hash {result.sft_hash}, arm {result.metadata.arm}{where})"
+    arm = result.metadata.arm
+    lines = [f"instruct model saved to {result.output_dir} (sft_hash {result.sft_hash}, arm {arm}{where})"]
+    shown = {k: result.metrics[k] for k in ("train_loss", "train_runtime", "epoch") if k in result.metrics}
+    if shown:
+        lines.append("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    return "\n".join(lines)
 
 
 def template_spec(binding: Binding, config: SPPSFTConfig) -> TemplateSpec:
@@ -125,11 +136,14 @@ def _check_prepared(prepared: Any, rows: int, stage: int) -> None:
     logger.info("stage %d: %d of %d conversations prepared for training", stage, kept, rows)
 
 
-def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list, callback: Any = None) -> Any:
-    """Train ``model`` on each stage's data in turn (same hyperparameters, fresh optimizer and schedule per stage)."""
+def train_stages(
+    model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list, callback: Any = None
+) -> tuple[Any, dict[str, float]]:
+    """Train ``model`` on each stage's data in turn (same hyperparameters, fresh optimizer and schedule per stage);
+    returns the last stage's trainer and its final metrics (``TrainOutput.metrics``)."""
     from spp.sft.kernels import sft_trainer_class
 
-    trainer_class, trainer = sft_trainer_class(), None
+    trainer_class, trainer, metrics = sft_trainer_class(), None, {}
     for number, data in enumerate(stages, 1):
         args = _stage_args(config, number, last=number == len(stages))
         callbacks = [callback] if callback is not None else None
@@ -137,9 +151,9 @@ def train_stages(model: Any, tokenizer: Any, config: SPPSFTConfig, stages: list,
             model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=callbacks
         )
         _check_prepared(trainer.train_dataset, len(data), number)
-        trainer.train()
+        metrics = dict(trainer.train().metrics)
         model = trainer.model
-    return trainer
+    return trainer, metrics
 
 
 def write_card(output_dir: Path, meta: SppMetadata) -> None:
@@ -210,9 +224,10 @@ def _run_sft(config: SPPSFTConfig, claim) -> SFTResult:
     logger.info("SFT hash %s (arm %s, base %s)", digest, binding.arm, config.model_name_or_path)
     on_main_process(config, lambda: check_sft_export(config, base_meta, digest))
     stages = stage_datasets(config, lambda: constitution_section_ids(config, base_meta))
-    trainer = train_stages(model, tokenizer, config, stages, recording_callback(claim))
+    trainer, metrics = train_stages(model, tokenizer, config, stages, recording_callback(claim))
     output_dir = Path(config.output_dir)
     trainer.save_model(str(output_dir))  # weights + tokenizer (with the chat template), on the main process
+    trainer.save_metrics("train", metrics)  # train_results.json (main process only)
     lineage = base_lineage(config.model_name_or_path, config.base_model_revision, base_meta)
     spec = template_spec(binding, config)
     meta = instruct_metadata(
@@ -224,8 +239,9 @@ def _run_sft(config: SPPSFTConfig, claim) -> SFTResult:
         chat_template={"style": spec.style, "system_turn": spec.system_prompt is not None},
         datasets=config.datasets,
     )
-    result = SFTResult(output_dir, digest, meta)
-    if not trainer.is_world_process_zero():
+    main = trainer.is_world_process_zero()
+    result = SFTResult(output_dir, digest, meta, metrics=metrics, main_process=main)
+    if not main:
         return result
     write_card(output_dir, meta)
     if config.hub_model_id or config.export_dir:

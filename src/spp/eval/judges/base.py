@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from spp.errors import SppIncomplete
+
 
 @dataclass(frozen=True)
 class JudgeInput:
@@ -48,10 +50,12 @@ def unparsed_verdict(judge: str, text: str) -> Verdict:
     return Verdict(judge, False, None, None, unparsed_detail(text), unparsed=True)
 
 
-class JudgingIncomplete(RuntimeError):
+class JudgingIncomplete(SppIncomplete):
     """A run whose verdicts are not all there: a judge server failed after its retries, or more answers than
     ``max_unparsed_share`` could not be read. The CLI exits 3 with this message; what was received is cached, so a
     rerun sends only the missing judge calls."""
+
+    label = "judging incomplete"
 
 
 class Judge(Protocol):

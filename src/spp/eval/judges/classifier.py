@@ -143,9 +143,13 @@ class ClassifierJudge:
         score = {"harmbench": self._harmbench, "llama_guard": self._llama_guard, "sequence": self._sequence}[
             self.format
         ]
+        from tqdm.auto import tqdm
+
         verdicts = []
-        for start in range(0, len(inputs), self.batch_size):
-            verdicts.extend(score(inputs[start : start + self.batch_size]))
+        with tqdm(total=len(inputs), desc=f"judge {self.id}", unit="response", disable=not inputs) as bar:
+            for start in range(0, len(inputs), self.batch_size):
+                verdicts.extend(score(inputs[start : start + self.batch_size]))
+                bar.update(len(verdicts) - bar.n)
         return verdicts
 
     def _encode(self, texts: list[str], **kwargs: Any) -> Any:

@@ -260,25 +260,30 @@ class LLMJudge:
                 by_key[key] = self.verdict(cached)
             else:
                 first.setdefault(key, i)
+        from tqdm.auto import tqdm
+
         pending = list(first.values())
         failed: dict[int, Exception] = {}
-        for _ in range(1 + self.parse_retries):
-            if not pending:
-                break
-            answers = self.pool.post_all(path, [payloads[i] for i in pending])
-            readable, again = [], []
-            for i, answer in zip(pending, answers, strict=True):
-                if isinstance(answer, Exception):
-                    failed[i] = answer
-                    continue
-                by_key[keys[i]] = verdict = self.verdict(answer["choices"][0])
-                if verdict.unparsed:
-                    again.append(i)
-                else:
-                    readable.append((keys[i], answer["choices"][0]))
-            if self.cache is not None:
-                self.cache.put_many(readable)
-            pending = again
+        with tqdm(total=len(pending), desc=f"judge {self.id}", unit="call", disable=not pending) as bar:
+            for attempt in range(1 + self.parse_retries):
+                if not pending:
+                    break
+                if attempt:  # the unreadable answers, asked again
+                    bar.total += len(pending)
+                answers = self.pool.post_all(path, [payloads[i] for i in pending], on_done=bar.update)
+                readable, again = [], []
+                for i, answer in zip(pending, answers, strict=True):
+                    if isinstance(answer, Exception):
+                        failed[i] = answer
+                        continue
+                    by_key[keys[i]] = verdict = self.verdict(answer["choices"][0])
+                    if verdict.unparsed:
+                        again.append(i)
+                    else:
+                        readable.append((keys[i], answer["choices"][0]))
+                if self.cache is not None:
+                    self.cache.put_many(readable)
+                pending = again
         if failed:
             raise JudgingIncomplete(self._failure(failed, len(first)))
         return [by_key[key] for key in keys]

@@ -89,8 +89,8 @@ def test_kernels_fall_back_to_plain_on_cpu_with_a_log_line(tmp_path, caplog):
 
 @pytest.mark.parametrize("arm", ["baseline", "filtered", "spp_t0", "spp_mt", "spp_t0_end"])
 def test_full_recipes_parse_and_mean_100b_tokens_at_2m_per_step(arm):
-    argv = ["--config", str(RECIPES / f"{arm}.yaml"), "--bf16", "false", "--use_cpu", "true"]  # no GPU here
-    model, data, args = parse_config(CONFIGS, argv, prog="spp pretrain")
+    argv = ["--config", str(RECIPES / "smollm2-1.7b.yaml"), "--arm", arm, "--bf16", "false", "--use_cpu", "true"]
+    model, data, args = parse_config(CONFIGS, argv, prog="spp pretrain")  # the base recipe, as each arm runs it
     assert (model.model_spec, data.arm, data.seq_len, data.reflection_budget) == ("smollm2-1.7b", arm, 2048, 128)
     assert (args.learning_rate, args.weight_decay, args.adam_beta1, args.adam_beta2) == (5e-4, 0.01, 0.9, 0.95)
     assert (args.max_grad_norm, args.warmup_steps) == (1.0, 2000)

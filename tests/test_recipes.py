@@ -184,3 +184,12 @@ def test_the_experiment_and_its_stage_recipes_resolve_their_bases(tmp_path, monk
     assert sft["datasets"] == released["datasets"] and "base" not in sft
     identical = load_recipe(repo / "recipes/sft/identical.yaml")
     assert {k: v for k, v in released.items() if k != "datasets"} == {k: v for k, v in identical.items() if k != "datasets"}
+
+
+def test_an_experiment_override_cannot_be_a_base(tmp_path):
+    from spp.experiment.config import load_experiment, stage_recipe
+
+    config = load_experiment("demo", output_dir=str(tmp_path), pretrain={"overrides": {"base": "x.yaml"}})
+    with pytest.raises(SppConfigError, match="not an override") as err:
+        stage_recipe(config, "pretrain", arm="spp_t0")
+    assert err.value.field == "pretrain.overrides.base"

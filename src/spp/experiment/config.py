@@ -16,7 +16,7 @@ from typing import Any
 
 from spp.checks import AT_LEAST_ONE, check_safe_name
 from spp.errors import SppConfigError, check_output_dir
-from spp.recipes import load_recipe
+from spp.recipes import BASE_KEY, load_recipe
 
 STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "bind", "pretrain", "sft", "attack", "eval", "compare")
 LAUNCH_MODES = ("run", "print")
@@ -255,7 +255,13 @@ def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> di
     recipe: dict[str, Any] = {}
     if spec.get("recipe"):
         recipe = load_recipe(find_recipe(substitute(spec["recipe"], variables), config.recipe_dir))
-    recipe.update(spec.get("overrides") or {})
+    overrides = spec.get("overrides") or {}
+    if BASE_KEY in overrides:  # it would be resolved against the written step recipe's folder, not the user's
+        raise SppConfigError(
+            "base is a key of a recipe file, not an override", field=f"{section}.overrides.base",
+            fix=f"set {section}.recipe to the base recipe (its fields are what overrides replace)",
+        )  # fmt: skip
+    recipe.update(overrides)
     return substitute(recipe, variables)
 
 

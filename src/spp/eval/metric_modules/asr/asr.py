@@ -1,4 +1,5 @@
-"""Attack-success rate as an ``evaluate`` metric: ``evaluate.load(spp.eval.asr_metric_path())``.
+"""Attack-success rate as an ``evaluate`` metric: ``evaluate.load(spp.eval.asr_metric_path())`` (needs the
+``evaluate`` extra: ``pip install 'spp[evaluate]'``).
 
 Inputs: ``predictions`` (1 = the attack succeeded, 0 = it did not, per prompt; e.g. a judge's verdicts) and
 ``references``: the group of each prompt (benchmark or category; ``evaluate`` requires references, so pass one
@@ -7,8 +8,12 @@ label for all when no breakdown is wanted). Output: ``asr``, ``n``, the bootstra
 """
 
 import datasets
-import evaluate
 import numpy as np
+
+try:
+    import evaluate
+except ImportError as err:  # an optional dependency: say which extra brings it
+    raise ImportError("spp's ASR metric is an `evaluate` metric and needs it: pip install 'spp[evaluate]'") from err
 
 _DESCRIPTION = "Attack-success rate: the share of adversarial prompts whose response a judge scored as harmful."
 _KWARGS = """

@@ -1,6 +1,6 @@
 """Pretraining throughput of the 1.7B recipe as it runs: the recipe itself, a micro-batch sweep, and FP8 with a loss A/B.
 
-    python benchmarks/pretrain_throughput.py --budget-s 300        # one H100/H200: recipes/pretrain/spp_t0.yaml
+    python benchmarks/pretrain_throughput.py --budget-s 300        # one H100/H200: recipes/pretrain/smollm2-1.7b.yaml
     python benchmarks/pretrain_throughput.py --device cpu --smoke  # CPU smoke test: tiny spec, seq 128 (~1 min)
 
 What runs is the recipe (``--recipe``) parsed by spp's own parser and built by ``build_run``, as ``spp pretrain``
@@ -127,6 +127,7 @@ def base_overrides(args, workdir: Path) -> dict[str, object]:
     """What every phase changes in the recipe (the JSON reports it)."""
     corpus = write_corpus(args, workdir)
     fields: dict[str, object] = {
+        "arm": args.arm,
         "dataset_path": corpus,
         "tokenizer_name_or_path": corpus / "tokenizer",
         "token_cache_dir": workdir / "token-cache",
@@ -303,7 +304,8 @@ def environment(device: str) -> dict:
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--recipe", type=Path, default=REPO / "recipes" / "pretrain" / "spp_t0.yaml")
+    p.add_argument("--recipe", type=Path, default=REPO / "recipes" / "pretrain" / "smollm2-1.7b.yaml")
+    p.add_argument("--arm", default="spp_t0", help="the arm the recipe is run as (the reflections' share of windows)")
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--smoke", action="store_true", help="tiny spec, seq 128 and small batches (CPU smoke test)")
     p.add_argument("--budget-s", type=float, default=300.0, help="phases that would start past this are skipped")

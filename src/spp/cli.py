@@ -42,10 +42,27 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+# Warnings other packages log when transformers imports them, about nothing spp runs: torchao (the `fp8` extra)
+# cannot load its CUDA-only kernels or find Triton on a CPU machine, and torch deprecates a registration call torchao makes.
+# Each filter drops exactly those messages; every other warning of those loggers still shows.
+_IMPORT_NOISE = {
+    "torchao": ("Failed to load ",),
+    "torchao.kernel.intmm": ("Warning: Detected no triton",),
+    "torch.utils._pytree": ("%s is an Enum subclass and is now natively supported",),
+}
+
+
+def _not_import_noise(prefixes: tuple[str, ...]):
+    return lambda record: not str(record.msg).startswith(prefixes)
+
+
 def setup_logging() -> None:
+    """INFO lines with time and logger for the stage's run; the import noise above filtered out."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    for name, prefixes in _IMPORT_NOISE.items():
+        logging.getLogger(name).addFilter(_not_import_noise(prefixes))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ def liger_problem(device_type: str) -> str | None:
     if device_type != "cuda":
         return "Liger kernels need CUDA"
     if importlib.util.find_spec("liger_kernel") is None:
-        return "liger-kernel is not installed (pip install 'spp[gpu]')"
+        return "liger-kernel is not installed (pip install 'spp[liger]')"
     return None
 
 

@@ -5,6 +5,12 @@ trl's ``TrlParser``) for the CLI, and ``configs_from_recipe`` (a dict, no argv) 
 callers. A recipe value is converted exactly as the CLI converts it (a YAML string ``3e-4`` for a float field comes
 out ``0.0003``), and bad input raises ``SppConfigError`` naming the recipe. ``recipe_hash`` is a stable fingerprint of
 a resolved configuration, for provenance and identical-SFT checks.
+
+A recipe may derive from another (``load_recipe``): ``base: smollm2-1.7b.yaml`` (a path relative to the recipe's own
+folder; ``.yaml`` may be left out) takes every field of that recipe, and the deriving recipe's own fields replace
+the base's (a whole value each: a mapping such as ``lr_scheduler_kwargs`` is replaced, not merged). A base may have
+a base (a chain); a cycle is refused. Every stage, the experiment and its stage recipes read recipes this way, and
+what a stage runs with, hashes and records is the resolved recipe: a ``base:`` key never reaches a config.
 """
 
 from __future__ import annotations
@@ -178,11 +184,14 @@ def parse_config(
     config_path = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else None
     if config_path is not None and not Path(config_path).is_file():
         raise SppConfigError("recipe file not found", source=config_path, fix="pass an existing YAML file to --config")
+    recipe = load_recipe(config_path) if config_path is not None else {}
     if config_path is not None:
-        _check_recipe(config_path)
+        at = argv.index("--config")
+        del argv[at : at + 2]
     parser = spp_parser(dataclass_types, positional, prog=prog, description=description, exit_on_error=False)
     with _config_errors(config_path):
-        configs = tuple(parser.parse_args_and_config(argv))
+        _set_recipe_defaults(parser, recipe)
+        configs = tuple(parser.parse_args_into_dataclasses(args=argv))
     if check:
         check_placeholders(*configs, source=config_path)
     return configs
@@ -205,21 +214,84 @@ def configs_from_recipe(
             source=source,
             fix="write one `field: value` per line",
         )
-    recipe = dict(recipe)
+    if BASE_KEY in recipe:  # relative to the file the recipe was written to (else the working directory)
+        recipe = resolve_base(recipe, Path(source).parent if source else Path.cwd(), source or "the recipe")
     parser = spp_parser(dataclass_types, exit_on_error=False)  # a bad value raises, it does not exit
     with _config_errors(source):
-        env = recipe.pop("env", {})
-        if not isinstance(env, dict):
-            raise ValueError("`env` field should be a dict in the YAML file.")
-        if set_env:
-            os.environ.update({str(key): str(value) for key, value in env.items()})
-        unknown = parser.set_defaults_with_config(**recipe)
-        if unknown:
-            raise ValueError(f"Unknown arguments from config file: {unknown}.")
+        _set_recipe_defaults(parser, recipe, set_env=set_env)
         configs = tuple(parser.parse_args_into_dataclasses(args=[]))
     if check:
         check_placeholders(*configs, source=source)
     return configs
+
+
+def _set_recipe_defaults(parser, recipe: dict[str, Any], set_env: bool = True) -> None:
+    """What trl's ``parse_args_and_config`` does with a ``--config`` mapping: its ``env`` mapping set in
+    ``os.environ`` (not with ``set_env=False``), every other key made the default of its field; a key that names no
+    field raises."""
+    recipe = dict(recipe)
+    env = recipe.pop("env", {})
+    if not isinstance(env, dict):
+        raise ValueError("`env` field should be a dict in the YAML file.")
+    if set_env:
+        os.environ.update({str(key): str(value) for key, value in env.items()})
+    unknown = parser.set_defaults_with_config(**recipe)
+    if unknown:
+        raise ValueError(f"Unknown arguments from config file: {unknown}.")
+
+
+BASE_KEY = "base"
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """The mapping of the recipe file ``path`` with its ``base:`` chain resolved (see the module docstring): UTF-8
+    YAML holding a mapping, each base found and readable, no cycle; else ``SppConfigError`` naming the file."""
+    return _load(Path(path), ())
+
+
+def _load(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    recipe = _read_recipe(path)
+    return resolve_base(recipe, path.parent, str(path), chain + (path.resolve(),)) if BASE_KEY in recipe else recipe
+
+
+def resolve_base(
+    recipe: dict[str, Any], folder: Path, source: str, chain: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """``recipe`` (read from ``source``) over its ``base`` (a path relative to ``folder``), the base's own bases
+    resolved first: the base's fields, each replaced by ``recipe``'s where it sets one; ``base`` itself removed."""
+    recipe = dict(recipe)
+    base = recipe.pop(BASE_KEY)
+    if not isinstance(base, str) or not base.strip():
+        raise SppConfigError(
+            f"base must be the path of another recipe, not {base!r}",
+            source=source,
+            field=BASE_KEY,
+            fix="write e.g. `base: smollm2-1.7b.yaml` (relative to this recipe's folder)",
+        )
+    path = _base_path(base, folder, source)
+    if path.resolve() in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise SppConfigError(
+            f"recipes derive from each other in a cycle: {cycle}",
+            source=source,
+            field=BASE_KEY,
+            fix="make one recipe of the cycle the base of the others (a base must not derive from its overlays)",
+        )
+    return {**_load(path, chain), **recipe}
+
+
+def _base_path(base: str, folder: Path, source: str) -> Path:
+    """The file ``base`` names: relative to ``folder`` (or absolute), with ``.yaml`` added when it names none."""
+    candidates = [folder / base] + ([folder / f"{base}.yaml"] if Path(base).suffix not in (".yaml", ".yml") else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise SppConfigError(
+        f"base recipe {base!r} not found (looked for {', '.join(str(c) for c in candidates)})",
+        source=source,
+        field=BASE_KEY,
+        fix="give the base's path relative to this recipe's folder",
+    )
 
 
 @contextmanager
@@ -243,8 +315,9 @@ def _config_errors(config_path: str | None) -> Iterator[None]:
         raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
 
 
-def _check_recipe(path: str) -> None:
-    """A recipe must be UTF-8 YAML holding a mapping of field names; else ``SppConfigError`` naming file and line."""
+def _read_recipe(path: str | Path) -> dict[str, Any]:
+    """A recipe file's own mapping: UTF-8 YAML holding a mapping of field names (empty: ``{}``); else
+    ``SppConfigError`` naming file and line."""
     import yaml
 
     try:
@@ -258,9 +331,10 @@ def _check_recipe(path: str) -> None:
     if data is not None and not isinstance(data, dict):
         raise SppConfigError(
             f"a recipe is a mapping of field names to values, found a {type(data).__name__}",
-            source=path,
+            source=str(path),
             fix="write one `field: value` per line",
         )
+    return data or {}
 
 
 def file_in_traceback(err: BaseException) -> str | None:

@@ -213,3 +213,17 @@ def test_a_task_killed_with_sigkill_ends_the_job_naming_it_and_the_rerun_command
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(load_from_disk(str(out))) == 60
+
+
+def test_ray_executor_without_ray_exits_2_naming_the_extra_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    from spp.cli import main as spp_main
+
+    out = tmp_path / "out"
+    assert spp_main(["augment", *BASE, "--output_dir", str(out), "--executor", "ray", "--tasks", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "field 'executor'" in err and "pip install 'spp[ray]'" in err
+    assert not out.exists()

@@ -43,3 +43,21 @@ def test_evaluate_metric_module_loads_offline(monkeypatch, tmp_path):
     assert out["asr"] == pytest.approx(0.6) and out["n"] == 5
     assert out["asr_by_group"] == {"dan": 0.5, "pap": pytest.approx(2 / 3)}
     assert out["asr_ci_low"] <= 0.6 <= out["asr_ci_high"]
+
+
+def test_the_asr_metric_without_evaluate_names_the_extra(monkeypatch):
+    """``evaluate`` is the `evaluate` extra: without it, asking for the metric and loading its module both fail at
+    once, naming the extra."""
+    import importlib.util
+    import runpy
+    import sys
+    from pathlib import Path
+
+    module = Path(asr_metric_path()) / "asr.py"
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "evaluate" else find_spec(name, *a))
+    with pytest.raises(ImportError, match=r"pip install 'spp\[evaluate\]'"):
+        asr_metric_path()
+    monkeypatch.setitem(sys.modules, "evaluate", None)  # `import evaluate` raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'spp\[evaluate\]'"):
+        runpy.run_path(str(module))

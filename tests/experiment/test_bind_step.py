@@ -71,10 +71,13 @@ def test_a_bind_section_whose_output_no_sft_dataset_reads_is_refused(tmp_path, m
 
 
 def test_the_released_variant_is_the_paper_study_with_the_released_sft_mixes():
-    paper, variant = (yaml.safe_load(p.read_text()) for p in (PAPER, VARIANT))
+    from spp.recipes import load_recipe
+
+    paper, variant = (load_recipe(p) for p in (PAPER, VARIANT))
     differs = {k for k in paper.keys() | variant.keys() if paper.get(k) != variant.get(k)}
     assert differs == {"name", "output_dir", "bind", "sft"}
-    assert "bind" not in variant and variant["sft"] == {"recipe": "recipes/sft/released.yaml"}
+    assert variant["bind"] == {} and variant["sft"] == {"recipe": "recipes/sft/released.yaml"}
+    assert yaml.safe_load(VARIANT.read_text())["base"] == PAPER.name  # it derives: nothing else is restated
 
 
 def test_a_placeholder_stops_a_run_with_exit_2_naming_the_field(tmp_path, capsys, monkeypatch):

@@ -36,7 +36,8 @@ def test_pretrain_benchmark_smoke_measures_the_recipe_and_records_it(tmp_path, c
     argv = ["--device", "cpu", "--smoke", "--sweep", "4", "--sweep-checkpointing", "off", "--out", str(out)]
     assert bench.main(argv) == 0
     result = json.loads(out.read_text())
-    assert result["recipe"] == "recipes/pretrain/spp_t0.yaml" and result["model"]["layout"] == "document"
+    assert result["recipe"] == "recipes/pretrain/smollm2-1.7b.yaml" and result["model"]["layout"] == "document"
+    assert result["overrides"]["arm"] == "spp_t0"
     assert result["fields_as_run"]["liger"] == "auto" and result["overrides"]["global_batch_windows"] == "32"
     recipe = result["phases"]["recipe"]
     # the recipe's global batch reached by accumulation: 32 windows = 4 x 8 micro-batches, one optimizer step

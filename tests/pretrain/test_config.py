@@ -89,8 +89,8 @@ def test_kernels_fall_back_to_plain_on_cpu_with_a_log_line(tmp_path, caplog):
 
 @pytest.mark.parametrize("arm", ["baseline", "filtered", "spp_t0", "spp_mt", "spp_t0_end"])
 def test_full_recipes_parse_and_mean_100b_tokens_at_2m_per_step(arm):
-    argv = ["--config", str(RECIPES / f"{arm}.yaml"), "--bf16", "false", "--use_cpu", "true"]  # no GPU here
-    model, data, args = parse_config(CONFIGS, argv, prog="spp pretrain")
+    argv = ["--config", str(RECIPES / "smollm2-1.7b.yaml"), "--arm", arm, "--bf16", "false", "--use_cpu", "true"]
+    model, data, args = parse_config(CONFIGS, argv, prog="spp pretrain")  # the base recipe, as each arm runs it
     assert (model.model_spec, data.arm, data.seq_len, data.reflection_budget) == ("smollm2-1.7b", arm, 2048, 128)
     assert (args.learning_rate, args.weight_decay, args.adam_beta1, args.adam_beta2) == (5e-4, 0.01, 0.9, 0.95)
     assert (args.max_grad_norm, args.warmup_steps) == (1.0, 2000)
@@ -104,3 +104,24 @@ def test_full_recipes_parse_and_mean_100b_tokens_at_2m_per_step(arm):
     assert view.schedule.pretraining == (arm in ("spp_t0", "spp_t0_end"))
     assert view.schedule.midtraining == (arm in ("spp_t0", "spp_mt", "spp_t0_end"))  # spp_t0: to the last token
     assert data.layout == "document" and view.arm.placement == ("end" if arm == "spp_t0_end" else "pause")
+
+
+def test_spp_mt_from_baseline_is_the_base_recipe_continued_at_the_baselines_last_save_before_the_decay():
+    """The overlay changes only what continuing needs; its midtraining starts where the from-scratch arm's does."""
+    import dataclasses
+
+    flags = ["--bf16", "false", "--use_cpu", "true"]
+    overlay = parse_config(CONFIGS, ["--config", str(RECIPES / "spp_mt_from_baseline.yaml"), *flags], prog="p")
+    scratch = parse_config(CONFIGS, ["--config", str(RECIPES / "smollm2-1.7b.yaml"), "--arm", "spp_mt", *flags], "p")
+    differs = {
+        f.name for a, b in zip(overlay, scratch, strict=True) for f in dataclasses.fields(a)
+        if getattr(a, f.name) != getattr(b, f.name)
+    }  # fmt: skip
+    continuing = {"init_from", "init_revision", "init_step", "init_continue_stream", "midtraining_start_tokens"}
+    assert differs == continuing | {"max_steps", "output_dir"}
+    model, data, args = overlay
+    assert data.arm == "spp_mt" and model.init_continue_stream and model.init_revision == f"step-{model.init_step:07d}"
+    assert model.init_step % args.save_steps == 0  # a step the baseline saves (and exports)
+    assert model.init_step + args.max_steps == scratch[2].max_steps  # the same schedule, entered at init_step
+    tokens_per_step = resolve_global_batch(args) * data.seq_len
+    assert data.midtraining_start_tokens == midtraining_start_tokens(scratch[1], scratch[2], tokens_per_step)

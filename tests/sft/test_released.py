@@ -44,7 +44,10 @@ def hub(tmp_path, monkeypatch):
 
 
 def test_the_released_recipe_is_the_identical_sft_on_the_released_mixes():
-    released, identical = (yaml.safe_load(p.read_text()) for p in (RELEASED, IDENTICAL))
+    from spp.recipes import load_recipe
+
+    assert set(yaml.safe_load(RELEASED.read_text())) == {"base", "datasets"}  # it sets nothing else
+    released, identical = (load_recipe(p) for p in (RELEASED, IDENTICAL))
     assert {k: v for k, v in released.items() if k != "datasets"} == {
         k: v for k, v in identical.items() if k != "datasets"
     }  # every hyperparameter, stage and binding setting is identical.yaml's

@@ -21,6 +21,7 @@ chunks, which do not depend on the task count, are reused.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,15 @@ except ImportError:  # the steps need datatrove; build_executors says how to ins
     PipelineStep = object  # type: ignore[assignment,misc]
 
 
-def _require_datatrove() -> None:
+def _require_datatrove(executor: str = "") -> None:
+    """The executor's packages are installed (``SppConfigError`` naming the extra that brings them, before any task
+    or claim): datatrove, and Ray for ``--executor ray``."""
     if PipelineStep is object:
-        raise SppConfigError(
-            "the datatrove executors need datatrove", field="executor", fix="pip install 'spp[datatrove]'"
-        )
+        extra = "ray" if executor == "ray" else "datatrove"
+        fix = f"pip install 'spp[{extra}]'"
+        raise SppConfigError("the datatrove executors need datatrove", field="executor", fix=fix)
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise SppConfigError("--executor ray needs Ray", field="executor", fix="pip install 'spp[ray]'")
 
 
 def _shard_configs(configs, rank: int, world_size: int, merge: bool = False):
@@ -126,7 +131,7 @@ def logging_dirs(configs) -> tuple[str, str]:
 
 def build_executors(configs, job_factory: str = "spp.data.job:AugmentJob", job_name: str = "spp-augment"):
     """``(shards, finalize)`` executors of the configured kind; ``finalize.run()`` runs (or submits) both."""
-    _require_datatrove()
+    _require_datatrove(configs.executor.executor)
     ex = configs.executor
     shard_dir, finalize_dir = logging_dirs(configs)
     shards = [SppShardStep(configs, job_factory)]
@@ -191,7 +196,7 @@ def run_with_datatrove(
     """Run (local, ray) or submit (slurm) the job after claiming its output folder (``spp.ownership``, with
     ``--overwrite`` applied here, once); returns why it failed (too many failed documents, a task that died), or
     ``None``."""
-    _require_datatrove()
+    _require_datatrove(configs.executor.executor)
     job_class = load_target(job_factory)
     job_class.take_claim(configs, shard_index=0, num_shards=1, merge=False).release()  # refused before any task
     first, second = build_executors(configs, job_factory, job_name)

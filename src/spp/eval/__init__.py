@@ -14,7 +14,13 @@ from spp.eval.config import CompareConfig, EvalConfig
 
 
 def asr_metric_path() -> str:
-    """The folder of the ``evaluate`` ASR metric: ``evaluate.load(asr_metric_path())``."""
+    """The folder of the ``evaluate`` ASR metric: ``evaluate.load(asr_metric_path())``. ``evaluate`` is an optional
+    dependency (``pip install 'spp[evaluate]'``; spp's own eval does not use it): without it, ``ImportError`` naming
+    that extra, before ``evaluate.load`` is reached."""
+    import importlib.util
+
+    if importlib.util.find_spec("evaluate") is None:
+        raise ImportError("the ASR metric is an `evaluate` metric: pip install 'spp[evaluate]' (or evaluate)")
     return str(Path(str(resources.files("spp.eval") / "metric_modules" / "asr")))
 
 

@@ -1,10 +1,11 @@
 """``ExperimentConfig``: one recipe for the whole matched-arm study, and how each stage's recipe is resolved from it.
 
-An experiment YAML names, per stage, a stage recipe (``recipe: recipes/pretrain/{arm}.yaml``, or none) and
-``overrides`` (keys = that stage's fields). The resolved stage recipe is the stage recipe's mapping updated with the
-overrides, with ``{output_dir}`` and ``{arm}`` substituted in every string; it is written next to the run and
-turned into the stage's configs in memory (``spp.recipes.configs_from_recipe``). Recipes stay YAML data; nothing
-here holds stage logic.
+An experiment YAML names, per stage, a stage recipe (``recipe: recipes/pretrain/smollm2-1.7b.yaml``, or none) and
+``overrides`` (keys = that stage's fields). The resolved stage recipe is the stage recipe's mapping (its ``base:``
+chain resolved, ``spp.recipes.load_recipe``) updated with the overrides, with ``{output_dir}`` and ``{arm}``
+substituted in every string; it is written next to the run and turned into the stage's configs in memory
+(``spp.recipes.configs_from_recipe``). The experiment YAML itself may derive from another (``base:``). Recipes stay
+YAML data; nothing here holds stage logic.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from spp.checks import AT_LEAST_ONE, check_safe_name
 from spp.errors import SppConfigError, check_output_dir
+from spp.recipes import BASE_KEY, load_recipe
 
 STAGE_SECTIONS = ("score", "augment", "tokenizer", "toy_data", "bind", "pretrain", "sft", "attack", "eval", "compare")
 LAUNCH_MODES = ("run", "print")
@@ -255,16 +255,20 @@ def substitute(value: Any, variables: dict[str, str]) -> Any:
 
 
 def stage_recipe(config: ExperimentConfig, section: str, **variables: str) -> dict[str, Any]:
-    """The resolved recipe of ``section``: its recipe file's mapping updated with its overrides, substituted."""
+    """The resolved recipe of ``section``: its recipe file's mapping (its ``base:`` chain resolved,
+    ``spp.recipes.load_recipe``) updated with its overrides, substituted."""
     spec = getattr(config, section) or {}
     variables = {"output_dir": config.output_dir, "name": config.name, **variables}
     recipe: dict[str, Any] = {}
     if spec.get("recipe"):
-        path = find_recipe(substitute(spec["recipe"], variables), config.recipe_dir)
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(recipe, dict):
-            raise SppConfigError("a stage recipe must be a mapping", source=path)
-    recipe.update(spec.get("overrides") or {})
+        recipe = load_recipe(find_recipe(substitute(spec["recipe"], variables), config.recipe_dir))
+    overrides = spec.get("overrides") or {}
+    if BASE_KEY in overrides:  # it would be resolved against the written step recipe's folder, not the user's
+        raise SppConfigError(
+            "base is a key of a recipe file, not an override", field=f"{section}.overrides.base",
+            fix=f"set {section}.recipe to the base recipe (its fields are what overrides replace)",
+        )  # fmt: skip
+    recipe.update(overrides)
     return substitute(recipe, variables)
 
 
@@ -283,7 +287,7 @@ def load_experiment(recipe: str | Path = "demo", **overrides: Any) -> Experiment
     path = Path(recipe)
     if not path.is_file():
         raise SppConfigError("experiment recipe not found", source=path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = load_recipe(path)
     unknown = set(data) - set(ExperimentConfig.__dataclass_fields__)
     if unknown:
         raise SppConfigError(f"unknown keys {sorted(unknown)}", source=path, fix="spp experiment --help lists them")

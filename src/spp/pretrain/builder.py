@@ -18,6 +18,7 @@ from spp.errors import SppConfigError
 from spp.pretrain.arms import LOSS_ON, ArmView, get_arm, make_view
 from spp.pretrain.audit import audit_stream, check_audit
 from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+from spp.pretrain.continuation import check_continuation, continued_step
 from spp.pretrain.corpus import CACHE_INFO, cached_tokenized_corpus, load_corpus, split_and_order, with_corpus_contract
 from spp.pretrain.data import DocumentStream, PackedArm
 from spp.pretrain.documents import LAYOUTS, PLAIN_FILLS, tokenize_batch
@@ -31,9 +32,14 @@ from spp.pretrain.window_index import Enrichment
 logger = logging.getLogger("spp.pretrain")
 
 
-def midtraining_start_tokens(data: SPPDataArguments, args: SPPTrainingArguments, tokens_per_step: int) -> int | None:
-    """Where midtraining starts, in tokens: explicit tokens, else the final ``midtraining_fraction`` of the run,
-    else the start of the ``warmup_stable_decay`` decay (``num_decay_steps``), else ``None`` (no midtraining)."""
+def midtraining_start_tokens(
+    data: SPPDataArguments, args: SPPTrainingArguments, tokens_per_step: int, start_step: int = 0
+) -> int | None:
+    """Where midtraining starts, in tokens of the stream: explicit tokens, else the final ``midtraining_fraction`` of
+    the run, else the start of the ``warmup_stable_decay`` decay (``num_decay_steps``), else ``None`` (no
+    midtraining). A run that continues another's stream from step ``start_step`` counts its fraction from there, and
+    without either field its midtraining starts at its first window (``start_step x tokens_per_step``)."""
+    offset = start_step * tokens_per_step
     if data.midtraining_start_tokens is not None:
         return data.midtraining_start_tokens
     if data.midtraining_fraction is not None:
@@ -41,9 +47,20 @@ def midtraining_start_tokens(data: SPPDataArguments, args: SPPTrainingArguments,
             raise SppConfigError(
                 "midtraining_fraction needs 0 < f < 1 and max_steps > 0", field="midtraining_fraction"
             )
-        return round(args.max_steps * (1 - data.midtraining_fraction)) * tokens_per_step
+        return offset + round(args.max_steps * (1 - data.midtraining_fraction)) * tokens_per_step
     decay = (args.lr_scheduler_kwargs or {}).get("num_decay_steps")
-    if str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "warmup_stable_decay" and decay:
+    wsd = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)) == "warmup_stable_decay" and decay
+    if start_step:
+        if wsd and int(decay) != args.max_steps:
+            logger.warning(
+                "the continuation's midtraining starts at its first window (step %d of the stream) but its LR decay "
+                "at step %d: set midtraining_start_tokens to %d to start it with the decay",
+                start_step,
+                start_step + args.max_steps - int(decay),
+                (start_step + args.max_steps - int(decay)) * tokens_per_step,
+            )
+        return offset
+    if wsd:
         return (args.max_steps - int(decay)) * tokens_per_step
     return None
 
@@ -143,10 +160,12 @@ def build_run(
 
     ``start_step``: a run that continues another one's stream (a checkpoint of step ``start_step`` of a run with the
     same data view, e.g. spp_mt from a baseline checkpoint) trains on the windows from ``start_step`` global
-    batches on; the schedule, midtraining included, is in tokens of that one stream. ``seq_len`` and
-    ``reflection_budget`` not set are the corpus's (``spp.pretrain.corpus.with_corpus_contract``)."""
+    batches on; the schedule, midtraining included, is in tokens of that one stream. ``init_continue_stream`` sets
+    it to ``init_step`` and checks init_from's recorded data view first (``spp.pretrain.continuation``).
+    ``seq_len`` and ``reflection_budget`` not set are the corpus's (``spp.pretrain.corpus.with_corpus_contract``)."""
     data = with_corpus_contract(data)
     check_run(model, data, args)
+    start_step = continued_step(model) or start_step
     source = open_init(model.init_from, model.init_revision) if model.init_from else None  # before any reading
     spec = get_model_spec(model.model_spec) if source is None else None
     corpus, block_format = load_corpus(data.dataset_path, streaming=data.streaming)
@@ -172,12 +191,16 @@ def build_run(
         harm_threshold=data.harm_threshold,
         start_tokens=data.reflections_from_tokens,
         ramp_tokens=data.reflection_ramp_tokens,
-        midtraining_start_tokens=midtraining_start_tokens(data, args, tokens_per_step),
+        midtraining_start_tokens=midtraining_start_tokens(data, args, tokens_per_step, start_step),
         placement=data.placement,
         seed=data_seed,
         loss_on=data.loss_on,
     )
     enrichment = midtraining_enrichment(data, view, data_seed)
+    view_fields = view_fields_of(model, data, args, corpus, tokenizer, view)
+    continuation = None
+    if model.init_continue_stream:  # before the corpus is tokenized: a stream that cannot be continued stops here
+        continuation = check_continuation(source, view_fields, data.arm, start_step, model.init_from)
     train_docs, heldout_docs = _documents(corpus, tokenizer, block_format, data, args, data_seed)
     packing = {
         "layout": data.layout,
@@ -215,12 +238,12 @@ def build_run(
             placement=view.arm.placement,
             seed=data_seed,
         )
-    view_fields = view_fields_of(model, data, args, corpus, tokenizer, view) | {
-        "stream_start_window": train.first_window
-    }
+    view_fields |= {"stream_start_window": train.first_window}
     extra = {"audit": audit.to_dict(), "view_fields": view_fields, "data_view_hash": data_view_hash(view_fields)}
     if init is not None:
         extra["init_from"] = init
+    if continuation is not None:
+        extra["continued_stream"] = continuation.record(view.schedule.midtraining_start_tokens)
     return PretrainRun(tokenizer, lm, view, train, heldout, block_format, args, extra)
 
 

@@ -66,15 +66,16 @@ class ThroughputCallback(MetricsCallback):
 
 
 class ScheduleCallback(MetricsCallback):
-    """Logs the injection schedule's state at the tokens consumed: ``reflection_fraction`` and ``midtraining``."""
+    """Logs the injection schedule's state at the tokens consumed: ``reflection_fraction`` and ``midtraining``, at
+    the stream position (``start_tokens``: where a run that continues another's stream starts in it)."""
 
-    def __init__(self, schedule, tokens_per_step: int):
+    def __init__(self, schedule, tokens_per_step: int, start_tokens: int = 0):
         super().__init__()
-        self.schedule, self.tokens_per_step = schedule, tokens_per_step
+        self.schedule, self.tokens_per_step, self.start_tokens = schedule, tokens_per_step, start_tokens
 
     def on_step_end(self, args, state, control, **kwargs):
         if control.should_log:
-            tokens = state.global_step * self.tokens_per_step
+            tokens = self.start_tokens + state.global_step * self.tokens_per_step
             self._pending.update(
                 reflection_fraction=self.schedule.active_fraction(tokens),
                 midtraining=float(self.schedule.phase(tokens) == "midtraining"),

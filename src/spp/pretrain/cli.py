@@ -2,7 +2,7 @@
 
     python -m spp.demo.corpus runs/tiny-corpus
     spp pretrain --config recipes/pretrain/tiny.yaml
-    accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --config recipes/pretrain/spp_t0.yaml
+    accelerate launch --config_file recipes/accelerate/ddp.yaml -m spp pretrain --config recipes/pretrain/smollm2-1.7b.yaml --arm baseline --output_dir runs/spp-1.7b-baseline
 """
 
 from __future__ import annotations

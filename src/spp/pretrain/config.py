@@ -65,6 +65,17 @@ class SPPModelArguments:
             "steps and this run enters it at init_step (e.g. a warmup_stable_decay decay from a stable checkpoint)."
         },
     )
+    init_continue_stream: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue init_from's own data stream at init_step x windows_per_step instead of reading the "
+            "corpus from its first window (e.g. spp_mt from a baseline checkpoint). init_from must be a checkpoint "
+            "spp trained on this corpus and data view (its spp.json: corpus, tokenizer, seq_len, reflection_budget, "
+            "layout, plain_fill, voice, order, data_seed, heldout_documents, windows_per_step and the rows the arm "
+            "drops must match, else exit 2 naming them); an unset midtraining start is then the continuation's first "
+            "window."
+        },
+    )
 
 
 @dataclass

@@ -151,6 +151,10 @@ def model_metadata(model_args, data_args, training_args, run) -> SppMetadata:
 
 
 def _parent(run) -> dict:
-    """``{"init_from": {id, revision, sha, source, metadata, step}}`` for a run continued from a checkpoint."""
+    """``{"init_from": {id, revision, sha, source, metadata, step}}`` for a run continued from a checkpoint, and
+    ``continued_stream`` (``spp.pretrain.continuation.Continuation.record``) when it continues that run's stream."""
     init = run.extra.get("init_from")
-    return {"init_from": init.record()} if init is not None else {}
+    parent = {"init_from": init.record()} if init is not None else {}
+    if run.extra.get("continued_stream"):
+        parent["continued_stream"] = run.extra["continued_stream"]
+    return parent

@@ -181,7 +181,8 @@ class SPPTrainer(Trainer):
         self.add_callback(ThroughputCallback(tokens_per_step, args.world_size, fpt, args.peak_tflops))
         view = getattr(self.train_dataset, "view", None)
         if view is not None:
-            self.add_callback(ScheduleCallback(view.schedule, tokens_per_step))
+            start = getattr(self.train_dataset, "first_window", 0) * seq_len  # a continued stream's position
+            self.add_callback(ScheduleCallback(view.schedule, tokens_per_step, start))
             logger.info("arm %s: %s", view.name, view.schedule.describe())
         self.packing = PackingCallback(metadata=self.spp_metadata)
         self.add_callback(self.packing)

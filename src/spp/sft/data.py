@@ -83,6 +83,8 @@ def _read(spec: SFTDataset):
         try:
             data = datasets.load_dataset(builder, data_files=str(local), split=spec.split)
         except Exception as err:  # datasets wraps the parser's error in several types
+            if "UTF-8" in str(err):  # datasets < 4.8.4's JSON reader refuses non-UTF-8 text itself
+                raise SppConfigError(f"unreadable data ({err})", source=local, fix="save the file as UTF-8") from err
             raise SppConfigError(
                 f"malformed {builder} data ({_first_bad_line(local) or err})",
                 source=local,

@@ -1,4 +1,5 @@
-"""Attack-success rate as an ``evaluate`` metric: ``evaluate.load(spp.eval.asr_metric_path())``.
+"""Attack-success rate as an ``evaluate`` metric: ``evaluate.load(spp.eval.asr_metric_path())`` (needs the
+``evaluate`` extra: ``pip install 'spp[evaluate]'``).
 
 Inputs: ``predictions`` (1 = the attack succeeded, 0 = it did not, per prompt; e.g. a judge's verdicts) and
 ``references``: the group of each prompt (benchmark or category; ``evaluate`` requires references, so pass one
@@ -8,7 +9,11 @@ items), and ``asr_by_group`` when references are given.
 """
 
 import datasets
-import evaluate
+
+try:
+    import evaluate
+except ImportError as err:  # an optional dependency: say which extra brings it
+    raise ImportError("spp's ASR metric is an `evaluate` metric and needs it: pip install 'spp[evaluate]'") from err
 
 from spp.eval.metrics import bootstrap_ci, breakdown, rate
 

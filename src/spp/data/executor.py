@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from spp.checks import AT_LEAST_ONE, MINUS_ONE_OR_MORE
 from spp.errors import SppConfigError
@@ -71,3 +71,8 @@ class ExecutorConfig:
             key, _, value = pair.partition("=")
             out[key.strip()] = value.strip()
         return out
+
+
+# Every executor field: where and how the job runs, never which rows it writes. Each chunked job's resume
+# fingerprint leaves them out (one set, so a new executor field cannot be forgotten by one of the jobs).
+EXECUTOR_FIELDS = frozenset(f.name for f in fields(ExecutorConfig))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spp.contract import OVER_BUDGET_POLICIES, ReflectionContract
-from spp.data.executor import ExecutorConfig
+from spp.data.executor import EXECUTOR_FIELDS, ExecutorConfig
 from spp.data.import_rows import MISMATCH_POLICIES, UNKNOWN_CITATION_POLICIES, CheckSettings
 from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS
 from spp.data.resume import CORPUS_CHANGE_POLICIES
@@ -17,22 +17,11 @@ from spp.errors import SppConfigError
 from spp.errors import check_output_dir as check_writable_folder
 from spp.recipes import recipe_hash, resolved_recipe
 
-IMPORT_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
+IMPORT_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | EXECUTOR_FIELDS | {
     "streaming",
     "sidecar_streaming",
     "on_corpus_change",
     "min_join_share",
-    "executor",
-    "tasks",
-    "workers",
-    "logging_dir",
-    "slurm_partition",
-    "slurm_time",
-    "cpus_per_task",
-    "mem_per_cpu_gb",
-    "slurm_sbatch_args",
-    "gpus_per_task",
-    "slurm_env_command",
 }
 
 

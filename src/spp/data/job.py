@@ -24,7 +24,7 @@ from typing import Any
 
 from spp.checks import AT_LEAST_ONE, FRACTION
 from spp.contract import ReflectionContract
-from spp.data.executor import ExecutorConfig
+from spp.data.executor import EXECUTOR_FIELDS, ExecutorConfig
 from spp.data.fit import ReflectionFitConfig
 from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob
 from spp.data.merge import (  # noqa: F401 - re-exported: the job's public API
@@ -49,7 +49,7 @@ from spp.recipes import recipe_hash, resolved_recipe
 
 # Fields that change where or how fast the job runs, not which rows it writes.
 DUPLICATE_ID_POLICIES = ("error", "keep")  # a source id seen twice: refuse, or keep every row (counted)
-JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
+JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | EXECUTOR_FIELDS | {
     "streaming",
     "harm_batch_size",
     "harm_device",
@@ -58,17 +58,6 @@ JOB_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
     "on_corpus_change",
     "retry_failed",
     "max_failed_share",
-    "executor",
-    "tasks",
-    "workers",
-    "logging_dir",
-    "slurm_partition",
-    "slurm_time",
-    "cpus_per_task",
-    "mem_per_cpu_gb",
-    "slurm_sbatch_args",
-    "gpus_per_task",
-    "slurm_env_command",
 }
 
 

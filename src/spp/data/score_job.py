@@ -18,7 +18,7 @@ from typing import Any
 
 from spp.checks import ANY, AT_LEAST_ONE
 from spp.data.augment import harm_key
-from spp.data.executor import ExecutorConfig
+from spp.data.executor import EXECUTOR_FIELDS, ExecutorConfig
 from spp.data.jobdir import CHUNKED_JOB_RUNTIME_FIELDS, ClaimedJob, JobResult, job_summary
 from spp.data.scoring import HARM_SCORERS, HarmScoreConfig, HarmScoreMap, build_scorer
 from spp.data.sources import SourceConfig, load_source
@@ -165,20 +165,10 @@ CONFIG_TYPES = [ScoreJobConfig, SourceConfig, HarmScoreConfig, ExecutorConfig]
 
 
 # Fields that change where or how fast scoring runs, not the scores it writes.
-SCORE_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | {
+SCORE_RUNTIME_FIELDS = CHUNKED_JOB_RUNTIME_FIELDS | EXECUTOR_FIELDS | {
     "score_batch_size",
     "harm_batch_size",
     "harm_device",
-    "executor",
-    "tasks",
-    "workers",
-    "slurm_partition",
-    "slurm_time",
-    "cpus_per_task",
-    "mem_per_cpu_gb",
-    "slurm_sbatch_args",
-    "gpus_per_task",
-    "slurm_env_command",
 }
 
 

@@ -54,8 +54,9 @@ def test_paper_dry_run_lists_an_attack_step_per_arm(capsys, monkeypatch, tmp_pat
     rows = {r["step"]: r for r in table_rows(out)}
     for arm in arms:
         assert rows[f"attack-{arm}"]["stage"] == "attack" and rows[f"attack-{arm}"]["GPU-hours"] == "not measured"
-        assert rows[f"attack-{arm}"]["tokens / generations"] == "? x 5 x 500"  # behaviours not on disk yet
-        assert f"attack-{arm}: pez, behaviours: unknown" in out
+        # the behaviours file is not on disk yet: the authors' 159 standard behaviours, as the eval's estimate counts
+        assert rows[f"attack-{arm}"]["tokens / generations"] == "159 x 5 x 500"
+        assert f"attack-{arm}: pez, behaviours: 159 (the authors' 159 behaviours; the file is not readable yet)" in out
     # the authors' HarmBench PEZ config: 500 steps (spp.attack.pez defaults to 100)
     assert out.count("5 test cases x 500 steps; device-hours: not measured") == len(arms)
 

@@ -36,7 +36,8 @@ def test_dry_run_lists_five_models_attack_eval_compare_downloads_work_and_estima
         line = f"eval-{arm}: 5,034 generations (advbench 520, dan 1,600, pap 50, jbb_artifacts 500, harmbench 795"
         assert line in out
     assert out.count("judge calls: llm 4,239, classifier 795") == 5
-    assert out.count("pez, behaviours: unknown (behaviours file not readable yet) x 5 test cases x 500 steps") == 5
+    # the attack line counts the behaviours the eval's 795 PEZ test cases come from
+    assert out.count("pez, behaviours: 159 (the authors' 159 behaviours; the file is not readable yet) x 5 test cases x 500 steps") == 5
     for arm in ARMS:  # the download, sized from the registry's shape (1.71B parameters in bfloat16), unverified
         assert f"{arm:<10} {instruct_repo(arm)}@main: 3.42 GB (Hub; estimated from dlab-spp's shape" in out
     assert "all models: 25,170 generations" in out and "UNVERIFIED" in out

@@ -21,7 +21,7 @@ from spp.experiment.estimate import (
     load_throughput,
     pretrain_tokens,
 )
-from spp.experiment.eval_estimate import eval_work, load_generate_figure
+from spp.experiment.eval_estimate import attack_behaviors, eval_work, load_generate_figure
 from spp.experiment.launch import step_commands
 from spp.experiment.plan import Step, plan_placeholders
 from spp.experiment.state import ExperimentState
@@ -200,7 +200,11 @@ def _eval_lines(name: str, work) -> list[str]:
 def _attack_row(step: Step, figure: dict | None) -> tuple[str, float | None, str]:
     """``(work, device-hours or None, the detail line)`` of an attack step."""
     work = attack_work(step)
-    count = f"{work.behaviors}" if work.behaviors is not None else "unknown (behaviours file not readable yet)"
+    counted = work.behaviors
+    work.behaviors, origin = attack_behaviors(step, counted)  # the eval's estimate counts the same ones
+    count = "unknown (behaviours file not readable yet)" if work.behaviors is None else f"{work.behaviors}"
+    if counted is None and work.behaviors is not None:
+        count += f" ({origin}; the file is not readable yet)"
     text = f"{work.method}, behaviours: {count} x {work.test_cases_per_behavior} test cases x {work.steps} steps"
     shown = f"{work.behaviors if work.behaviors is not None else '?'} x {work.test_cases_per_behavior} x {work.steps}"
     if figure is None or figure.get("method") != work.method:

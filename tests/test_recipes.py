@@ -198,3 +198,29 @@ def test_an_experiment_override_cannot_be_a_base(tmp_path):
     with pytest.raises(SppConfigError, match="not an override") as err:
         stage_recipe(config, "pretrain", arm="spp_t0")
     assert err.value.field == "pretrain.overrides.base"
+
+
+def test_the_fix_says_which_kind_of_mistake_a_refused_recipe_holds(tmp_path):
+    """An unknown field (in the recipe or on the command line) is told to use --help's field names; a value that a
+    config's own ``__post_init__`` refuses (here transformers': bf16 on a machine without a GPU) is told to change that
+    value, not to rename a field it spelled right."""
+    import torch
+
+    from spp.pretrain.config import SPPDataArguments, SPPModelArguments, SPPTrainingArguments
+
+    types = [SPPModelArguments, SPPDataArguments, SPPTrainingArguments]
+    path = tmp_path / "recipe.yaml"
+    path.write_text("output_dir: OUT\nuse_cpu: true\n")
+    with pytest.raises(SppConfigError) as err:
+        parse_config(types, ["--config", str(path), "--not_a_field", "1"], prog="spp pretrain")
+    assert err.value.fix == "use the field names that --help lists"
+    (tmp_path / "unknown.yaml").write_text("output_dir: OUT\nnot_a_field: 1\n")
+    with pytest.raises(SppConfigError) as err:
+        parse_config(types, ["--config", str(tmp_path / "unknown.yaml")], prog="spp pretrain")
+    assert err.value.fix == "use the field names that --help lists"
+    if torch.cuda.is_available():
+        pytest.skip("bf16 is refused only on a machine without a GPU")
+    path.write_text("output_dir: OUT\nbf16: true\n")
+    with pytest.raises(SppConfigError) as err:
+        parse_config(types, ["--config", str(path)], prog="spp pretrain")
+    assert "bf16" in err.value.detail and err.value.fix == "change the value the message names (--help)"

@@ -42,18 +42,24 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-# Warnings other packages log when transformers imports them, about nothing spp runs: torchao (the `fp8` extra)
-# cannot load its CUDA-only kernels or find Triton on a CPU machine, and torch deprecates a registration call torchao makes.
-# Each filter drops exactly those messages; every other warning of those loggers still shows.
-_IMPORT_NOISE = {
+# Warnings other packages log when transformers imports them, about nothing spp runs on that machine: torchao (the
+# `fp8` extra) cannot load its CUDA-only kernels or find Triton on a machine without CUDA (filtered there only), and
+# torch deprecates a registration call torchao makes (filtered everywhere). Each filter drops exactly those messages;
+# every other warning of those loggers still shows.
+_CPU_ONLY_NOISE = {
     "torchao": ("Failed to load ",),
     "torchao.kernel.intmm": ("Warning: Detected no triton",),
-    "torch.utils._pytree": ("%s is an Enum subclass and is now natively supported",),
 }
+_IMPORT_NOISE = {"torch.utils._pytree": ("%s is an Enum subclass and is now natively supported",)}
 
 
-def _not_import_noise(prefixes: tuple[str, ...]):
-    return lambda record: not str(record.msg).startswith(prefixes)
+def _no_cuda() -> bool:
+    torch = sys.modules.get("torch")  # torchao logs while it is imported, after torch
+    return torch is not None and not torch.cuda.is_available()
+
+
+def _not_noise(prefixes: tuple[str, ...], cpu_only: bool):
+    return lambda record: not (str(record.msg).startswith(prefixes) and (not cpu_only or _no_cuda()))
 
 
 def setup_logging() -> None:
@@ -61,8 +67,9 @@ def setup_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    for name, prefixes in _IMPORT_NOISE.items():
-        logging.getLogger(name).addFilter(_not_import_noise(prefixes))
+    for noise, cpu_only in ((_CPU_ONLY_NOISE, True), (_IMPORT_NOISE, False)):
+        for name, prefixes in noise.items():
+            logging.getLogger(name).addFilter(_not_noise(prefixes, cpu_only))
 
 
 def main(argv: list[str] | None = None) -> int:

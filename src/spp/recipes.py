@@ -311,8 +311,10 @@ def _config_errors(config_path: str | None) -> Iterator[None]:
         raise SppConfigError(
             err.message, source=config_path, field=field, fix="give a value of the field's type"
         ) from err
-    except (ValueError, TypeError) as err:
-        raise SppConfigError(str(err), source=config_path, fix="use the field names that --help lists") from err
+    except (ValueError, TypeError) as err:  # an unknown key, or a value a config's __post_init__ refuses
+        unknown = str(err).startswith(("Unknown arguments", "Some specified arguments are not used"))
+        fix = "use the field names that --help lists" if unknown else "change the value the message names (--help)"
+        raise SppConfigError(str(err), source=config_path, fix=fix) from err
 
 
 def _read_recipe(path: str | Path) -> dict[str, Any]:

@@ -28,25 +28,8 @@ echo "torch==${SPP_TORCH_VERSION:-2.13.0}" > "$torch_pin"
 rm -f "$torch_pin"
 
 echo "== versions tried (newest releases) =="
-"$venv/bin/python" - <<'PY'
-import importlib.metadata as md
-import re
-from pathlib import Path
-
-pins = {}
-for line in Path(".ci/constraints.txt").read_text().splitlines():
-    if "==" in line and not line.startswith("#"):
-        name, version = line.split("==", 1)
-        pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
-key = ("torch", "transformers", "trl", "datasets", "accelerate", "huggingface-hub", "datatrove", "evaluate",
-       "tokenizers", "safetensors", "numpy", "pyarrow", "aiohttp", "pytest")
-for dist in sorted(md.distributions(), key=lambda d: d.metadata["Name"].lower()):
-    name = re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
-    pinned = pins.get(name)
-    if name in key or (pinned and pinned != dist.version):
-        moved = f"  (pinned {pinned})" if pinned and pinned != dist.version else ""
-        print(f"  {name}=={dist.version}{moved}")
-PY
+"$venv/bin/python" scripts/versions_vs_pins.py --moved --names torch transformers trl datasets accelerate \
+  huggingface-hub datatrove evaluate tokenizers safetensors numpy pyarrow aiohttp pytest
 echo "== test suite on them =="
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -rf "$@" | tee "$venv/pytest.log"
 rc=${PIPESTATUS[0]}

@@ -36,28 +36,7 @@ pins=$(mktemp)
 rm -f "$pins"
 
 echo "== versions installed (lowest the requirements allow) =="
-"$venv/bin/python" - <<'PY'
-import importlib.metadata as md
-import re
-from pathlib import Path
-
-from packaging.requirements import Requirement
-from packaging.version import Version
-
-pins = {}
-for line in Path(".ci/constraints.txt").read_text().splitlines():
-    if "==" in line and not line.startswith("#"):
-        name, version = line.split("==", 1)
-        pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
-norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
-direct = {norm(Requirement(r).name) for r in md.requires("spp") or []}
-for dist in sorted(md.distributions(), key=lambda d: d.metadata["Name"].lower()):
-    name = norm(dist.metadata["Name"])
-    if name in direct or name in ("tokenizers", "safetensors", "pandas"):
-        pinned = pins.get(name)
-        below = f"  (pinned {pinned})" if pinned and Version(pinned) != Version(dist.version) else ""
-        print(f"  {name}=={dist.version}{below}")
-PY
+"$venv/bin/python" scripts/versions_vs_pins.py --direct --names tokenizers safetensors pandas
 echo "== test suite on them =="
 if [ $# -eq 0 ]; then set -- -m "not slow"; fi
 "$venv/bin/python" -m pytest -q -p no:cacheprovider -rf "$@" | tee "$venv/pytest.log"

@@ -8,6 +8,7 @@ and ``spp --help`` stays instant.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,3 +21,16 @@ def load_target(target: Any) -> Any:
     if not name:
         raise ValueError(f"a target is 'module:name', got {target!r}")
     return getattr(importlib.import_module(module_name), name)
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
+    """A package's module-level ``__getattr__`` (PEP 562) for ``exports`` (public name -> the module defining it):
+    ``from spp.pretrain import build_run`` imports ``spp.pretrain.builder`` only then, so importing the package stays
+    light. Any other name raises ``AttributeError`` as a module's attribute lookup does."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return load_target(f"{exports[name]}:{name}")
+
+    return __getattr__

@@ -7,7 +7,7 @@ Submodules import ``datasets``/``pyarrow`` only when used.
 
 from __future__ import annotations
 
-from typing import Any
+from spp.targets import lazy_exports
 
 _EXPORTS = {
     "BindConfigs": "spp.bind.job",
@@ -22,11 +22,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'spp.bind' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

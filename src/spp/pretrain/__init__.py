@@ -5,7 +5,7 @@ from spp.pretrain import build_model, load_corpus, load_tokenizer, make_view, Pa
 
 from __future__ import annotations
 
-from typing import Any
+from spp.targets import lazy_exports
 
 # name -> the module that defines it, imported on first use (``import spp.pretrain`` stays cheap: no torch)
 _EXPORTS = {
@@ -47,11 +47,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'spp.pretrain' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

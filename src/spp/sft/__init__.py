@@ -9,7 +9,7 @@ Submodules import TRL/transformers only when used, except ``config`` (``SPPSFTCo
 
 from __future__ import annotations
 
-from typing import Any
+from spp.targets import lazy_exports
 
 _EXPORTS = {
     "SPPSFTConfig": "spp.sft.config",
@@ -26,11 +26,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'spp.sft' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -79,13 +79,15 @@ def test_the_stand_ins_mimic_the_release(release):
 
 
 def test_the_shipped_registries_are_the_recipes_and_a_name_resolves_without_a_checkout(tmp_path, monkeypatch):
-    """A pip-installed spp (no recipes/ folder) finds `dlab-spp` in the copy shipped with the package."""
+    """recipes/releases/ is the package's registry folder (one file per registry, not a copy to keep in step), and a
+    pip-installed spp (no recipes/ folder) finds `dlab-spp` in it."""
     import spp.releases as releases
 
     recipes = sorted(p.name for p in (REPO / "recipes" / "releases").glob("*.yaml"))
     assert recipes == sorted(p.name for p in releases.PACKAGED_DIR.glob("*.yaml"))
     for name in recipes:
         assert (REPO / "recipes" / "releases" / name).read_bytes() == (releases.PACKAGED_DIR / name).read_bytes()
+        assert (REPO / "recipes" / "releases" / name).resolve() == (releases.PACKAGED_DIR / name).resolve()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(releases, "__file__", str(tmp_path / "site-packages" / "spp" / "releases.py"))
     monkeypatch.setattr(releases, "PACKAGED_DIR", REPO / "src" / "spp" / "release_registries")

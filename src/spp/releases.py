@@ -25,8 +25,8 @@ import yaml
 from spp.errors import SppConfigError, yaml_error
 
 RELEASES_DIR = Path("recipes") / "releases"
-# The shipped registries, a copy of recipes/releases/ inside the wheel (a test keeps them equal): a pip-installed spp
-# finds `dlab-spp` without a checkout.
+# The shipped registries (recipes/releases/ is a link to this folder, as hub_cards/ is): a pip-installed spp finds
+# `dlab-spp` without a checkout.
 PACKAGED_DIR = Path(__file__).parent / "release_registries"
 
 

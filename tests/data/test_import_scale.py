@@ -123,6 +123,7 @@ def test_the_shipped_mapping_recipe_is_the_packaged_default():
 
     recipe = Path(__file__).parents[2] / "recipes" / "import" / "dlab-spp.yaml"
     assert recipe.read_bytes() == (BUILTIN_DIR / "dlab-spp.yaml").read_bytes()
+    assert recipe.resolve() == (BUILTIN_DIR / "dlab-spp.yaml").resolve()  # one file: a link, not a copy
     mapping = load_mapping(str(recipe))
     assert set(mapping.columns) == set(MAPPING_FIELDS) and all(mapping.columns.values())
 

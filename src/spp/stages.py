@@ -113,7 +113,7 @@ class Stage:
     def main(self, argv: list[str] | None = None) -> int:
         """Run the stage from the command line; the exit code (see ``stage_main``). ``--help`` (with no ``--config``,
         whose values would show as defaults) prints ``help_text()``."""
-        args = list(argv or [])
+        args = list(sys.argv[1:] if argv is None else argv)  # a generated main called with None reads sys.argv
         if self.config_types and ("-h" in args or "--help" in args) and "--config" not in args:
             print(self.help_text(), end="")
             return 0

@@ -1,5 +1,6 @@
 """A launch that would train something other than what it says stops with exit 2 (``spp.launch.check_launch``): real
-2-process launches of ``spp pretrain`` on this CPU machine, and the rule over the cases it reads."""
+2-process launches of ``spp pretrain`` on this CPU machine, and the rule over the cases it reads. A process that
+joined a group ends through ``spp.launch.exit_process`` (the ``spp`` command and ``python -m spp`` do)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from spp.errors import SppConfigError
-from spp.launch import check_launch
+from spp.launch import check_launch, exit_process
 
 REPO = Path(__file__).parents[1]
 
@@ -98,3 +99,47 @@ def test_a_wrong_two_process_launch_refuses_with_exit_2_before_training_and_writ
     assert re.search(r"exitcode\s*:\s*2\b", result.stdout + result.stderr), result.stderr[-3000:]
     assert "Training completed" not in result.stdout + result.stderr and "train_loss" not in result.stdout
     assert not (tmp_path / "out").exists()
+
+
+EXITING_MEMBER = """
+import atexit, sys, threading, time
+from pathlib import Path
+import torch, torch.distributed as dist
+from spp.launch import exit_process
+
+out = Path(sys.argv[1])
+dist.init_process_group("gloo", init_method=f"file://{out / 'store'}", rank=0, world_size=1)
+dist.all_reduce(torch.ones(4))
+atexit.register(lambda: (out / "atexit").write_text(f"group initialized: {dist.is_initialized()}"))
+threading.Thread(target=lambda: (time.sleep(0.3), (out / "thread").write_text("finished"))).start()
+print("trained", end="")  # unflushed: exit_process flushes it
+code = exit_process(3)
+(out / "after").write_text(f"exit_process returned {code}")
+"""
+
+
+def test_a_process_in_a_group_ends_with_its_code_after_the_group_is_destroyed_and_exit_handlers_ran(tmp_path):
+    """What a plain exit would also do (exit handlers, non-daemon threads finish, output flushed) plus the group
+    destroyed first, and nothing after: the process ends inside exit_process with the code it was given."""
+    result = subprocess.run([sys.executable, "-c", EXITING_MEMBER, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert result.stdout == "trained"
+    assert (tmp_path / "atexit").read_text() == "group initialized: False"
+    assert (tmp_path / "thread").read_text() == "finished"
+    assert not (tmp_path / "after").exists()
+
+
+def test_a_process_without_a_group_gets_its_code_back_and_goes_on():
+    assert not torch.distributed.is_initialized()
+    assert exit_process(3) == 3 and exit_process(0) == 0
+
+
+def test_the_spp_command_and_python_m_spp_end_through_exit_process():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "spp"]
+    assert script.value == "spp.cli:console_main"
+    assert "raise SystemExit(console_main())" in (REPO / "src/spp/__main__.py").read_text()
+    result = subprocess.run([sys.executable, "-m", "spp", "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("spp ")

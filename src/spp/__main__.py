@@ -1,6 +1,6 @@
-"""``python -m spp`` is the same as the ``spp`` console script."""
+"""``python -m spp`` is the same as the ``spp`` console script (``spp.cli.console_main``)."""
 
-from spp.cli import main
+from spp.cli import console_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console_main())

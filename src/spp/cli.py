@@ -113,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+def console_main() -> int:
+    """The ``spp`` console script and ``python -m spp``: ``main`` on ``sys.argv``, then ``spp.launch.exit_process``
+    (a process launched as one of a group ends without torch's exit-time abort; any other returns the code)."""
+    from spp.launch import exit_process
+
+    return exit_process(main())
+
+
 def _error(stage: str, label: str, err: BaseException) -> None:
     """One paragraph on stderr, with every known token value replaced by ``***`` (a server may echo it)."""
     from spp.hub.access import redact

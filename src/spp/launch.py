@@ -13,11 +13,18 @@ Measured with accelerate 1.16 and transformers 5.25 on a CPU-only machine (see r
 ``check_launch`` turns the detectable cases into ``SppConfigError`` (exit 2): processes that were launched as a group
 (``WORLD_SIZE`` > 1) but train alone, and a sharded-training request (FSDP/DeepSpeed, from the accelerate config or
 the recipe) on a CPU device. Every training stage (pretrain, SFT) calls it first.
+
+``exit_process`` ends a process that joined a group (the ``spp`` command and ``python -m spp`` call it; a script of
+one's own that trains under a launcher ends with ``raise SystemExit(exit_process(0))``).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sys
+import threading
 
 from spp.errors import SppConfigError
 
@@ -56,3 +63,29 @@ def check_launch(args) -> None:
             fix=f"run {what} configs (recipes/accelerate/fsdp2.yaml, zero3.yaml) on GPUs; on CPU launch data "
             f"parallel: {TWO_CPU_PROCESSES}",
         )
+
+
+def exit_process(code: int) -> int:
+    """End this process with exit status ``code`` after a run in a ``torch.distributed`` group: destroy the group
+    (torch's documented shutdown), run the ``atexit`` handlers (logging, trackers) and join the non-daemon threads as
+    interpreter shutdown does, flush stdout and stderr, then ``os._exit(code)``. In a process without a group it
+    returns ``code`` and changes nothing (tests call ``spp.cli.main`` in-process).
+
+    Why not a plain exit: a gloo worker thread may still be releasing the tensors of the last collective, which
+    takes the GIL, when the interpreter finalizes; the thread is then killed inside a destructor and the process
+    aborts (``terminate called without an active exception``, SIGABRT, exit -6) after a run that completed and saved,
+    and the launcher reports the whole job failed (pytorch/pytorch#190489, open; destroying the group does not join
+    those threads). Measured with torch 2.13 on 2 cores under load, two-process gloo jobs: 3 of 30 plain exits
+    aborted, 0 of 30 this way."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch: a process that has no group has not
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return code
+    dist.destroy_process_group()
+    atexit._run_exitfuncs()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or gone: nothing left to lose
+            stream.flush()
+    os._exit(code)

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from spp.launch import exit_process
 from spp.pretrain import SPPDataArguments, SPPModelArguments, SPPTrainer, SPPTrainingArguments, build_run
 
 
@@ -71,3 +72,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    raise SystemExit(exit_process(0))  # as spp's CLI ends: without torch's exit-time abort of a gloo process

@@ -135,11 +135,20 @@ def test_a_process_without_a_group_gets_its_code_back_and_goes_on():
     assert exit_process(3) == 3 and exit_process(0) == 0
 
 
-def test_the_spp_command_and_python_m_spp_end_through_exit_process():
+def test_the_spp_command_and_python_m_spp_end_through_exit_process(monkeypatch):
     from importlib.metadata import entry_points
+
+    import spp.launch
+    from spp.cli import console_main
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "spp"]
     assert script.value == "spp.cli:console_main"
+    ended: list[int] = []
+    monkeypatch.setattr(spp.launch, "exit_process", lambda code: ended.append(code) or code)
+    for argv, code in ((["spp", "--version"], 0), (["spp", "no-such-stage"], 2)):
+        monkeypatch.setattr(sys, "argv", argv)
+        assert console_main() == code
+    assert ended == [0, 2]  # every exit code of main goes through exit_process
     assert "raise SystemExit(console_main())" in (REPO / "src/spp/__main__.py").read_text()
     result = subprocess.run([sys.executable, "-m", "spp", "--version"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("spp ")
